@@ -1,0 +1,102 @@
+"""Request signing shared by the SDK and the server.
+
+A caller proves that it holds an access key's secret without sending it: every RPC carries
+the key id, a timestamp and an HMAC-SHA256 over the method, the timestamp, the key id and the
+SHA-256 of the exact request bytes. The server holds the secret only encrypted at rest and
+derives the same signing key when it loads the access key into memory, so verifying a call is
+one HMAC (a few microseconds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+ALGORITHM = "IAMD1-HMAC-SHA256"
+HEADER_KEY_ID = "x-iamd-access-key-id"
+HEADER_DATE = "x-iamd-date"
+HEADER_TOKEN = "x-iamd-security-token"
+HEADER_SIGNATURE = "x-iamd-signature"
+# A signed request is accepted this long before or after its timestamp (clock skew, retries).
+MAX_SKEW_SECONDS = 300
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SigningCredentials:
+    """An access key id with its secret (and a session token for temporary credentials)."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None = None
+
+    def __repr__(self) -> str:  # never show the secret or the token
+        return f"SigningCredentials(access_key_id={self.access_key_id!r})"
+
+
+def derive_signing_key(secret_access_key: str) -> bytes:
+    """The HMAC key both sides use; derived so the raw secret is never used as a MAC key."""
+    return hmac.new(b"IAMD1" + secret_access_key.encode(), b"iamd_request", hashlib.sha256).digest()
+
+
+def string_to_sign(method: str, date: str, access_key_id: str, body_sha256_hex: str) -> bytes:
+    return f"{ALGORITHM}\n{method}\n{date}\n{access_key_id}\n{body_sha256_hex}".encode()
+
+
+def compute_signature(
+    signing_key: bytes, method: str, date: str, access_key_id: str, body_sha256_hex: str
+) -> str:
+    message = string_to_sign(method, date, access_key_id, body_sha256_hex)
+    return hmac.new(signing_key, message, hashlib.sha256).hexdigest()
+
+
+def sign_metadata(
+    method: str,
+    request_bytes: bytes,
+    credentials: SigningCredentials,
+    *,
+    now: float | None = None,
+    signing_key: bytes | None = None,
+) -> tuple[tuple[str, str], ...]:
+    """gRPC metadata that authenticates one call of ``method`` carrying ``request_bytes``.
+
+    ``signing_key`` may be passed in by callers that cache it (the per-request hot path).
+    """
+    date = str(int(time.time() if now is None else now))
+    key = (
+        signing_key
+        if signing_key is not None
+        else derive_signing_key(credentials.secret_access_key)
+    )
+    digest = hashlib.sha256(request_bytes).hexdigest()
+    signature = compute_signature(key, method, date, credentials.access_key_id, digest)
+    metadata: list[tuple[str, str]] = [
+        (HEADER_KEY_ID, credentials.access_key_id),
+        (HEADER_DATE, date),
+        (HEADER_SIGNATURE, signature),
+    ]
+    if credentials.session_token:
+        metadata.append((HEADER_TOKEN, credentials.session_token))
+    return tuple(metadata)
+
+
+def verify_signature(
+    signing_key: bytes,
+    method: str,
+    date: str,
+    access_key_id: str,
+    body_sha256_hex: str,
+    signature: str,
+) -> bool:
+    """Constant-time check of a request signature."""
+    expected = compute_signature(signing_key, method, date, access_key_id, body_sha256_hex)
+    return hmac.compare_digest(expected, signature)
+
+
+def timestamp_is_fresh(date: str, *, now: float | None = None) -> bool:
+    """Whether a request's timestamp is within the accepted skew of the server clock."""
+    if not date.isdigit() or len(date) > 12:
+        return False
+    current = time.time() if now is None else now
+    return abs(current - int(date)) <= MAX_SKEW_SECONDS
