@@ -1,0 +1,52 @@
+"""Python SDK of iamd: identity and access management with AWS IAM semantics.
+
+`Client` (blocking) and `AsyncClient` (asyncio) expose one keyword-only method per RPC of
+iamd.v1 and return the generated response messages; failures raise `IamdError` subclasses.
+"""
+
+from iamd_client._calls import Call, authorize_check, context_entry, make_call
+from iamd_client._transport import VERSION
+from iamd_client.aio import AsyncClient
+from iamd_client.client import Client
+from iamd_client.credentials import ClientConfig, resolve, write_profile
+from iamd_client.errors import (
+    AlreadyExists,
+    ConfigurationError,
+    DeadlineExceeded,
+    FailedPrecondition,
+    IamdError,
+    InternalError,
+    InvalidArgument,
+    LimitExceeded,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
+
+__version__ = VERSION
+
+__all__ = [
+    "AlreadyExists",
+    "AsyncClient",
+    "Call",
+    "Client",
+    "ClientConfig",
+    "ConfigurationError",
+    "DeadlineExceeded",
+    "FailedPrecondition",
+    "IamdError",
+    "InternalError",
+    "InvalidArgument",
+    "LimitExceeded",
+    "NotFound",
+    "PermissionDenied",
+    "Unauthenticated",
+    "Unavailable",
+    "__version__",
+    "authorize_check",
+    "context_entry",
+    "make_call",
+    "resolve",
+    "write_profile",
+]
