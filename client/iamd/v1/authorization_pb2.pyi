@@ -46,7 +46,7 @@ class Explanation(_message.Message):
     reason: _builtins.str
     """Stable short code: "explicit_deny", "allowed", "no_allow", "permissions_boundary",
     "session_policy", "scp", "resource_policy_required", "not_applicable",
-    "cross_account_no_grant", "root", "always_allowed", "error".
+    "cross_account_no_grant", "root", "always_allowed", "unknown_principal", "error".
     """
     detail: _builtins.str
     """Human-readable one-line explanation."""
@@ -296,7 +296,7 @@ class AuthorizeBatchRequest(_message.Message):
     """Require a policy snapshot at or after this revision (see AuthorizeRequest)."""
     @_builtins.property
     def checks(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuthorizeCheck]:
-        """1-100 checks. An invalid check fails the whole call with INVALID_ARGUMENT naming the
+        """1-1000 checks. An invalid check fails the whole call with INVALID_ARGUMENT naming the
         field as "checks[N].field".
         """
 

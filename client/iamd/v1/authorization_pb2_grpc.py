@@ -69,7 +69,7 @@ class AuthorizationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AuthorizeBatch(self, request, context):
-        """Decide up to 100 requests against one snapshot; results come back in request order.
+        """Decide up to 1,000 requests against one snapshot; results come back in request order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -44,7 +44,7 @@ class AuthorizationServiceStub:
     Authorize: _grpc.UnaryUnaryMultiCallable[_authorization_pb2.AuthorizeRequest, _authorization_pb2.AuthorizeResponse]
     """Decide one request."""
     AuthorizeBatch: _grpc.UnaryUnaryMultiCallable[_authorization_pb2.AuthorizeBatchRequest, _authorization_pb2.AuthorizeBatchResponse]
-    """Decide up to 100 requests against one snapshot; results come back in request order."""
+    """Decide up to 1,000 requests against one snapshot; results come back in request order."""
     SimulatePrincipalPolicy: _grpc.UnaryUnaryMultiCallable[_authorization_pb2.SimulatePrincipalPolicyRequest, _authorization_pb2.SimulatePrincipalPolicyResponse]
     """Simulate the policies of a stored user, group or role (plus optional extra policies)."""
     SimulateCustomPolicy: _grpc.UnaryUnaryMultiCallable[_authorization_pb2.SimulateCustomPolicyRequest, _authorization_pb2.SimulateCustomPolicyResponse]
@@ -58,7 +58,7 @@ class AuthorizationServiceAsyncStub(AuthorizationServiceStub):
     Authorize: _aio.UnaryUnaryMultiCallable[_authorization_pb2.AuthorizeRequest, _authorization_pb2.AuthorizeResponse]  # type: ignore[assignment]
     """Decide one request."""
     AuthorizeBatch: _aio.UnaryUnaryMultiCallable[_authorization_pb2.AuthorizeBatchRequest, _authorization_pb2.AuthorizeBatchResponse]  # type: ignore[assignment]
-    """Decide up to 100 requests against one snapshot; results come back in request order."""
+    """Decide up to 1,000 requests against one snapshot; results come back in request order."""
     SimulatePrincipalPolicy: _aio.UnaryUnaryMultiCallable[_authorization_pb2.SimulatePrincipalPolicyRequest, _authorization_pb2.SimulatePrincipalPolicyResponse]  # type: ignore[assignment]
     """Simulate the policies of a stored user, group or role (plus optional extra policies)."""
     SimulateCustomPolicy: _aio.UnaryUnaryMultiCallable[_authorization_pb2.SimulateCustomPolicyRequest, _authorization_pb2.SimulateCustomPolicyResponse]  # type: ignore[assignment]
@@ -81,7 +81,7 @@ class AuthorizationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _authorization_pb2.AuthorizeBatchRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_authorization_pb2.AuthorizeBatchResponse, _abc.Awaitable[_authorization_pb2.AuthorizeBatchResponse]]:
-        """Decide up to 100 requests against one snapshot; results come back in request order."""
+        """Decide up to 1,000 requests against one snapshot; results come back in request order."""
 
     @_abc_1.abstractmethod
     def SimulatePrincipalPolicy(

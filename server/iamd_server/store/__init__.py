@@ -9,6 +9,7 @@ from __future__ import annotations
 from iamd_server.store.access_keys import AccessKeyStore
 from iamd_server.store.accounts import OrganizationStore
 from iamd_server.store.base import Quotas
+from iamd_server.store.credentials import CredentialStore
 from iamd_server.store.groups import GroupStore
 from iamd_server.store.loader import Loader
 from iamd_server.store.policies import PolicyStore
@@ -26,6 +27,7 @@ class Store(
     GroupStore,
     PolicyStore,
     AccessKeyStore,
+    CredentialStore,
     ResourceStore,
     ServiceStore,
     Loader,

@@ -1,0 +1,559 @@
+"""Authorize throughput and latency on one core, against the bare grpc.aio ceiling.
+
+    .venv/bin/python bench/authorize.py [--seconds 5] [--users 10000]
+
+Starts a throwaway PostgreSQL, seeds it with bulk SQL (10,000 users in 100 groups, 1,000
+managed policies, 10 attached to each group, plus an "s3" service definition), starts
+`iamd serve` pinned to core 1 and loads it with h2load pinned to core 0. In the same run it
+loads a bare grpc.aio server whose handler returns an empty reply at once: the ceiling.
+Prints calls/s and p50/p99 at concurrency 1, 16 and 64 for Authorize (cache hit) and
+AuthorizeBatch of 100 checks, the server's CPU per call, cache-miss latency and RSS.
+Needs h2load (apt-get install -y nghttp2-client) and two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import configparser
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import grpc
+from iamd.v1 import authorization_pb2 as pb
+from iamd.v1 import types_pb2
+from iamd_client.signing import SigningCredentials, sign_metadata
+from iamd_server.store.embedded import EmbeddedPostgres
+from iamd_server.store.migrate import migrate
+
+# -- load generation (h2load) ---------------------------------------------------------
+H2LOAD_HINT = (
+    "h2load is needed to load the server (Python clients cost more per call than the server):"
+    " apt-get install -y nghttp2-client"
+)
+
+
+def require_tools() -> None:
+    missing = [tool for tool in ("h2load", "taskset") if shutil.which(tool) is None]
+    if missing:
+        print(f"missing: {', '.join(missing)}. {H2LOAD_HINT} (taskset: util-linux)")
+        sys.exit(2)
+    if (os.cpu_count() or 1) < 2:
+        print("needs two cores: the server is pinned to core 1, h2load to core 0")
+        sys.exit(2)
+
+
+def grpc_frame(message: bytes) -> bytes:
+    """One length-prefixed gRPC message (not compressed)."""
+    return b"\x00" + len(message).to_bytes(4, "big") + message
+
+
+def signed_headers(method: str, body: bytes, credentials: SigningCredentials) -> list[str]:
+    """h2load -H arguments: gRPC headers and a signature valid for the next five minutes."""
+    headers = ["content-type: application/grpc", "te: trailers"]
+    headers += [f"{name}: {value}" for name, value in sign_metadata(method, body, credentials)]
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    calls: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    failed: int
+    cpu_us_per_call: float
+
+    @property
+    def rate(self) -> float:
+        return self.calls / self.seconds if self.seconds else 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (from /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_h2load(
+    url: str,
+    body: bytes,
+    headers: list[str],
+    *,
+    concurrency: int,
+    seconds: float,
+    server_pid: int,
+    warm_up: float = 1.0,
+) -> LoadResult:
+    """Loads ``url`` from core 0 for ``seconds`` at ``concurrency`` streams in flight."""
+    connections = 1 if concurrency == 1 else min(8, concurrency)
+    streams = max(1, concurrency // connections)
+    with tempfile.TemporaryDirectory() as tmp:
+        body_file = Path(tmp) / "body.bin"
+        body_file.write_bytes(grpc_frame(body))
+        log = Path(tmp) / "calls.log"
+        argv = ["taskset", "-c", "0", "h2load", "-c", str(connections), "-m", str(streams)]
+        argv += ["-t", "1", "-d", str(body_file), f"--log-file={log}"]
+        argv += ["-D", str(int(seconds)), f"--warm-up-time={warm_up:g}"]
+        for header in headers:
+            argv += ["-H", header]
+        argv.append(url)
+        time.sleep(0.2)
+        cpu_before = cpu_seconds(server_pid)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+        cpu_used = cpu_seconds(server_pid) - cpu_before
+        if out.returncode != 0:
+            raise RuntimeError(f"h2load failed: {out.stderr or out.stdout}")
+        latencies = sorted(
+            int(line.split("\t")[2]) for line in log.read_text().splitlines() if line.count("\t")
+        )
+    done = _number(r"requests: \d+ total, \d+ started, (\d+) done", out.stdout)
+    succeeded = _number(r"(\d+) succeeded", out.stdout)
+    status_2xx = _number(r"status codes: (\d+) 2xx", out.stdout)
+    calls = len(latencies)
+    if not calls:
+        raise RuntimeError(f"h2load logged no calls:\n{out.stdout}")
+    # The measured window excludes warm-up; h2load's log covers the measured calls only.
+    measured = _seconds(out.stdout) or seconds
+    return LoadResult(
+        calls=calls,
+        seconds=measured,
+        p50_ms=statistics.quantiles(latencies, n=100)[49] / 1000 if calls > 1 else 0.0,
+        p99_ms=statistics.quantiles(latencies, n=100)[98] / 1000 if calls > 1 else 0.0,
+        failed=max(0, done - succeeded) + max(0, done - status_2xx),
+        # CPU over the whole run (warm-up included) per call made in it (estimated).
+        cpu_us_per_call=cpu_used * 1e6 / max(1.0, calls * (measured + warm_up) / measured),
+    )
+
+
+def _number(pattern: str, text: str) -> int:
+    match = re.search(pattern, text)
+    return int(match.group(1)) if match else 0
+
+
+def _seconds(text: str) -> float:
+    match = re.search(r"finished in ([\d.]+)(ms|s)", text)
+    if not match:
+        return 0.0
+    value = float(match.group(1))
+    return value / 1000 if match.group(2) == "ms" else value
+
+
+def stop_process(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+# -- the benchmark ---------------------------------------------------------------------
+
+AUTHORIZE = "/iamd.v1.AuthorizationService/Authorize"
+BATCH = "/iamd.v1.AuthorizationService/AuthorizeBatch"
+CONCURRENCY = (1, 16, 64)
+BATCH_SIZE = 100
+GROUPS = 100
+POLICIES = 1000
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+S3 = {
+    "service_prefix": "s3",
+    "resource_types": [
+        {"name": "bucket", "arn_pattern": "arn:${Partition}:s3:::${BucketName}"},
+        {"name": "object", "arn_pattern": "arn:${Partition}:s3:::${BucketName}/${ObjectName}"},
+    ],
+    "actions": [
+        {"name": "GetObject", "resource_types": ["object"]},
+        {"name": "PutObject", "resource_types": ["object"]},
+        {"name": "DeleteObject", "resource_types": ["object"]},
+        {"name": "ListBucket", "resource_types": ["bucket"], "condition_keys": ["s3:prefix"]},
+    ],
+    "condition_keys": [{"name": "s3:prefix", "type": "String"}],
+}
+
+
+def _id(prefix: str, n: int) -> str:
+    digits = []
+    for _ in range(17):
+        n, r = divmod(n, 32)
+        digits.append(_B32[r])
+    return prefix + "".join(reversed(digits))
+
+
+def _policy_document(i: int) -> str:
+    bucket = f"arn:aws:s3:::bucket-{i}"
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ReadWrite",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject"],
+                    "Resource": f"{bucket}/*",
+                },
+                {
+                    "Sid": "List",
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": bucket,
+                    "Condition": {"StringLike": {"s3:prefix": ["home/${aws:username}/*"]}},
+                },
+                {
+                    "Sid": "KeepProtected",
+                    "Effect": "Deny",
+                    "Action": "s3:DeleteObject",
+                    "Resource": f"{bucket}/protected/*",
+                },
+            ],
+        }
+    )
+
+
+async def seed(dsn: str, users: int) -> str:
+    """Bulk-loads the entities; returns the management account id."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        account = await conn.fetchval("SELECT management_account_id FROM iamd_organization")
+        policy_ids = [_id("ANPA", i) for i in range(POLICIES)]
+        group_ids = [_id("AGPA", g) for g in range(GROUPS)]
+        user_ids = [_id("AIDA", u) for u in range(users)]
+        async with conn.transaction():
+            await conn.copy_records_to_table(
+                "iamd_policies",
+                columns=["id", "account_id", "name", "path", "default_version", "next_version"],
+                records=[
+                    (p, account, f"bench-policy-{i}", "/", 1, 2) for i, p in enumerate(policy_ids)
+                ],
+            )
+            await conn.copy_records_to_table(
+                "iamd_policy_versions",
+                columns=["policy_id", "version", "document"],
+                records=[(p, 1, _policy_document(i)) for i, p in enumerate(policy_ids)],
+            )
+            await conn.copy_records_to_table(
+                "iamd_groups",
+                columns=["id", "account_id", "name", "path"],
+                records=[(g, account, f"bench-group-{i}", "/") for i, g in enumerate(group_ids)],
+            )
+            await conn.copy_records_to_table(
+                "iamd_users",
+                columns=["id", "account_id", "name", "path"],
+                records=[(u, account, f"bench-user-{i}", "/") for i, u in enumerate(user_ids)],
+            )
+            await conn.copy_records_to_table(
+                "iamd_group_members",
+                columns=["group_id", "user_id"],
+                records=[(group_ids[i % GROUPS], u) for i, u in enumerate(user_ids)],
+            )
+            per_group = POLICIES // GROUPS
+            await conn.copy_records_to_table(
+                "iamd_attachments",
+                columns=["owner_kind", "owner_id", "policy_id"],
+                records=[
+                    ("group", g, policy_ids[gi * per_group + k])
+                    for gi, g in enumerate(group_ids)
+                    for k in range(per_group)
+                ],
+            )
+        return str(account)
+    finally:
+        await conn.close()
+
+
+async def prepare_database(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+        await conn.execute(
+            "INSERT INTO iamd_service_definitions (service_prefix, definition)"
+            " VALUES ('s3', $1::jsonb)",
+            json.dumps(S3),
+        )
+    finally:
+        await conn.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_pinned(argv: list[str], ready: str) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        ["taskset", "-c", "1", *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    deadline = time.monotonic() + 60
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith(ready):
+            return process, line.split()[-1]
+    process.kill()
+    raise RuntimeError("server did not start:\n" + "".join(lines))
+
+
+def read_credentials(path: Path) -> SigningCredentials:
+    parser = configparser.ConfigParser()
+    parser.read(path)
+    return SigningCredentials(
+        parser["default"]["access_key_id"], parser["default"]["secret_access_key"]
+    )
+
+
+def call(endpoint: str, method: str, body: bytes, credentials: SigningCredentials) -> bytes:
+    with grpc.insecure_channel(endpoint) as channel:
+        stub: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
+        reply: bytes = stub(body, metadata=sign_metadata(method, body, credentials), timeout=30)
+        return reply
+
+
+async def miss_latencies(
+    endpoint: str, credentials: SigningCredentials, principals: list[str]
+) -> list[float]:
+    """Authorize once for each principal (none cached yet), one call at a time."""
+    out: list[float] = []
+    async with grpc.aio.insecure_channel(endpoint) as channel:
+        stub: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(AUTHORIZE)
+        for arn in principals:
+            body = pb.AuthorizeRequest(
+                principal_arn=arn,
+                action="s3:GetObject",
+                resource_arn="arn:aws:s3:::bucket-1/a",
+            ).SerializeToString()
+            metadata = sign_metadata(AUTHORIZE, body, credentials)
+            started = time.perf_counter()
+            await stub(body, metadata=metadata, timeout=30)
+            out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+async def fill_cache(endpoint: str, credentials: SigningCredentials, principals: list[str]) -> None:
+    async with grpc.aio.insecure_channel(endpoint) as channel:
+        stub: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(BATCH)
+        for start in range(0, len(principals), BATCH_SIZE):
+            chunk = principals[start : start + BATCH_SIZE]
+            body = pb.AuthorizeBatchRequest(
+                checks=[
+                    pb.AuthorizeCheck(
+                        principal_arn=arn, action="s3:GetObject", resource_arn="arn:aws:s3:::b/k"
+                    )
+                    for arn in chunk
+                ]
+            ).SerializeToString()
+            await stub(body, metadata=sign_metadata(BATCH, body, credentials), timeout=120)
+
+
+def metric(metrics_url: str, name: str, labels: str) -> float:
+    text = urllib.request.urlopen(metrics_url, timeout=10).read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(part in line for part in labels.split(",")):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+
+
+def row(name: str, result: LoadResult, ceiling: float | None, per_call: int = 1) -> str:
+    share = f"{result.rate / ceiling * 100:5.1f}%" if ceiling else "     -"
+    checks = f"{result.rate * per_call:>10,.0f}" if per_call > 1 else f"{'':>10}"
+    return (
+        f"{name:<28} {result.rate:>9,.0f} {checks} {share:>7} {result.p50_ms:>8.2f}"
+        f" {result.p99_ms:>8.2f} {result.cpu_us_per_call:>8.0f} {result.failed:>6}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per run")
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--misses", type=int, default=300, help="cache-miss samples")
+    args = parser.parse_args()
+    require_tools()
+    python = sys.executable
+    work = Path(tempfile.mkdtemp(prefix="iamd-bench-"))
+    pg_dir = Path(tempfile.mkdtemp(prefix="iamd-bench-pg-"))
+    cluster = EmbeddedPostgres(pg_dir, throwaway=True)
+    processes: list[subprocess.Popen[str]] = []
+    try:
+        dsn = cluster.start()
+        asyncio.run(prepare_database(dsn))
+        metrics_port = free_port()
+        server, endpoint = start_pinned(
+            [
+                python, "-m", "iamd_server.cli", "serve", "--database-url", dsn,
+                "--listen", "127.0.0.1:0", "--credentials-file", str(work / "credentials"),
+                "--master-key-file", str(work / "master.key"), "--log-level", "WARNING",
+                "--metrics-listen", f"127.0.0.1:{metrics_port}",
+            ],
+            "iamd listening on ",
+        )  # fmt: skip
+        processes.append(server)
+        started = time.monotonic()
+        account = asyncio.run(seed(dsn, args.users))
+        print(
+            f"seeded {args.users:,} users, {GROUPS} groups, {POLICIES:,} policies"
+            f" in {time.monotonic() - started:.1f} s; server pid {server.pid} on core 1"
+        )
+        credentials = read_credentials(work / "credentials")
+        users = [f"arn:aws:iam::{account}:user/bench-user-{i}" for i in range(args.users)]
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+
+        single = pb.AuthorizeRequest(
+            principal_arn=users[0],
+            action="s3:GetObject",
+            resource_arn="arn:aws:s3:::bucket-3/photos/cat.jpg",
+        ).SerializeToString()
+        actions = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+        batch = pb.AuthorizeBatchRequest(
+            principal_arn=users[0],
+            checks=[
+                pb.AuthorizeCheck(
+                    action=actions[k % 3],
+                    resource_arn=f"arn:aws:s3:::bucket-{k % 10}/"
+                    + ("protected/" if k % 7 == 0 else "")
+                    + f"obj-{k}",
+                )
+                for k in range(BATCH_SIZE)
+            ],
+        ).SerializeToString()
+
+        # One real call of each first: the status and the answer must be right.
+        reply = pb.AuthorizeResponse.FromString(call(endpoint, AUTHORIZE, single, credentials))
+        assert reply.decision == types_pb2.DECISION_ALLOWED, reply
+        batch_reply = pb.AuthorizeBatchResponse.FromString(
+            call(endpoint, BATCH, batch, credentials)
+        )
+        decisions = [int(r.decision) for r in batch_reply.results]
+        assert len(decisions) == BATCH_SIZE
+        print(
+            f"checked: Authorize -> ALLOWED; batch -> {decisions.count(1)} allowed,"
+            f" {decisions.count(2)} explicit deny, {decisions.count(3)} implicit deny"
+        )
+
+        # Cache misses: principals never asked about, one call at a time.
+        misses = asyncio.run(miss_latencies(endpoint, credentials, users[1 : 1 + args.misses]))
+        hits = asyncio.run(miss_latencies(endpoint, credentials, users[1 : 1 + args.misses]))
+
+        bare, bare_endpoint = start_pinned(
+            [python, str(Path(__file__).resolve().parent / "_bare_server.py"), "127.0.0.1:0"],
+            "bare listening on ",
+        )
+        processes.append(bare)
+
+        results: list[tuple[str, LoadResult, float | None, int]] = []
+        ceilings: dict[int, float] = {}
+        single_headers = signed_headers(AUTHORIZE, single, credentials)
+        batch_headers = signed_headers(BATCH, batch, credentials)
+        for concurrency in CONCURRENCY:
+            ceiling = run_h2load(
+                f"http://{bare_endpoint}{AUTHORIZE}",
+                b"",
+                ["content-type: application/grpc", "te: trailers"],
+                concurrency=concurrency,
+                seconds=args.seconds,
+                server_pid=bare.pid,
+            )
+            ceilings[concurrency] = ceiling.rate
+            results.append((f"bare grpc.aio  c={concurrency}", ceiling, None, 1))
+        for concurrency in CONCURRENCY:
+            hit = run_h2load(
+                f"http://{endpoint}{AUTHORIZE}",
+                single,
+                single_headers,
+                concurrency=concurrency,
+                seconds=args.seconds,
+                server_pid=server.pid,
+            )
+            results.append((f"Authorize      c={concurrency}", hit, ceilings[concurrency], 1))
+        for concurrency in CONCURRENCY:
+            batched = run_h2load(
+                f"http://{endpoint}{BATCH}",
+                batch,
+                batch_headers,
+                concurrency=concurrency,
+                seconds=args.seconds,
+                server_pid=server.pid,
+            )
+            results.append((f"Batch x{BATCH_SIZE}     c={concurrency}", batched, None, BATCH_SIZE))
+        ok_calls = metric(metrics_url, "iamd_rpc_total", 'method="Authorize",code="OK"')
+        failed_calls = metric(metrics_url, "iamd_rpc_total", 'method="Authorize"') - ok_calls
+        ok_batches = metric(metrics_url, "iamd_rpc_total", 'method="AuthorizeBatch",code="OK"')
+        failed_batches = (
+            metric(metrics_url, "iamd_rpc_total", 'method="AuthorizeBatch"') - ok_batches
+        )
+
+        rss_before = rss_mib(server.pid)
+        started = time.monotonic()
+        asyncio.run(fill_cache(endpoint, credentials, users))
+        fill_seconds = time.monotonic() - started
+        rss_after = rss_mib(server.pid)
+        entries = metric(metrics_url, "iamd_cache_entries", 'cache="principals"')
+
+        print()
+        print(
+            f"{'run':<28} {'calls/s':>9} {'checks/s':>10} {'of bare':>7} {'p50 ms':>8}"
+            f" {'p99 ms':>8} {'CPU µs':>8} {'failed':>6}"
+        )
+        for name, result, ceiling_rate, per_call in results:
+            print(row(name, result, ceiling_rate, per_call))
+        print()
+        print(
+            f"cache miss (Python client, c=1, {len(misses)} principals): p50"
+            f" {percentile(misses, 50):.2f} ms, p99 {percentile(misses, 99):.2f} ms;"
+            f" same principals cached: p50 {percentile(hits, 50):.2f} ms,"
+            f" p99 {percentile(hits, 99):.2f} ms"
+        )
+        print(
+            f"server RSS: {rss_before:.0f} MiB after the load runs; {rss_after:.0f} MiB with"
+            f" {entries:,.0f} principals cached (filled in {fill_seconds:.1f} s by batches)"
+        )
+        print(
+            f"server-side status counts: Authorize OK {ok_calls:,.0f}, not OK"
+            f" {failed_calls:,.0f}; AuthorizeBatch OK {ok_batches:,.0f}, not OK"
+            f" {failed_batches:,.0f}"
+        )
+        return 0 if failed_calls == 0 and failed_batches == 0 else 1
+    finally:
+        for process in processes:
+            stop_process(process)
+        cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

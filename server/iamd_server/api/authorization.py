@@ -1,0 +1,640 @@
+"""The Authorize API: decisions from the in-memory policy cache, and policy simulation.
+
+Authorize and AuthorizeBatch are the hot path: a cache hit is a few dictionary lookups and
+one engine evaluation, with no database access and no awaits. The caller (an enforcement
+point) needs `iamd:Authorize` on the principal it asks about, unless it asks about itself.
+SimulateCustomPolicy runs the same pure function as `iamd simulate`.
+"""
+
+# ruff: noqa: N802  (method names are the RPC names)
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from iamd.v1 import authorization_pb2 as pb
+from iamd.v1 import types_pb2
+
+from iamd_server.api.dispatch import Call
+from iamd_server.cache import MISSING
+from iamd_server.changes import ChangeFeed
+from iamd_server.decisions import (
+    UNKNOWN_PRINCIPAL,
+    Decider,
+    PrincipalEntry,
+    ResourceEntry,
+    account_of,
+    reserved_key,
+    valid_account,
+)
+from iamd_server.end_users import EndUsers
+from iamd_server.errors import (
+    InvalidArgument,
+    MalformedPolicyDocument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
+from iamd_server.metrics import DECISIONS
+from iamd_server.policy import AuthorizationRequest as EngineRequest
+from iamd_server.policy import (
+    Context,
+    ContextError,
+    DecidedBy,
+    Decision,
+    EvaluationResult,
+    PolicyKind,
+    PolicySet,
+    PolicySets,
+    PolicyValidationError,
+    evaluate,
+)
+from iamd_server.policy.simulate import (
+    InvalidInputError,
+    SimulationInput,
+    build_policy_sets,
+    simulate_custom_policy,
+)
+
+MAX_BATCH = 1000
+MAX_CONTEXT_ENTRIES = 100
+MAX_SIMULATION_ITEMS = 1000
+DEFAULT_SIMULATION_ITEMS = 100
+# Longest wait for `at_least_revision` when the call has no deadline.
+MAX_REVISION_WAIT = 10.0
+AUTHORIZE_ACTION = "iamd:Authorize"
+
+_DECISION = {
+    Decision.ALLOWED: types_pb2.DECISION_ALLOWED,
+    Decision.EXPLICIT_DENY: types_pb2.DECISION_EXPLICIT_DENY,
+    Decision.IMPLICIT_DENY: types_pb2.DECISION_IMPLICIT_DENY,
+}
+_ALLOWED: int = types_pb2.DECISION_ALLOWED
+_EXPLICIT_DENY: int = types_pb2.DECISION_EXPLICIT_DENY
+_IMPLICIT_DENY: int = types_pb2.DECISION_IMPLICIT_DENY
+
+# Decision metric outcome by proto decision code (0: the principal does not exist).
+_OUTCOME = ("unknown_principal", "allowed", "explicit_deny", "implicit_deny")
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+_VARINTS = tuple(_varint(n) for n in range(128))
+
+
+def _string_field(tag: bytes, value: str) -> bytes:
+    """A length-delimited string field (empty strings are omitted, as proto3 does)."""
+    if not value:
+        return b""
+    data = value.encode()
+    return tag + _varint(len(data)) + data
+
+
+_DECIDED_BY = {
+    DecidedBy.IDENTITY: types_pb2.POLICY_KIND_IDENTITY,
+    DecidedBy.PERMISSIONS_BOUNDARY: types_pb2.POLICY_KIND_PERMISSIONS_BOUNDARY,
+    DecidedBy.SESSION: types_pb2.POLICY_KIND_SESSION,
+    DecidedBy.SERVICE_CONTROL: types_pb2.POLICY_KIND_SERVICE_CONTROL,
+    DecidedBy.RESOURCE_CONTROL: types_pb2.POLICY_KIND_RESOURCE_CONTROL,
+    DecidedBy.RESOURCE: types_pb2.POLICY_KIND_RESOURCE,
+    DecidedBy.ACL: types_pb2.POLICY_KIND_ACL,
+    DecidedBy.SERVICE_DEFINITION: types_pb2.POLICY_KIND_SERVICE_DEFINITION,
+    DecidedBy.ROOT: types_pb2.POLICY_KIND_ROOT,
+    DecidedBy.NONE: types_pb2.POLICY_KIND_UNSPECIFIED,
+}
+_POLICY_KIND = {
+    PolicyKind.IDENTITY: types_pb2.POLICY_KIND_IDENTITY,
+    PolicyKind.PERMISSIONS_BOUNDARY: types_pb2.POLICY_KIND_PERMISSIONS_BOUNDARY,
+    PolicyKind.SESSION: types_pb2.POLICY_KIND_SESSION,
+    PolicyKind.SERVICE_CONTROL: types_pb2.POLICY_KIND_SERVICE_CONTROL,
+    PolicyKind.RESOURCE_CONTROL: types_pb2.POLICY_KIND_RESOURCE_CONTROL,
+    PolicyKind.RESOURCE: types_pb2.POLICY_KIND_RESOURCE,
+    PolicyKind.TRUST: types_pb2.POLICY_KIND_RESOURCE,
+    PolicyKind.ACL: types_pb2.POLICY_KIND_ACL,
+}
+_CONTEXT_TYPES = {
+    types_pb2.CONTEXT_KEY_TYPE_STRING: "string",
+    types_pb2.CONTEXT_KEY_TYPE_STRING_LIST: "stringList",
+    types_pb2.CONTEXT_KEY_TYPE_NUMERIC: "numeric",
+    types_pb2.CONTEXT_KEY_TYPE_NUMERIC_LIST: "numericList",
+    types_pb2.CONTEXT_KEY_TYPE_BOOLEAN: "boolean",
+    types_pb2.CONTEXT_KEY_TYPE_BOOLEAN_LIST: "booleanList",
+    types_pb2.CONTEXT_KEY_TYPE_IP: "ip",
+    types_pb2.CONTEXT_KEY_TYPE_IP_LIST: "ipList",
+    types_pb2.CONTEXT_KEY_TYPE_BINARY: "binary",
+    types_pb2.CONTEXT_KEY_TYPE_BINARY_LIST: "binaryList",
+    types_pb2.CONTEXT_KEY_TYPE_DATE: "date",
+    types_pb2.CONTEXT_KEY_TYPE_DATE_LIST: "dateList",
+}
+
+
+def reason_code(result: EvaluationResult) -> str:
+    """The stable short code of Explanation.reason / EvaluationResult.reason."""
+    decision = result.decision
+    decided_by = result.decided_by
+    if decision is Decision.EXPLICIT_DENY:
+        return "explicit_deny"
+    if decision is Decision.ALLOWED:
+        if decided_by is DecidedBy.ROOT:
+            return "root"
+        if decided_by is DecidedBy.NONE:
+            return "always_allowed"
+        return "allowed"
+    if result is UNKNOWN_PRINCIPAL:
+        return "unknown_principal"
+    if decided_by is DecidedBy.SERVICE_DEFINITION:
+        return "not_applicable"
+    if decided_by is DecidedBy.SERVICE_CONTROL:
+        return "scp"
+    if decided_by is DecidedBy.PERMISSIONS_BOUNDARY:
+        return "permissions_boundary"
+    if decided_by is DecidedBy.SESSION:
+        return "session_policy"
+    if decided_by is DecidedBy.RESOURCE:
+        if "cross-account" in result.reason:
+            return "cross_account_no_grant"
+        if "does not grant access" in result.reason:
+            return "resource_policy_required"
+    return "no_allow"
+
+
+def _matched(result: EvaluationResult) -> list[types_pb2.MatchedStatement]:
+    return [
+        types_pb2.MatchedStatement(
+            source_policy_id=m.policy_id,
+            source_policy_type=m.source_type,
+            statement_index=m.statement_index,
+            sid=m.sid or "",
+            policy_kind=_POLICY_KIND.get(m.kind, types_pb2.POLICY_KIND_UNSPECIFIED),
+        )
+        for m in result.matched_statements
+    ]
+
+
+def explanation(result: EvaluationResult, principal_arn: str = "") -> pb.Explanation:
+    detail = result.reason
+    if result is UNKNOWN_PRINCIPAL:
+        detail = f"principal {principal_arn} does not exist"
+    return pb.Explanation(
+        matched_statements=_matched(result),
+        missing_context_keys=result.missing_context_keys,
+        decided_by=_DECIDED_BY[result.decided_by],
+        reason=reason_code(result),
+        detail=detail,
+    )
+
+
+def request_context(
+    entries: Sequence[types_pb2.ContextEntry], field: str, *, keep_reserved: bool = False
+) -> Context | None:
+    """Proto context entries -> an engine Context (None when empty). Keys the service sets
+    itself (principal, session and clock keys) are dropped unless ``keep_reserved``."""
+    if not entries:
+        return None
+    if len(entries) > MAX_CONTEXT_ENTRIES:
+        raise InvalidArgument(field, f"at most {MAX_CONTEXT_ENTRIES} context entries")
+    converted: list[tuple[str, str, Sequence[str]]] = []
+    for index, entry in enumerate(entries):
+        key = entry.key
+        if not 5 <= len(key) <= 256 or ":" not in key:
+            raise InvalidArgument(f"{field}[{index}].key", "must be 5-256 chars, vendor:Name")
+        type_name = _CONTEXT_TYPES.get(entry.type)
+        if type_name is None:
+            raise InvalidArgument(f"{field}[{index}].type", "a context key type is required")
+        if not keep_reserved and reserved_key(key.lower()):
+            continue
+        converted.append((key, type_name, tuple(entry.values)))
+    try:
+        return Context.from_entries(converted) if converted else None
+    except ContextError as exc:
+        raise InvalidArgument(field, str(exc)) from None
+
+
+def _resource(value: str, field: str) -> str:
+    if not value or value == "*":
+        return "*"
+    if value.startswith("arn:") and value.count(":") >= 5 and len(value) <= 2048:
+        return value
+    raise InvalidArgument(field, "must be an ARN or *")
+
+
+def _owner(value: str, field: str) -> str | None:
+    if not value:
+        return None
+    if not valid_account(value):
+        raise InvalidArgument(field, "must be a 12-digit account id")
+    return value
+
+
+class AuthorizationServicer:
+    """Authorize, AuthorizeBatch, SimulatePrincipalPolicy and SimulateCustomPolicy."""
+
+    def __init__(self, decider: Decider, feed: ChangeFeed) -> None:
+        self._decider = decider
+        self._feed = feed
+        # Set by the app: verifies AuthorizeRequest.end_user proofs; None = refused.
+        self.end_users: EndUsers | None = None
+
+    # -- helpers -----------------------------------------------------------------------
+
+    async def _await_revision(self, revision: int, call: Call) -> None:
+        if self._feed.applied_revision >= revision:
+            return
+        remaining = call.deadline_seconds()
+        timeout = MAX_REVISION_WAIT if remaining is None else min(remaining, MAX_REVISION_WAIT)
+        # Leave a little of the deadline to answer with a status rather than time out.
+        if not await self._feed.wait_for(revision, max(0.0, timeout - 0.005)):
+            raise Unavailable(
+                f"revision {revision} is not applied on this replica yet"
+                f" (applied: {self._feed.applied_revision}); retry"
+            )
+
+    async def _entry(self, caller_arn: str, principal_arn: str) -> PrincipalEntry | None:
+        """The principal's entry, after checking the caller may ask about it."""
+        decider = self._decider
+        if principal_arn != caller_arn and not await decider.may_authorize_for(
+            caller_arn, principal_arn, AUTHORIZE_ACTION
+        ):
+            raise PermissionDenied(
+                f"{caller_arn} is not authorized to perform {AUTHORIZE_ACTION}"
+                f" on principal {principal_arn}"
+            )
+        entry = decider.lookup_principal(principal_arn)
+        if entry is MISSING:
+            return await decider.principal_entry(principal_arn)
+        return entry  # type: ignore[return-value]
+
+    async def _resource_set(self, resource: str) -> ResourceEntry | None:
+        found = self._decider.lookup_resource(resource)
+        if found is MISSING:
+            return await self._decider.resource_policies(resource)
+        return found  # type: ignore[return-value]
+
+    # -- Authorize ---------------------------------------------------------------------
+
+    async def Authorize(
+        self, request: pb.AuthorizeRequest, call: Call
+    ) -> pb.AuthorizeResponse | bytes:
+        caller = call.require_caller()
+        if request.HasField("end_user"):
+            return await self._authorize_end_user(request, caller.arn, call)
+        if request.at_least_revision:
+            await self._await_revision(request.at_least_revision, call)
+        revision = self._feed.applied_revision
+        decider = self._decider
+        action = request.action
+        if decider.known_actions.get(action) is not True:
+            decider.check_action(action)
+        resource = _resource(request.resource_arn, "resource_arn")
+        owner = _owner(request.resource_owner_account, "resource_owner_account")
+        context = request_context(request.context, "context") if request.context else None
+        principal_arn = request.principal_arn or caller.arn
+        entry = decider.lookup_principal(principal_arn)
+        if entry is MISSING or not decider.may_authorize_cached(caller.arn, principal_arn):
+            entry = await self._entry(caller.arn, principal_arn)
+        if entry is None:
+            result = UNKNOWN_PRINCIPAL
+        else:
+            resource_entry = decider.lookup_resource(resource)
+            if resource_entry is MISSING:
+                resource_entry = await decider.resource_policies(resource)
+            result = decider.evaluate(
+                entry,  # type: ignore[arg-type]
+                action,
+                resource,
+                owner,
+                context,
+                resource_entry,  # type: ignore[arg-type]
+                request.explain,
+                int(time.time()),
+            )
+        decision = result.decision
+        code = (
+            _ALLOWED
+            if decision is Decision.ALLOWED
+            else _EXPLICIT_DENY
+            if decision is Decision.EXPLICIT_DENY
+            else _IMPLICIT_DENY
+        )
+        DECISIONS.add("unknown_principal" if entry is None else _OUTCOME[code])
+        if request.explain:
+            return pb.AuthorizeResponse(
+                decision=_DECISION[decision],
+                revision=revision,
+                principal_arn=principal_arn,
+                explain=explanation(result, principal_arn),
+            )
+        # AuthorizeResponse{decision=1, revision=2, principal_arn=4}, encoded directly.
+        return (
+            b"\x08"
+            + _VARINTS[code]
+            + b"\x10"
+            + _varint(revision)
+            + _string_field(b"\x22", principal_arn)
+        )
+
+    async def _authorize_end_user(
+        self, request: pb.AuthorizeRequest, caller_arn: str, call: Call
+    ) -> pb.AuthorizeResponse:
+        """Authorize for the principal the forwarded end-user credential authenticates
+        (see iamd_server.end_users); the caller must be allowed to ask about it."""
+        if self.end_users is None:
+            raise Unauthenticated("end-user credentials are not accepted by this server")
+        end_user = await self.end_users.authenticate(request.end_user)
+        if request.principal_arn and request.principal_arn != end_user.arn:
+            raise InvalidArgument(
+                "principal_arn", "must be empty or the principal end_user authenticates"
+            )
+        if request.at_least_revision:
+            await self._await_revision(request.at_least_revision, call)
+        revision = self._feed.applied_revision
+        self._decider.check_action(request.action)
+        resource = _resource(request.resource_arn, "resource_arn")
+        owner = _owner(request.resource_owner_account, "resource_owner_account")
+        context = request_context(request.context, "context") if request.context else None
+        base = await self._entry(caller_arn, end_user.arn)
+        if base is None:
+            result = UNKNOWN_PRINCIPAL
+        else:
+            entry = await self.end_users.entry(base, end_user)
+            result = self._decider.evaluate(
+                entry,
+                request.action,
+                resource,
+                owner,
+                context,
+                await self._resource_set(resource),
+                request.explain,
+                int(time.time()),
+            )
+        return pb.AuthorizeResponse(
+            decision=_DECISION[result.decision],
+            revision=revision,
+            principal_arn=end_user.arn,
+            authenticated_principal_arn=end_user.arn,
+            explain=explanation(result, end_user.arn) if request.explain else None,
+        )
+
+    async def AuthorizeBatch(
+        self, request: pb.AuthorizeBatchRequest, call: Call
+    ) -> pb.AuthorizeBatchResponse | bytes:
+        caller = call.require_caller()
+        checks = request.checks
+        if not 1 <= len(checks) <= MAX_BATCH:
+            raise InvalidArgument("checks", f"1-{MAX_BATCH} checks are required")
+        if request.at_least_revision:
+            await self._await_revision(request.at_least_revision, call)
+        revision = self._feed.applied_revision
+        decider = self._decider
+        caller_arn = caller.arn
+        default_principal = request.principal_arn or caller_arn
+        explain = request.explain
+        now = int(time.time())
+        known_actions = decider.known_actions
+        evaluate_entry = decider.evaluate
+        # Each principal and resource is resolved once per call, all against the same cache.
+        entries: dict[str, Any] = {}
+        resources: dict[str, Any] = {"": None, "*": None}
+        results: list[tuple[EvaluationResult, str, int]] = []
+        append = results.append
+        counts = [0, 0, 0, 0]  # by decision code; [0] = unknown principal
+        for index, check in enumerate(checks):
+            action = check.action
+            if known_actions.get(action) is not True:
+                decider.check_action(action, f"checks[{index}].action")
+            raw_resource = check.resource_arn
+            resource_entry = resources.get(raw_resource, MISSING)
+            if resource_entry is MISSING:
+                _resource(raw_resource, f"checks[{index}].resource_arn")
+                resource_entry = decider.lookup_resource(raw_resource)
+                if resource_entry is MISSING:
+                    resource_entry = await decider.resource_policies(raw_resource)
+                resources[raw_resource] = resource_entry
+            resource = raw_resource or "*"
+            owner = check.resource_owner_account or None
+            if owner is not None:
+                _owner(owner, f"checks[{index}].resource_owner_account")
+            context = (
+                request_context(check.context, f"checks[{index}].context")
+                if len(check.context)
+                else None
+            )
+            principal = check.principal_arn or default_principal
+            entry = entries.get(principal, MISSING)
+            if entry is MISSING:
+                entry = decider.lookup_principal(principal)
+                if entry is MISSING or not decider.may_authorize_cached(caller_arn, principal):
+                    entry = await self._entry(caller_arn, principal)
+                entries[principal] = entry
+            if entry is None:
+                append((UNKNOWN_PRINCIPAL, principal, _IMPLICIT_DENY))
+                counts[0] += 1
+                continue
+            result = evaluate_entry(
+                entry, action, resource, owner, context, resource_entry, explain, now
+            )
+            decision = result.decision
+            code = (
+                _ALLOWED
+                if decision is Decision.ALLOWED
+                else _EXPLICIT_DENY
+                if decision is Decision.EXPLICIT_DENY
+                else _IMPLICIT_DENY
+            )
+            counts[code] += 1
+            append((result, principal, code))
+        for code, count in enumerate(counts):
+            if count:
+                DECISIONS.add(_OUTCOME[code], count)
+        if explain:
+            response = pb.AuthorizeBatchResponse(revision=revision)
+            add = response.results.add
+            for result, principal, _code in results:
+                add(
+                    decision=_DECISION[result.decision],
+                    principal_arn=principal,
+                    explain=explanation(result, principal),
+                )
+            return response
+        # AuthorizeBatchResponse{results=1 (AuthorizeResult{decision=1, principal_arn=3}),
+        # revision=2}, encoded directly: one encoding per distinct (decision, principal).
+        encoded: dict[tuple[int, str], bytes] = {}
+        parts: list[bytes] = []
+        for _, principal, code in results:
+            item = encoded.get((code, principal))
+            if item is None:
+                body = b"\x08" + _VARINTS[code] + _string_field(b"\x1a", principal)
+                item = encoded[(code, principal)] = b"\x0a" + _varint(len(body)) + body
+            parts.append(item)
+        parts.append(b"\x10" + _varint(revision))
+        return b"".join(parts)
+
+    # -- Simulation --------------------------------------------------------------------
+
+    async def SimulateCustomPolicy(
+        self, request: pb.SimulateCustomPolicyRequest, call: Call
+    ) -> pb.SimulateCustomPolicyResponse:
+        caller = call.require_caller()
+        await self._decider.require(caller, "iam:SimulateCustomPolicy", "*")
+        offset, limit = _paging(request.marker, request.max_items)
+        simulation = _simulation_input(request, request.policy_input_list)
+        try:
+            results = simulate_custom_policy(simulation, self._decider.registry)
+        except PolicyValidationError as exc:
+            raise MalformedPolicyDocument("policy_input_list", str(exc)) from None
+        except (ContextError, InvalidInputError) as exc:
+            raise InvalidArgument("request", str(exc)) from None
+        page, marker = _page([(r.action, r.resource, r.result) for r in results], offset, limit)
+        return pb.SimulateCustomPolicyResponse(
+            evaluation_results=page, is_truncated=bool(marker), marker=marker
+        )
+
+    async def SimulatePrincipalPolicy(
+        self, request: pb.SimulatePrincipalPolicyRequest, call: Call
+    ) -> pb.SimulatePrincipalPolicyResponse:
+        caller = call.require_caller()
+        source = request.policy_source_arn
+        if not source:
+            raise InvalidArgument("policy_source_arn", "is required")
+        await self._decider.require(
+            caller, "iam:SimulatePrincipalPolicy", source, resource_account=account_of(source)
+        )
+        offset, limit = _paging(request.marker, request.max_items)
+        revision = self._feed.applied_revision
+        if ":group/" in source:
+            raise InvalidArgument(
+                "policy_source_arn", "group sources are not supported; simulate a member user"
+            )
+        entry = await self._decider.principal_entry(source)
+        if entry is None:
+            raise NotFound(f"the principal {source} does not exist")
+        caller_arn = request.caller_arn or source
+        simulation = _simulation_input(request, request.policy_input_list, caller=caller_arn)
+        try:
+            extra = build_policy_sets(simulation)
+            context = Context.from_entries(simulation.context_entries)
+        except PolicyValidationError as exc:
+            raise MalformedPolicyDocument("policy_input_list", str(exc)) from None
+        except (ContextError, InvalidInputError) as exc:
+            raise InvalidArgument("request", str(exc)) from None
+        stored = entry.policies
+        policies = PolicySets(
+            identity=PolicySet.of(stored.identity.policies + extra.identity.policies),
+            boundary=extra.boundary if extra.boundary is not None else stored.boundary,
+            session=extra.session,
+            scp_levels=extra.scp_levels or stored.scp_levels,
+            rcp_levels=extra.rcp_levels,
+            resource=extra.resource,
+        )
+        principal = entry.principal
+        if caller_arn != source:
+            caller_entry = await self._decider.principal_entry(caller_arn)
+            if caller_entry is not None:
+                principal = caller_entry.principal
+        owner = account_of(simulation.resource_owner or "") if simulation.resource_owner else None
+        now = int(time.time())
+        evaluation_context = entry.context(context if len(context) else None, now)
+        results: list[tuple[str, str, EvaluationResult]] = []
+        registry = self._decider.registry
+        for action in simulation.action_names:
+            for resource in simulation.resource_arns:
+                engine_request = EngineRequest(
+                    principal,
+                    action,
+                    resource,
+                    owner or account_of(resource) or entry.account,
+                    evaluation_context,
+                )
+                results.append((action, resource, evaluate(engine_request, policies, registry)))
+        page, marker = _page(results, offset, limit)
+        return pb.SimulatePrincipalPolicyResponse(
+            evaluation_results=page, is_truncated=bool(marker), marker=marker, revision=revision
+        )
+
+
+def _simulation_input(request: Any, policies: Sequence[str], caller: str = "") -> SimulationInput:
+    """The proto request in the PascalCase shape `iamd simulate` reads, so both paths go
+    through the same parsing and defaults."""
+    if not request.action_names:
+        raise InvalidArgument("action_names", "at least one action is required")
+    if len(request.action_names) > 100 or len(request.resource_arns) > 100:
+        raise InvalidArgument("action_names", "at most 100 actions and 100 resources")
+    data: dict[str, Any] = {
+        "ActionNames": list(request.action_names),
+        "PolicyInputList": list(policies),
+        "PermissionsBoundaryPolicyInputList": list(request.permissions_boundary_policy_input_list),
+        "ServiceControlPolicyInputList": list(request.service_control_policy_input_list),
+        "ResourceControlPolicyInputList": list(request.resource_control_policy_input_list),
+        "SessionPolicyInputList": list(request.session_policy_input_list),
+        "ContextEntries": [
+            {
+                "ContextKeyName": e.key,
+                "ContextKeyType": _CONTEXT_TYPES.get(e.type, ""),
+                "ContextKeyValues": list(e.values),
+            }
+            for e in request.context_entries
+        ],
+    }
+    if request.resource_arns:
+        data["ResourceArns"] = list(request.resource_arns)
+    if request.resource_policy:
+        data["ResourcePolicy"] = request.resource_policy
+    if request.resource_owner:
+        data["ResourceOwner"] = request.resource_owner
+    if caller or request.caller_arn:
+        data["CallerArn"] = caller or request.caller_arn
+    try:
+        return SimulationInput.from_request(data)
+    except InvalidInputError as exc:
+        raise InvalidArgument("request", str(exc)) from None
+
+
+def _paging(marker: str, max_items: int) -> tuple[int, int]:
+    if max_items and not 1 <= max_items <= MAX_SIMULATION_ITEMS:
+        raise InvalidArgument("max_items", f"must be 1-{MAX_SIMULATION_ITEMS}")
+    offset = 0
+    if marker:
+        try:
+            offset = int(base64.urlsafe_b64decode(marker.encode()).decode())
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidArgument("marker", "not a marker from a previous response") from None
+    return offset, max_items or DEFAULT_SIMULATION_ITEMS
+
+
+def _page(
+    results: list[tuple[str, str, EvaluationResult]], offset: int, limit: int
+) -> tuple[list[pb.EvaluationResult], str]:
+    chunk = results[offset : offset + limit]
+    following = offset + limit
+    marker = (
+        base64.urlsafe_b64encode(str(following).encode()).decode()
+        if following < len(results)
+        else ""
+    )
+    out: list[pb.EvaluationResult] = []
+    for action, resource, result in chunk:
+        item = pb.EvaluationResult(
+            eval_action_name=action,
+            eval_resource_name=resource,
+            eval_decision=_DECISION[result.decision],
+            matched_statements=_matched(result),
+            missing_context_values=result.missing_context_keys,
+            decided_by=_DECIDED_BY[result.decided_by],
+            reason=reason_code(result),
+        )
+        if result.allowed_by_organizations is not None:
+            item.allowed_by_organizations = result.allowed_by_organizations
+        if result.allowed_by_permissions_boundary is not None:
+            item.allowed_by_permissions_boundary = result.allowed_by_permissions_boundary
+        out.append(item)
+    return out, marker

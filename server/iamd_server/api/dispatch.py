@@ -1,0 +1,156 @@
+"""Turns a servicer object into gRPC handlers that authenticate every call first.
+
+Handlers receive the raw request bytes (no deserializer), so the signature is checked over
+exactly the bytes the client signed; only then is the message parsed and the servicer's
+`async def Method(request, call)` run. Every outcome leaves through `abort_with`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import message, message_factory
+from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+
+from iamd_server import errors
+from iamd_server.api.auth import Authenticator, Caller
+from iamd_server.api.errors import abort_with, status_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What a servicer method gets besides its request."""
+
+    caller: Caller | None  # None only for methods that authenticate by other means
+    method: str  # the RPC name, e.g. "CreateUser"
+    context: grpc.aio.ServicerContext[bytes, bytes]
+
+    def deadline_seconds(self) -> float | None:
+        remaining = self.context.time_remaining()
+        return None if remaining is None else max(0.0, remaining)
+
+    def require_caller(self) -> Caller:
+        if self.caller is None:
+            raise errors.Unauthenticated("this call needs a signed request")
+        return self.caller
+
+
+# A servicer method returns its response message, or the message already serialized (the
+# Authorize hot path encodes its small replies directly).
+Handler = Callable[[Any, Call], Awaitable[message.Message | bytes]]
+Observer = Callable[[str, str, float], None]  # (method, code name, seconds)
+# Waits until this replica has applied a revision (its caches reflect that write).
+Settle = Callable[[int, float | None], Awaitable[None]]
+
+
+def _ignore(_method: str, _code: str, _seconds: float) -> None:
+    return None
+
+
+def service_handler(
+    service: ServiceDescriptor,
+    servicers: Sequence[object],
+    authenticator: Authenticator,
+    *,
+    unauthenticated: Collection[str] = (),
+    observe: Observer = _ignore,
+    settle: Settle | None = None,
+) -> grpc.GenericRpcHandler:
+    """A generic handler for the methods of ``service``.
+
+    A service may be implemented by several servicer objects (one per area); the first one
+    that has a method serves it. Methods nobody implements answer UNIMPLEMENTED.
+    With ``settle``, a response that carries a write's ``revision`` is sent only once this
+    replica has applied that revision, so a caller's next call here sees its own write.
+    """
+    handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {}
+    for method in service.methods:
+        implementation = next(
+            (getattr(s, method.name) for s in servicers if hasattr(s, method.name)), None
+        )
+        if implementation is None:
+            continue
+        handlers[method.name] = _unary_handler(
+            service,
+            method,
+            implementation,
+            authenticator,
+            method.name in unauthenticated,
+            observe,
+            settle if "revision" in method.output_type.fields_by_name else None,
+        )
+    return grpc.method_handlers_generic_handler(service.full_name, handlers)
+
+
+def _unary_handler(
+    service: ServiceDescriptor,
+    method: MethodDescriptor,
+    implementation: Handler,
+    authenticator: Authenticator,
+    anonymous: bool,
+    observe: Observer,
+    settle: Settle | None,
+) -> grpc.RpcMethodHandler[bytes, bytes]:
+    request_class = message_factory.GetMessageClass(method.input_type)
+    full_name = f"/{service.full_name}/{method.name}"
+    name = method.name
+
+    async def behavior(raw: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            caller = None
+            if not anonymous:
+                caller = await authenticator.authenticate(
+                    full_name, raw, context.invocation_metadata() or ()
+                )
+            try:
+                request = request_class.FromString(raw)
+            except message.DecodeError as exc:
+                raise errors.InvalidArgument("request", "not a valid protobuf message") from exc
+            response = await implementation(request, Call(caller, name, context))
+            if isinstance(response, bytes):
+                return response
+            if settle is not None:
+                revision = getattr(response, "revision", 0)
+                if revision:
+                    await settle(revision, context.time_remaining())
+            return response.SerializeToString()
+        except errors.IamdError as exc:
+            code = status_for(exc)[0].name
+            await abort_with(context, exc)
+            raise AssertionError("unreachable") from exc
+        except Exception as exc:
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            code = _infrastructure_code(exc)
+            if code == "UNAVAILABLE":
+                await abort_with(context, errors.Unavailable("the database is unavailable; retry"))
+            await abort_with(context, exc)
+            raise AssertionError("unreachable") from exc
+        finally:
+            observe(name, code, time.perf_counter() - started)
+
+    return grpc.unary_unary_rpc_method_handler(behavior)
+
+
+def _infrastructure_code(exc: BaseException) -> str:
+    """UNAVAILABLE for a lost or unreachable database, INTERNAL for anything else."""
+    import asyncpg
+
+    unavailable = (
+        OSError,
+        TimeoutError,
+        asyncpg.exceptions.ConnectionDoesNotExistError,
+        asyncpg.exceptions.CannotConnectNowError,
+        asyncpg.exceptions.InterfaceError,
+        asyncpg.exceptions.PostgresConnectionError,
+    )
+    return "UNAVAILABLE" if isinstance(exc, unavailable) else "INTERNAL"

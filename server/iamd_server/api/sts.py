@@ -1,0 +1,522 @@
+"""The STS API: caller identity, temporary credentials for users, role assumption (by users,
+role sessions and OIDC identities), and password sign-in (iam-semantics 6.8).
+
+Role assumption is an authorization decision of the pure engine: action sts:AssumeRole (or
+sts:AssumeRoleWithWebIdentity) on the role ARN, whose resource policy is the role's trust
+policy, which must grant the caller (the engine's requires_resource_policy_grant rule); the
+caller's own policies must also allow it unless the trust policy names the caller itself.
+"""
+
+# ruff: noqa: N802  (method names are the RPC names)
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from iamd.v1 import sts_pb2 as pb
+from iamd.v1 import types_pb2
+
+from iamd_server import oidc, passwords, validation
+from iamd_server.api import convert
+from iamd_server.api.auth import Caller
+from iamd_server.api.dispatch import Call
+from iamd_server.decisions import Decider, Outcome, PrincipalEntry
+from iamd_server.errors import (
+    InvalidArgument,
+    LimitExceeded,
+    MalformedPolicyDocument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+from iamd_server.policy import (
+    Context,
+    Decision,
+    PolicyKind,
+    PolicySets,
+    PolicyValidationError,
+    Principal,
+    PrincipalKind,
+    validate_policy,
+)
+from iamd_server.session_policies import SessionPolicies
+from iamd_server.sessions import (
+    Minted,
+    SessionAuthority,
+    SessionClaims,
+    new_session_id,
+    session_arn,
+)
+from iamd_server.store import Store
+from iamd_server.store.records import RoleRecord
+
+_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+_SOURCE_IDENTITY = re.compile(r"^[\w+=,.@-]{2,64}$")
+_MIN_DURATION = 900
+_DEFAULT_DURATION = 3600
+_CHAINED_MAX = 3600
+_MAX_SESSION_POLICY = 2048
+_MAX_POLICY_ARNS = 10
+_MAX_SESSION_TAGS = 50
+_LOGIN_FAILED = "the account, user name or password is not correct"
+
+
+def _credentials(minted: Minted) -> pb.Credentials:
+    return pb.Credentials(
+        access_key_id=minted.access_key_id,
+        secret_access_key=minted.secret_access_key,
+        session_token=minted.session_token,
+        expiration=convert.timestamp(datetime.fromtimestamp(minted.expires_at, UTC)),
+    )
+
+
+def _session_name(value: str, field: str = "role_session_name") -> str:
+    if not _SESSION_NAME.match(value):
+        raise InvalidArgument(field, "the session name must be 2 to 64 characters of [\\w+=,.@-]")
+    return value
+
+
+def _duration(
+    value: int | None, default: int, maximum: int, field: str = "duration_seconds"
+) -> int:
+    duration = default if value is None else value
+    if duration < _MIN_DURATION:
+        raise InvalidArgument(field, f"DurationSeconds must be at least {_MIN_DURATION}")
+    if duration > maximum:
+        raise InvalidArgument(field, f"DurationSeconds must be at most {maximum}")
+    return duration
+
+
+class StsServicer:
+    """`StsServicer(store, decider, sessions, session_policies)`."""
+
+    def __init__(
+        self,
+        store: Store,
+        decider: Decider,
+        sessions: SessionAuthority,
+        session_policies: SessionPolicies,
+    ) -> None:
+        self._store = store
+        self._decider = decider
+        self._sessions = sessions
+        self._session_policies = session_policies
+
+    # ---- helpers ----
+
+    async def _decide(
+        self, caller: Caller, action: str, resource: str, account: str, context: Context
+    ) -> Outcome:
+        if caller.session is not None:
+            return await self._session_policies.decide(
+                self._decider, caller.session, action, resource,
+                resource_account=account, context=context,
+            )  # fmt: skip
+        return await self._decider.decide(
+            caller.arn, action, resource, resource_account=account, context=context
+        )
+
+    async def _role(self, role_arn: str) -> RoleRecord:
+        """The role with exactly this ARN; a missing role is refused like an unauthorized
+        one, so callers cannot probe which roles exist."""
+        parsed = validation.iam_arn(role_arn, "role", "role_arn")
+        try:
+            role = await self._store.get_role(account_id=parsed.account_id, role_name=parsed.name)
+        except NotFound:
+            role = None
+        if role is None or role.arn != role_arn:
+            raise PermissionDenied(f"not authorized to assume {role_arn}")
+        return role
+
+    async def _session_policy(self, policy: str, policy_arns: Sequence[str]) -> tuple[str, ...]:
+        if policy:
+            if len(policy) > _MAX_SESSION_POLICY:
+                raise InvalidArgument(
+                    "policy", f"the session policy must be at most {_MAX_SESSION_POLICY} characters"
+                )
+            try:
+                validate_policy(policy, PolicyKind.SESSION)
+            except PolicyValidationError as exc:
+                raise MalformedPolicyDocument("policy", str(exc)) from exc
+        if len(policy_arns) > _MAX_POLICY_ARNS:
+            raise InvalidArgument("policy_arns", f"at most {_MAX_POLICY_ARNS} policy ARNs")
+        for n, arn in enumerate(policy_arns):
+            validation.iam_arn(arn, "policy", f"policy_arns[{n}]")
+            try:
+                await self._store.get_policy(policy_arn=arn)
+            except NotFound as exc:
+                raise InvalidArgument(f"policy_arns[{n}]", f"policy {arn} does not exist") from exc
+        return tuple(dict.fromkeys(policy_arns))
+
+    def _mint(self, claims: SessionClaims) -> Minted:
+        return self._sessions.mint(claims)
+
+    # ---- GetCallerIdentity ----
+
+    async def GetCallerIdentity(
+        self, request: pb.GetCallerIdentityRequest, call: Call
+    ) -> pb.GetCallerIdentityResponse:
+        caller = call.require_caller()
+        session = caller.session
+        if caller.is_root:
+            user_id = caller.account_id
+        elif session is not None and session.is_role_session:
+            user_id = f"{session.principal_id}:{session.session_name}"
+        elif session is not None:
+            user_id = session.principal_id
+        else:
+            user_id = await self._store.current_unique_id(arn=caller.arn) or ""
+        return pb.GetCallerIdentityResponse(
+            user_id=user_id, account=caller.account_id, arn=caller.arn
+        )
+
+    # ---- GetSessionToken ----
+
+    async def GetSessionToken(
+        self, request: pb.GetSessionTokenRequest, call: Call
+    ) -> pb.GetSessionTokenResponse:
+        caller = call.require_caller()
+        if caller.session is not None:
+            raise PermissionDenied("GetSessionToken needs long-term credentials")
+        if request.serial_number or request.token_code:
+            raise InvalidArgument("serial_number", "MFA devices are not supported")
+        root = caller.is_root
+        duration = _duration(
+            request.duration_seconds if request.HasField("duration_seconds") else None,
+            3600 if root else 43200,
+            3600 if root else 129600,
+        )
+        if root:
+            principal_id = caller.account_id
+        else:
+            found = await self._store.current_unique_id(arn=caller.arn)
+            if found is None:
+                raise Unauthenticated("the calling user no longer exists")
+            principal_id = found
+        now = time.time()
+        minted = self._mint(
+            SessionClaims(
+                session_id=new_session_id(),
+                kind="user",
+                arn=caller.arn,
+                base_arn=caller.arn,
+                principal_id=principal_id,
+                account_id=caller.account_id,
+                issued_at=now,
+                expires_at=now + duration,
+            )
+        )
+        return pb.GetSessionTokenResponse(credentials=_credentials(minted))
+
+    # ---- AssumeRole ----
+
+    async def AssumeRole(self, request: pb.AssumeRoleRequest, call: Call) -> pb.AssumeRoleResponse:
+        caller = call.require_caller()
+        if caller.is_root:
+            raise PermissionDenied("the root user cannot assume roles")
+        parent = caller.session
+        chained = parent is not None and parent.is_role_session
+        session_name = _session_name(request.role_session_name)
+        if request.serial_number or request.token_code:
+            raise InvalidArgument("serial_number", "MFA devices are not supported")
+        if request.external_id and not _EXTERNAL_ID.match(request.external_id):
+            raise InvalidArgument("external_id", "must be 2 to 1224 characters of [\\w+=,.@:/-]")
+        source_identity = request.source_identity
+        if source_identity and not _SOURCE_IDENTITY.match(source_identity):
+            raise InvalidArgument("source_identity", "must be 2 to 64 characters of [\\w+=,.@-]")
+        if parent is not None and parent.source_identity:
+            if source_identity and source_identity != parent.source_identity:
+                raise InvalidArgument(
+                    "source_identity", "the source identity of a session cannot be changed"
+                )
+            inherited_identity = parent.source_identity
+        else:
+            inherited_identity = ""
+        tags, transitive = self._session_tags(request, parent)
+        policy_arns = await self._session_policy(request.policy, request.policy_arns)
+        role = await self._role(request.role_arn)
+
+        requested = request.duration_seconds if request.HasField("duration_seconds") else None
+        if chained and requested is not None and requested > _CHAINED_MAX:
+            raise InvalidArgument(
+                "duration_seconds",
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles"
+                " assumed by role chaining.",
+            )
+        if requested is not None and requested > role.max_session_duration:
+            raise InvalidArgument(
+                "duration_seconds",
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            )
+        duration = _duration(requested, _DEFAULT_DURATION, role.max_session_duration)
+
+        context = self._assume_context(
+            session_name, request.external_id, source_identity, request.tags, transitive
+        )
+        outcome = await self._decide(caller, "sts:AssumeRole", role.arn, role.account_id, context)
+        if outcome.result.decision is not Decision.ALLOWED:
+            raise PermissionDenied(
+                f"{caller.arn} is not authorized to perform sts:AssumeRole on resource"
+                f" {role.arn} ({outcome.result.decision.value})"
+            )
+        extra: list[str] = []
+        if request.tags:
+            extra.append("sts:TagSession")
+        if source_identity and not inherited_identity:
+            extra.append("sts:SetSourceIdentity")
+        for action in extra:
+            outcome = await self._decide(caller, action, role.arn, role.account_id, context)
+            if outcome.result.decision is not Decision.ALLOWED:
+                raise PermissionDenied(
+                    f"{caller.arn} is not authorized to perform {action} on resource {role.arn}"
+                )
+
+        now = time.time()
+        claims = SessionClaims(
+            session_id=new_session_id(),
+            kind="role",
+            arn=session_arn(role.account_id, role.role_name, session_name),
+            base_arn=role.arn,
+            principal_id=role.role_id,
+            account_id=role.account_id,
+            issued_at=now,
+            expires_at=now + duration,
+            session_name=session_name,
+            source_identity=source_identity or inherited_identity,
+            tags=tags,
+            transitive_tag_keys=transitive,
+            chained=chained,
+            policy=request.policy,
+            policy_arns=policy_arns,
+        )
+        minted = self._mint(claims)
+        return pb.AssumeRoleResponse(
+            credentials=_credentials(minted),
+            assumed_role_user=pb.AssumedRoleUser(
+                assumed_role_id=f"{role.role_id}:{session_name}", arn=claims.arn
+            ),
+            packed_policy_size=minted.packed_percent,
+            source_identity=claims.source_identity,
+        )
+
+    @staticmethod
+    def _session_tags(
+        request: pb.AssumeRoleRequest, parent: SessionClaims | None
+    ) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+        """(session tags, transitive tag keys): the request's plus the parent session's
+        transitive ones, which survive chaining and cannot be replaced."""
+        requested = [(t.key, t.value) for t in request.tags]
+        if len(requested) > _MAX_SESSION_TAGS:
+            raise InvalidArgument("tags", f"at most {_MAX_SESSION_TAGS} session tags")
+        validation.tags(requested, case_insensitive_keys=True)
+        keys = {k.lower() for k, _ in requested}
+        transitive = list(request.transitive_tag_keys)
+        for n, key in enumerate(transitive):
+            if key.lower() not in keys:
+                raise InvalidArgument(
+                    f"transitive_tag_keys[{n}]", f"{key!r} is not one of the session tags"
+                )
+        inherited: list[tuple[str, str]] = []
+        inherited_keys: list[str] = []
+        if parent is not None and parent.transitive_tag_keys:
+            wanted = {k.lower() for k in parent.transitive_tag_keys}
+            for key, value in parent.tags:
+                if key.lower() in wanted:
+                    if key.lower() in keys:
+                        raise InvalidArgument(
+                            "tags", f"the transitive session tag {key!r} cannot be replaced"
+                        )
+                    inherited.append((key, value))
+                    inherited_keys.append(key)
+        tags = tuple(inherited + requested)
+        if len(tags) > _MAX_SESSION_TAGS:
+            raise InvalidArgument("tags", f"at most {_MAX_SESSION_TAGS} session tags in all")
+        return tags, tuple(dict.fromkeys(inherited_keys + transitive))
+
+    @staticmethod
+    def _assume_context(
+        session_name: str,
+        external_id: str,
+        source_identity: str,
+        tags: Sequence[types_pb2.Tag],
+        transitive: Sequence[str],
+    ) -> Context:
+        entries: dict[str, tuple[str, str, Sequence[str]]] = {
+            "sts:rolesessionname": ("sts:RoleSessionName", "string", (session_name,)),
+        }
+        if external_id:
+            entries["sts:externalid"] = ("sts:ExternalId", "string", (external_id,))
+        if source_identity:
+            entries["sts:sourceidentity"] = ("sts:SourceIdentity", "string", (source_identity,))
+        if tags:
+            for tag in tags:
+                name = f"aws:RequestTag/{tag.key}"
+                entries[name.lower()] = (name, "string", (tag.value,))
+            entries["aws:tagkeys"] = ("aws:TagKeys", "stringList", tuple(t.key for t in tags))
+        if transitive:
+            entries["sts:transitivetagkeys"] = (
+                "sts:TransitiveTagKeys",
+                "stringList",
+                tuple(transitive),
+            )
+        return Context.from_entries(entries.values())
+
+    # ---- AssumeRoleWithWebIdentity ----
+
+    async def AssumeRoleWithWebIdentity(
+        self, request: pb.AssumeRoleWithWebIdentityRequest, call: Call
+    ) -> pb.AssumeRoleWithWebIdentityResponse:
+        session_name = _session_name(request.role_session_name)
+        token = request.web_identity_token
+        issuer = oidc.unverified_issuer(token)
+        policy_arns = await self._session_policy(request.policy, request.policy_arns)
+        role = await self._role(request.role_arn)
+        requested = request.duration_seconds if request.HasField("duration_seconds") else None
+        if requested is not None and requested > role.max_session_duration:
+            raise InvalidArgument(
+                "duration_seconds",
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            )
+        duration = _duration(requested, _DEFAULT_DURATION, role.max_session_duration)
+
+        host_path = oidc.issuer_host_path(issuer)
+        provider = (
+            await self._store.find_oidc_provider(account_id=role.account_id, host_path=host_path)
+            if host_path is not None
+            else None
+        )
+        if provider is None:
+            raise Unauthenticated(
+                f"no OpenID Connect provider for the token's issuer in account {role.account_id}"
+            )
+        verified = oidc.verify_token(
+            token, url=provider.url, client_ids=provider.client_ids, jwks=provider.jwks
+        )
+
+        # The provider is the principal the trust policy must name ("Federated"); the
+        # token's claims are condition keys it may test.
+        keys: dict[str, str | Sequence[str]] = dict(
+            oidc.condition_keys(provider.host_path, verified)
+        )
+        keys["aws:FederatedProvider"] = provider.arn
+        trusted = Context.from_mapping(keys)
+        principal = Principal(arn=provider.arn, account=None, kind=PrincipalKind.SERVICE)
+        entry = PrincipalEntry(principal, PolicySets(), trusted, self._decider.revision)
+        resource_set = await self._decider.resource_policies(role.arn)
+        request_context = Context.from_entries(
+            (("sts:RoleSessionName", "string", (session_name,)),)
+        )
+        result = self._decider.evaluate(
+            entry,
+            "sts:AssumeRoleWithWebIdentity",
+            role.arn,
+            role.account_id,
+            request_context,
+            resource_set,
+            False,
+            int(time.time()),
+        )
+        if result.decision is not Decision.ALLOWED:
+            raise PermissionDenied(
+                f"the trust policy of {role.arn} does not allow this web identity"
+                f" ({result.decision.value})"
+            )
+
+        now = time.time()
+        claims = SessionClaims(
+            session_id=new_session_id(),
+            kind="role",
+            arn=session_arn(role.account_id, role.role_name, session_name),
+            base_arn=role.arn,
+            principal_id=role.role_id,
+            account_id=role.account_id,
+            issued_at=now,
+            expires_at=now + duration,
+            session_name=session_name,
+            federated_provider=provider.arn,
+            policy=request.policy,
+            policy_arns=policy_arns,
+        )
+        minted = self._mint(claims)
+        return pb.AssumeRoleWithWebIdentityResponse(
+            credentials=_credentials(minted),
+            assumed_role_user=pb.AssumedRoleUser(
+                assumed_role_id=f"{role.role_id}:{session_name}", arn=claims.arn
+            ),
+            subject_from_web_identity_token=verified.subject,
+            provider=provider.host_path,
+            audience=verified.audience,
+            packed_policy_size=minted.packed_percent,
+        )
+
+    # ---- Login ----
+
+    async def Login(self, request: pb.LoginRequest, call: Call) -> pb.LoginResponse:
+        if not request.account or not request.user_name or not request.password:
+            raise InvalidArgument("account", "account, user_name and password are required")
+        duration = _duration(
+            request.duration_seconds if request.HasField("duration_seconds") else None,
+            _DEFAULT_DURATION,
+            43200,
+        )
+        account: str | None = request.account
+        if not validation_account(request.account):
+            account = await self._store.find_account_by_name(name=request.account)
+        candidate = (
+            await self._store.login_candidate(account_id=account, user_name=request.user_name)
+            if account is not None and len(request.user_name) <= 64
+            else None
+        )
+        now = datetime.now(UTC)
+        if candidate is not None and candidate.blocked_until is not None:
+            wait = (candidate.blocked_until - now).total_seconds()
+            if wait > 0:
+                raise LimitExceeded(
+                    f"too many failed sign-ins for this user; retry in {int(wait) + 1} s"
+                )
+        hashed = candidate.password_hash if candidate is not None else None
+        if len(request.password) > passwords.MAX_PASSWORD_LENGTH or not (
+            await passwords.verify_password_async(hashed, request.password)
+        ):
+            if candidate is not None:
+                await self._store.record_login_failure(
+                    user_id=candidate.user_id,
+                    forget_after_seconds=passwords.FORGET_FAILURES_AFTER_SECONDS,
+                    delays=passwords.BACKOFF_DELAYS,
+                )
+            raise Unauthenticated(_LOGIN_FAILED)
+        assert candidate is not None  # a password verified, so the user exists
+        if candidate.blocked_until is not None:
+            await self._store.clear_login_failures(user_id=candidate.user_id)
+        reset_required = candidate.password_reset_required
+        policy = await self._store.get_account_password_policy(account_id=candidate.account_id)
+        if passwords.password_expired(candidate.password_changed_at, policy, now):
+            if policy is not None and policy.hard_expiry:
+                raise PermissionDenied("the password has expired; an administrator must reset it")
+            reset_required = True
+        issued = time.time()
+        minted = self._mint(
+            SessionClaims(
+                session_id=new_session_id(),
+                kind="user",
+                arn=candidate.user_arn,
+                base_arn=candidate.user_arn,
+                principal_id=candidate.user_id,
+                account_id=candidate.account_id,
+                issued_at=issued,
+                expires_at=issued + duration,
+            )
+        )
+        return pb.LoginResponse(
+            credentials=_credentials(minted),
+            arn=candidate.user_arn,
+            password_reset_required=reset_required,
+        )
+
+
+def validation_account(value: str) -> bool:
+    return len(value) == 12 and value.isdigit()

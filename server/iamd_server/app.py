@@ -1,0 +1,264 @@
+"""The iamd process: database, caches, change feed and the gRPC server, started and stopped
+in order."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from iamd.v1 import authorization_pb2, management_pb2, sts_pb2
+
+from iamd_server import metrics
+from iamd_server.api.auth import Authenticator
+from iamd_server.api.authorization import AuthorizationServicer
+from iamd_server.api.credentials import CredentialsServicer
+from iamd_server.api.dispatch import service_handler
+from iamd_server.api.management import ManagementServicer
+from iamd_server.api.sts import StsServicer
+from iamd_server.bootstrap import bootstrap
+from iamd_server.changes import ChangeFeed
+from iamd_server.crypto import MasterKey
+from iamd_server.decisions import Decider
+from iamd_server.end_users import EndUsers
+from iamd_server.key_usage import KeyUsage
+from iamd_server.oidc import JwksRefresher
+from iamd_server.session_policies import SessionPolicies
+from iamd_server.sessions import SessionAuthority, SessionKeys
+from iamd_server.store import Store
+from iamd_server.store.embedded import EmbeddedPostgres
+from iamd_server.store.migrate import migrate
+from iamd_server.store.pool import create_pool
+
+log = logging.getLogger(__name__)
+
+# How long a write's response may wait for this replica to apply the write.
+_SETTLE_SECONDS = 2.0
+
+_SERVICES = (
+    management_pb2.DESCRIPTOR.services_by_name["ManagementService"],
+    authorization_pb2.DESCRIPTOR.services_by_name["AuthorizationService"],
+    sts_pb2.DESCRIPTOR.services_by_name["StsService"],
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    listen: str = "127.0.0.1:50051"
+    database_url: str | None = None
+    data_dir: Path = Path.home() / ".iamd" / "data"
+    credentials_file: Path = Path.home() / ".iamd" / "credentials"
+    master_key_file: Path = Path.home() / ".iamd" / "master.key"
+    metrics_listen: str | None = None
+    grace_seconds: float = 5.0
+    pool_size: int = 10
+
+
+@dataclass
+class IamdServer:
+    """One replica. ``start()`` returns the bound address (port 0 picks a free port)."""
+
+    settings: Settings
+    address: str = ""
+    pool: asyncpg.Pool | None = None
+    store: Store | None = None
+    feed: ChangeFeed | None = None
+    decider: Decider | None = None
+    authenticator: Authenticator | None = None
+    _embedded: EmbeddedPostgres | None = None
+    _server: grpc.aio.Server | None = None
+    _health: health.aio.HealthServicer | None = field(default=None)
+    _key_usage: KeyUsage | None = None
+    _jwks: JwksRefresher | None = None
+
+    async def start(self) -> str:
+        dsn = self.settings.database_url
+        if not dsn:
+            self._embedded = EmbeddedPostgres(self.settings.data_dir)
+            dsn = await asyncio.to_thread(self._embedded.start)
+        async with _connection(dsn) as conn:
+            applied = await migrate(conn)
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+        self.pool = await create_pool(dsn, max_size=self.settings.pool_size)
+        metrics.watch_pool(self.pool)
+        self.store = Store(self.pool)
+        master_key = MasterKey.load_or_create(self.settings.master_key_file)
+
+        # Listen before anything is cached, so no change can slip between load and listen.
+        self.feed = ChangeFeed(dsn)
+        # Temporary credentials are verified from their sealed token; revocations arrive
+        # as change notifications. Long-term keys' last use is written in batches.
+        sessions = SessionAuthority(
+            SessionKeys.from_master_key_file(self.settings.master_key_file), self.store
+        )
+        session_policies = SessionPolicies(self.store)
+        self._key_usage = KeyUsage(self.pool)
+        self.authenticator = Authenticator(
+            self.store, master_key, sessions=sessions, usage=self._key_usage
+        )
+        self.feed.subscribe(sessions.on_change)
+        self.feed.subscribe(session_policies.on_change)
+        self.decider = Decider(self.store, self.feed)
+        metrics.watch_feed(self.feed)
+        metrics.watch_cache("principals", self.decider.principals)
+        metrics.watch_cache("resources", self.decider.resources)
+        self.feed.subscribe(self._on_change)
+        await self.feed.start()
+        await self.decider.start()
+        await sessions.start()
+        self._key_usage.start()
+        self._jwks = JwksRefresher(self.store)
+        self._jwks.start()
+
+        server = grpc.aio.server(
+            options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 << 20)]
+        )
+        port = server.add_insecure_port(self.settings.listen)
+        if port == 0:
+            raise OSError(f"cannot listen on {self.settings.listen}")
+        host = self.settings.listen.rsplit(":", 1)[0]
+        self.address = f"{host}:{port}"
+
+        management = ManagementServicer(self.store, self.decider, master_key)
+        authorization = AuthorizationServicer(self.decider, self.feed)
+        self.decider.session_decide = functools.partial(session_policies.decide, self.decider)
+        authorization.end_users = EndUsers(self.authenticator, session_policies)
+        credentials = CredentialsServicer(self.store, self.decider, master_key)
+        sts = StsServicer(self.store, self.decider, sessions, session_policies)
+        services: tuple[tuple[ServiceDescriptor, tuple[object, ...], tuple[str, ...]], ...] = (
+            (_SERVICES[0], (management, credentials), ()),
+            (_SERVICES[1], (authorization,), ()),
+            (_SERVICES[2], (sts,), ("Login", "AssumeRoleWithWebIdentity")),
+        )
+        for descriptor, servicers, anonymous in services:
+            server.add_generic_rpc_handlers(
+                (
+                    service_handler(
+                        descriptor,
+                        servicers,
+                        self.authenticator,
+                        unauthenticated=anonymous,
+                        observe=metrics.observe_rpc,
+                        settle=self._settle,
+                    ),
+                )
+            )
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        names = [d.full_name for d in _SERVICES] + [
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ]
+        reflection.enable_server_reflection(names, server)
+        await server.start()
+        self._server = server
+
+        await bootstrap(
+            self.pool,
+            self.store,
+            master_key,
+            credentials_file=self.settings.credentials_file,
+            endpoint=self.address,
+        )
+        if self.settings.metrics_listen:
+            metrics.serve_http(self.settings.metrics_listen)
+        for descriptor in _SERVICES:
+            await self._health.set(descriptor.full_name, health_pb2.HealthCheckResponse.SERVING)
+        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        return self.address
+
+    def _on_change(self, revision: int, keys: Sequence[str]) -> None:
+        assert self.authenticator is not None
+        if "*" in keys:
+            self.authenticator.invalidate_all()
+            return
+        for key in keys:
+            if key.startswith("key:"):
+                self.authenticator.invalidate(key[4:])
+
+    async def _settle(self, revision: int, time_remaining: float | None) -> None:
+        """Holds a write's response until this replica's caches reflect the write.
+
+        Notifications normally arrive within a millisecond; if the feed is down the write
+        still stands, so the wait is bounded and the response goes out regardless.
+        """
+        assert self.feed is not None
+        limit = _SETTLE_SECONDS if time_remaining is None else min(_SETTLE_SECONDS, time_remaining)
+        if not await self.feed.wait_for(revision, max(0.0, limit)):
+            log.warning("revision %d not yet applied here after %.1f s", revision, limit)
+
+    async def stop(self) -> None:
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            # In-flight calls finish within the grace period; new ones are refused.
+            await self._server.stop(self.settings.grace_seconds)
+        if self._jwks is not None:
+            await self._jwks.stop()
+        if self._key_usage is not None:
+            await self._key_usage.stop()
+        if self.decider is not None:
+            await self.decider.stop()
+        if self.feed is not None:
+            await self.feed.stop()
+        if self.pool is not None:
+            await self.pool.close()
+        if self._embedded is not None:
+            await asyncio.to_thread(self._embedded.stop)
+
+    async def wait(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+
+@contextlib.asynccontextmanager
+async def _connection(dsn: str):  # type: ignore[no-untyped-def]
+    conn = await asyncpg.connect(dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def serve(settings: Settings) -> None:
+    """Runs until SIGINT or SIGTERM, then drains in-flight calls and stops cleanly."""
+    server = IamdServer(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        address = await server.start()
+        print(f"iamd listening on {address}", flush=True)
+        await stop.wait()
+    finally:
+        await server.stop()
+    print("iamd stopped", flush=True)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    settings = Settings(
+        listen=args.listen,
+        database_url=args.database_url,
+        data_dir=args.data_dir,
+        credentials_file=args.credentials_file,
+        master_key_file=args.master_key_file,
+        metrics_listen=args.metrics_listen,
+    )
+    asyncio.run(serve(settings))
+    return 0

@@ -1,0 +1,310 @@
+"""Condition operators compiled into objects evaluated against a Context.
+
+One `Condition` is one (operator, key, values) triple of a Condition block. The per-value test
+(`_Test`) is specialised by operator family; the wrapper applies the missing-key, IfExists,
+set-operator and negation rules of iam-semantics 4.3/4.4.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from decimal import Decimal
+from functools import lru_cache
+
+from .context import Context, ContextValue
+from .grammar import split_operator
+from .patterns import (
+    Matcher,
+    compile_arn_patterns,
+    compile_globs,
+    compiled_regex,
+    glob_regex_source,
+)
+from .values import IpNetwork, parse_binary, parse_bool, parse_date, parse_ip, parse_number
+from .variables import Template, parse_template
+
+__all__ = ["Condition", "compile_condition"]
+
+_NEGATED = {
+    "StringNotEquals": "StringEquals",
+    "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
+    "StringNotLike": "StringLike",
+    "NumericNotEquals": "NumericEquals",
+    "DateNotEquals": "DateEquals",
+    "NotIpAddress": "IpAddress",
+    "ArnNotEquals": "ArnLike",
+    "ArnNotLike": "ArnLike",
+}
+_VARIABLE_FAMILIES = frozenset(
+    {"StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnLike", "ArnEquals", "Bool"}
+)
+
+_number = lru_cache(maxsize=4096)(parse_number)
+_date = lru_cache(maxsize=4096)(parse_date)
+_ip = lru_cache(maxsize=4096)(parse_ip)
+
+
+class _Test:
+    """True when one context value matches any policy value (before negation)."""
+
+    __slots__ = ()
+
+    def __call__(self, value: str, context: Context) -> bool:
+        raise NotImplementedError
+
+
+class _Equals(_Test):
+    __slots__ = ("fold", "templates", "values")
+
+    def __init__(self, values: Sequence[str], fold: bool, templates: Sequence[Template]) -> None:
+        self.fold = fold
+        self.values = frozenset(v.lower() if fold else v for v in values)
+        self.templates = tuple(templates)
+
+    def __call__(self, value: str, context: Context) -> bool:
+        if self.fold:
+            value = value.lower()
+        if value in self.values:
+            return True
+        for template in self.templates:
+            text = template.resolve_text(context)
+            if text is not None and (text.lower() if self.fold else text) == value:
+                return True
+        return False
+
+
+def _template_regex(template: Template, context: Context, arn: bool) -> re.Pattern[str] | None:
+    pieces = template.resolve(context)
+    if pieces is None:
+        return None
+    if not arn:
+        source = "".join(glob_regex_source(t) if pat else re.escape(t) for t, pat in pieces)
+        return compiled_regex(source)
+    # ARN: wildcards in the first five segments stay within a segment.
+    out: list[str] = []
+    colons = 0
+    for text, is_pattern in pieces:
+        for ch in text:
+            if ch == ":" and colons < 5:
+                colons += 1
+                out.append(":")
+            elif is_pattern and ch == "*":
+                out.append("[^:]*" if colons < 5 else ".*")
+            elif is_pattern and ch == "?":
+                out.append("[^:]" if colons < 5 else ".")
+            else:
+                out.append(re.escape(ch))
+    if colons < 5:
+        return None
+    return compiled_regex("".join(out))
+
+
+class _Like(_Test):
+    __slots__ = ("arn", "matcher", "templates")
+
+    def __init__(self, values: Sequence[str], templates: Sequence[Template], arn: bool) -> None:
+        self.arn = arn
+        self.matcher: Matcher = compile_arn_patterns(values) if arn else compile_globs(values)
+        self.templates = tuple(templates)
+
+    def __call__(self, value: str, context: Context) -> bool:
+        if self.matcher(value):
+            return True
+        for template in self.templates:
+            regex = _template_regex(template, context, self.arn)
+            if regex is not None and regex.fullmatch(value) is not None:
+                return True
+        return False
+
+
+class _Numeric(_Test):
+    __slots__ = ("op", "values")
+
+    def __init__(self, values: Sequence[str], op: str) -> None:
+        self.op = op
+        self.values = tuple(n for n in (parse_number(v) for v in values) if n is not None)
+
+    def __call__(self, value: str, context: Context) -> bool:
+        number = _number(value)
+        if number is None:
+            return False
+        return any(_compare(self.op, number, v) for v in self.values)
+
+
+class _Date(_Test):
+    __slots__ = ("op", "values")
+
+    def __init__(self, values: Sequence[str], op: str) -> None:
+        self.op = op
+        self.values = tuple(d for d in (parse_date(v) for v in values) if d is not None)
+
+    def __call__(self, value: str, context: Context) -> bool:
+        stamp = _date(value)
+        if stamp is None:
+            return False
+        return any(_compare(self.op, stamp, v) for v in self.values)
+
+
+def _compare(op: str, left: Decimal | float, right: Decimal | float) -> bool:
+    if op == "Equals":
+        return left == right
+    if op == "LessThan":
+        return left < right
+    if op == "LessThanEquals":
+        return left <= right
+    if op == "GreaterThan":
+        return left > right
+    return left >= right  # GreaterThanEquals
+
+
+class _Bool(_Test):
+    __slots__ = ("templates", "values")
+
+    def __init__(self, values: Sequence[str], templates: Sequence[Template]) -> None:
+        self.values = frozenset(b for b in (parse_bool(v) for v in values) if b is not None)
+        self.templates = tuple(templates)
+
+    def __call__(self, value: str, context: Context) -> bool:
+        parsed = parse_bool(value)
+        if parsed is None:
+            return False
+        if parsed in self.values:
+            return True
+        for template in self.templates:
+            text = template.resolve_text(context)
+            if text is not None and parse_bool(text) is parsed:
+                return True
+        return False
+
+
+class _Binary(_Test):
+    __slots__ = ("values",)
+
+    def __init__(self, values: Sequence[str]) -> None:
+        self.values = frozenset(b for b in (parse_binary(v) for v in values) if b is not None)
+
+    def __call__(self, value: str, context: Context) -> bool:
+        parsed = parse_binary(value)
+        return parsed is not None and parsed in self.values
+
+
+class _Ip(_Test):
+    __slots__ = ("values",)
+
+    def __init__(self, values: Sequence[str]) -> None:
+        self.values: tuple[IpNetwork, ...] = tuple(
+            n for n in (parse_ip(v) for v in values) if n is not None
+        )
+
+    def __call__(self, value: str, context: Context) -> bool:
+        network = _ip(value)
+        if network is None:
+            return False
+        for block in self.values:
+            if block.version == network.version and network.subnet_of(block):  # type: ignore[arg-type]
+                return True
+        return False
+
+
+class _Null(_Test):
+    """Handled entirely in Condition.test; kept for a uniform shape."""
+
+    __slots__ = ()
+
+    def __call__(self, value: str, context: Context) -> bool:
+        return False
+
+
+class Condition:
+    """One key under one operator."""
+
+    __slots__ = (
+        "base",
+        "if_exists",
+        "key",
+        "key_lower",
+        "negated",
+        "null_absent",
+        "null_present",
+        "operator",
+        "set_op",
+        "test_value",
+        "variable_keys",
+    )
+
+    def __init__(self, operator: str, key: str, values: Sequence[str], variables: bool) -> None:
+        split = split_operator(operator)
+        if split is None:
+            raise ValueError(f"unknown condition operator {operator!r}")
+        set_op, base, if_exists = split
+        self.operator = operator
+        self.key = key
+        self.key_lower = key.lower()
+        self.set_op = set_op
+        self.if_exists = if_exists
+        self.negated = base in _NEGATED
+        family = _NEGATED.get(base, base)
+        self.base = family
+        plain: list[str] = []
+        templates: list[Template] = []
+        for value in values:
+            template = parse_template(value) if variables and family in _VARIABLE_FAMILIES else None
+            if template is None:
+                plain.append(value)
+            else:
+                templates.append(template)
+        self.variable_keys = tuple(k for t in templates for k in t.keys)
+        lowered = {v.lower() for v in values}
+        self.null_absent = "true" in lowered
+        self.null_present = "false" in lowered
+        self.test_value = _make_test(family, plain, templates)
+
+    def test(self, context: Context) -> bool:
+        value: ContextValue | None = context.get(self.key_lower)
+        if self.base == "Null":
+            absent = value is None or not value.values
+            return self.null_absent if absent else self.null_present
+        if value is None or (value.multi and not value.values):
+            if self.if_exists:
+                return True
+            if self.set_op is not None:
+                return self.set_op == "ForAllValues"
+            return self.negated
+        test = self.test_value
+        if self.set_op is None:
+            if value.multi:
+                return False  # multi-valued key without a set operator (iam-semantics 4.3)
+            return test(value.values[0], context) is not self.negated
+        negated = self.negated
+        if self.set_op == "ForAllValues":
+            return all(test(v, context) is not negated for v in value.values)
+        return any(test(v, context) is not negated for v in value.values)
+
+
+def _make_test(family: str, plain: list[str], templates: list[Template]) -> _Test:
+    if family == "StringEquals":
+        return _Equals(plain, False, templates)
+    if family == "StringEqualsIgnoreCase":
+        return _Equals(plain, True, templates)
+    if family == "StringLike":
+        return _Like(plain, templates, arn=False)
+    if family in ("ArnLike", "ArnEquals"):
+        return _Like(plain, templates, arn=True)
+    if family.startswith("Numeric"):
+        return _Numeric(plain, family[7:])
+    if family.startswith("Date"):
+        return _Date(plain, family[4:])
+    if family == "Bool":
+        return _Bool(plain, templates)
+    if family == "BinaryEquals":
+        return _Binary(plain)
+    if family == "IpAddress":
+        return _Ip(plain)
+    return _Null()
+
+
+def compile_condition(
+    operator: str, key: str, values: Sequence[str], *, variables: bool = True
+) -> Condition:
+    return Condition(operator, key, values, variables)

@@ -1,0 +1,177 @@
+"""Decisions for callers with temporary credentials: the stored principal's compiled entry
+plus what the session adds (session policies, session tags, token keys).
+
+Session permissions = the role's (or user's) identity policies ∩ its boundary ∩ the session
+policies (inline document and managed ARNs, resolved to their current default versions),
+with resource-policy grants per iam-semantics 6.5, all evaluated by the pure engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from iamd_server.decisions import UNKNOWN_PRINCIPAL, Decider, Outcome, PrincipalEntry
+from iamd_server.errors import NotFound, Unavailable
+from iamd_server.policy import (
+    CompiledPolicy,
+    Context,
+    PolicyKind,
+    PolicySet,
+    PolicySets,
+    Principal,
+    compile_policy,
+)
+from iamd_server.sessions import SessionClaims
+from iamd_server.store import Store
+
+log = logging.getLogger(__name__)
+
+_EMPTY_SESSION_POLICY = '{"Version":"2012-10-17","Statement":[]}'
+
+
+def session_context(claims: SessionClaims) -> Context:
+    """Keys only temporary credentials have (iam-semantics 5: S keys)."""
+    stamp = datetime.fromtimestamp(int(claims.issued_at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    entries: dict[str, tuple[str, str, Sequence[str]]] = {
+        "aws:tokenissuetime": ("aws:TokenIssueTime", "date", (stamp,)),
+        "aws:multifactorauthpresent": (
+            "aws:MultiFactorAuthPresent",
+            "boolean",
+            ("true" if claims.mfa else "false",),
+        ),
+    }
+    for key, value in claims.tags:
+        name = f"aws:PrincipalTag/{key}"
+        entries[name.lower()] = (name, "string", (value,))
+    if claims.federated_provider:
+        entries["aws:federatedprovider"] = (
+            "aws:FederatedProvider",
+            "string",
+            (claims.federated_provider,),
+        )
+    if claims.source_identity:
+        entries["aws:sourceidentity"] = ("aws:SourceIdentity", "string", (claims.source_identity,))
+    return Context.from_entries(entries.values())
+
+
+class SessionPolicies:
+    """Builds (and caches) the entry of a session from the stored principal's entry."""
+
+    def __init__(self, store: Store, *, max_cached: int = 20_000) -> None:
+        self._store = store
+        self._max_cached = max_cached
+        # session id -> compiled session policy set (cleared when any managed policy changes)
+        self._sets: dict[str, PolicySet] = {}
+        # session id -> (the stored entry it was built from, the session's entry)
+        self._entries: dict[str, tuple[PrincipalEntry, PrincipalEntry]] = {}
+
+    def on_change(self, _revision: int, keys: Sequence[str]) -> None:
+        if any(k == "*" or k.startswith("policy:") for k in keys):
+            self._sets.clear()
+            self._entries.clear()
+
+    async def policy_set(self, claims: SessionClaims) -> PolicySet | None:
+        if not claims.has_session_policies:
+            return None
+        cached = self._sets.get(claims.session_id)
+        if cached is not None:
+            return cached
+        compiled: list[CompiledPolicy] = []
+        if claims.policy:
+            compiled.append(
+                compile_policy(
+                    claims.policy,
+                    PolicyKind.SESSION,
+                    policy_id=f"{claims.arn}#session",
+                    source_type="session",
+                )
+            )
+        for arn in claims.policy_arns:
+            document = await self._managed_document(arn)
+            compiled.append(
+                compile_policy(
+                    document or _EMPTY_SESSION_POLICY,
+                    PolicyKind.SESSION,
+                    policy_id=arn,
+                    source_type="session-managed",
+                )
+            )
+        result = PolicySet.of(compiled)
+        if len(self._sets) >= self._max_cached:
+            self._sets.clear()
+        self._sets[claims.session_id] = result
+        return result
+
+    async def _managed_document(self, arn: str) -> str | None:
+        """The current default version; None (allows nothing) once the policy is gone."""
+        try:
+            policy = await self._store.get_policy(policy_arn=arn)
+            version = await self._store.get_policy_version(
+                policy_arn=arn, version_id=policy.default_version_id
+            )
+        except NotFound:
+            return None
+        except Exception as exc:
+            raise Unavailable(f"cannot load the session policy {arn}") from exc
+        return version.document
+
+    async def entry(self, base: PrincipalEntry, claims: SessionClaims) -> PrincipalEntry:
+        """The session's entry: session policies, session tags and token keys on top."""
+        cached = self._entries.get(claims.session_id)
+        if cached is not None and cached[0] is base:
+            return cached[1]
+        session_set = await self.policy_set(claims)
+        p = base.policies
+        policies = PolicySets(p.identity, p.boundary, session_set, p.scp_levels, p.rcp_levels)
+        principal = base.principal
+        if claims.tags:
+            # Session tags replace the role's tags with the same key.
+            names = {k.lower() for k, _ in claims.tags}
+            tags = tuple(t for t in principal.tags if t[0].lower() not in names) + claims.tags
+            principal = Principal(
+                arn=principal.arn,
+                account=principal.account,
+                kind=principal.kind,
+                role_arn=principal.role_arn,
+                parent_user_arn=principal.parent_user_arn,
+                tags=tags,
+            )
+        trusted = base.trusted.merge(session_context(claims))
+        entry = PrincipalEntry(principal, policies, trusted, base.revision)
+        if len(self._entries) >= self._max_cached:
+            self._entries.clear()
+        self._entries[claims.session_id] = (base, entry)
+        return entry
+
+    async def decide(
+        self,
+        decider: Decider,
+        claims: SessionClaims,
+        action: str,
+        resource: str,
+        *,
+        resource_account: str | None = None,
+        context: Context | None = None,
+        explain: bool = False,
+    ) -> Outcome:
+        """Decider.decide for a caller with temporary credentials."""
+        revision = decider.revision
+        base = await decider.principal_entry(claims.arn)
+        if base is None:
+            return Outcome(UNKNOWN_PRINCIPAL, False, revision)
+        entry = await self.entry(base, claims)
+        resource_set = await decider.resource_policies(resource)
+        result = decider.evaluate(
+            entry,
+            action,
+            resource,
+            resource_account,
+            context,
+            resource_set,
+            explain,
+            int(time.time()),
+        )
+        return Outcome(result, True, revision)

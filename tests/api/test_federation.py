@@ -1,0 +1,246 @@
+"""OpenID Connect federation over a real channel: providers registered with a JWKS document,
+AssumeRoleWithWebIdentity with tokens signed by a test key pair (no network)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from harness import ServerProcess, Stubs, stubs
+from iamd.v1 import management_pb2 as pb
+from iamd.v1 import sts_pb2
+from joserfc import jwt
+from joserfc.jwk import ECKey, RSAKey
+from sts_support import new_role, session_credentials, trust, whoami
+from test_management_support import expect_error, management_account, unique
+
+DENIED = grpc.StatusCode.PERMISSION_DENIED
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
+CLIENT = "client-1"
+
+
+class Issuer:
+    """A test identity provider: a key pair and an issuer URL."""
+
+    def __init__(self, host: str, *, kid: str = "k1", ec: bool = False) -> None:
+        self.url = f"https://{host}"
+        self.host = host
+        self.kid = kid
+        self.key: RSAKey | ECKey = (
+            ECKey.generate_key("P-256", parameters={"kid": kid}, private=True)
+            if ec
+            else RSAKey.generate_key(2048, parameters={"kid": kid}, private=True)
+        )
+        self.alg = "ES256" if ec else "RS256"
+
+    def jwks(self) -> str:
+        return json.dumps({"keys": [self.key.as_dict(private=False)]})
+
+    def token(self, **claims: Any) -> str:
+        now = int(time.time())
+        body: dict[str, Any] = {
+            "iss": self.url,
+            "sub": "repo:org/app:ref:main",
+            "aud": CLIENT,
+            "iat": now,
+            "exp": now + 600,
+        }
+        body.update(claims)
+        body = {k: v for k, v in body.items() if v is not None}
+        return jwt.encode({"alg": self.alg, "kid": self.kid}, body, self.key)
+
+
+@pytest.fixture(scope="module")
+def root(server: ServerProcess) -> Iterator[Stubs]:
+    client = stubs(server.endpoint, server.root)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def anonymous(server: ServerProcess) -> Iterator[Stubs]:
+    client = stubs(server.endpoint, None)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Issuer:
+    return Issuer(f"{unique('token')}.example.test")
+
+
+@pytest.fixture(scope="module")
+def provider_arn(root: Stubs, issuer: Issuer) -> str:
+    response = root.management.CreateOpenIDConnectProvider(
+        pb.CreateOpenIDConnectProviderRequest(
+            url=issuer.url, client_ids=[CLIENT, "client-2"], jwks=issuer.jwks()
+        )
+    )
+    return str(response.provider.arn)
+
+
+@pytest.fixture(scope="module")
+def role_arn(root: Stubs, issuer: Issuer, provider_arn: str) -> str:
+    return new_role(
+        root,
+        trust(
+            {"Federated": provider_arn},
+            "sts:AssumeRoleWithWebIdentity",
+            StringEquals={f"{issuer.host}:aud": CLIENT},
+            StringLike={f"{issuer.host}:sub": "repo:org/*"},
+        ),
+    )
+
+
+def web_identity(
+    client: Stubs, role_arn: str, token: str, **fields: Any
+) -> sts_pb2.AssumeRoleWithWebIdentityResponse:
+    response: sts_pb2.AssumeRoleWithWebIdentityResponse = client.sts.AssumeRoleWithWebIdentity(
+        sts_pb2.AssumeRoleWithWebIdentityRequest(
+            role_arn=role_arn, role_session_name="web", web_identity_token=token, **fields
+        )
+    )
+    return response
+
+
+def test_provider_management(root: Stubs, issuer: Issuer, provider_arn: str) -> None:
+    account = management_account(root)
+    assert provider_arn == f"arn:aws:iam::{account}:oidc-provider/{issuer.host}"
+    m = root.management
+    got = m.GetOpenIDConnectProvider(
+        pb.GetOpenIDConnectProviderRequest(open_id_connect_provider_arn=provider_arn)
+    ).provider
+    assert got.url == issuer.url and list(got.client_ids) == [CLIENT, "client-2"]
+    assert json.loads(got.jwks)["keys"][0]["kid"] == "k1"
+    listed = m.ListOpenIDConnectProviders(pb.ListOpenIDConnectProvidersRequest()).providers
+    assert provider_arn in [p.arn for p in listed]
+    expect_error(
+        lambda: m.CreateOpenIDConnectProvider(
+            pb.CreateOpenIDConnectProviderRequest(
+                url=issuer.url, client_ids=[CLIENT], jwks=issuer.jwks()
+            )
+        ),
+        grpc.StatusCode.ALREADY_EXISTS,
+    )
+
+
+def test_provider_validation(root: Stubs, issuer: Issuer) -> None:
+    m = root.management
+
+    def create(url: str, jwks: str, client_ids: tuple[str, ...] = (CLIENT,)) -> None:
+        m.CreateOpenIDConnectProvider(
+            pb.CreateOpenIDConnectProviderRequest(url=url, client_ids=client_ids, jwks=jwks)
+        )
+
+    expect_error(
+        lambda: create("http://insecure.example.test", issuer.jwks()), INVALID, field="url"
+    )
+    expect_error(lambda: create("https://q.example.test/?a=1", issuer.jwks()), INVALID)
+    expect_error(lambda: create("https://x.example.test", "{}"), INVALID, field="jwks")
+    expect_error(lambda: create("https://x.example.test", issuer.jwks(), ()), INVALID)
+    private = json.dumps({"keys": [issuer.key.as_dict(private=True)]})
+    expect_error(lambda: create("https://x.example.test", private), INVALID)
+
+
+def test_valid_token(
+    server: ServerProcess, anonymous: Stubs, issuer: Issuer, role_arn: str, provider_arn: str
+) -> None:
+    response = web_identity(anonymous, role_arn, issuer.token(), duration_seconds=900)
+    role_name = role_arn.rsplit("/", 1)[-1]
+    assert response.assumed_role_user.arn.endswith(f":assumed-role/{role_name}/web")
+    assert response.subject_from_web_identity_token == "repo:org/app:ref:main"
+    assert response.audience == CLIENT
+    assert response.provider == issuer.host
+    assert response.credentials.access_key_id.startswith("ASIA")
+    session = stubs(server.endpoint, session_credentials(response.credentials))
+    assert whoami(session).arn == response.assumed_role_user.arn
+    # azp counts as an audience too.
+    assert web_identity(anonymous, role_arn, issuer.token(aud="other", azp=CLIENT)).audience
+
+
+def test_wrong_audience(anonymous: Stubs, issuer: Issuer, role_arn: str) -> None:
+    expect_error(
+        lambda: web_identity(anonymous, role_arn, issuer.token(aud="other")), UNAUTHENTICATED
+    )
+    # An audience of the provider that the trust policy does not accept.
+    expect_error(lambda: web_identity(anonymous, role_arn, issuer.token(aud="client-2")), DENIED)
+
+
+def test_wrong_issuer(anonymous: Stubs, issuer: Issuer, role_arn: str) -> None:
+    stranger = Issuer(f"{unique('stranger')}.example.test")
+    expect_error(lambda: web_identity(anonymous, role_arn, stranger.token()), UNAUTHENTICATED)
+    # The provider's key, but an issuer that is not the provider's URL.
+    forged = issuer.token(iss=f"{issuer.url}/other")
+    expect_error(lambda: web_identity(anonymous, role_arn, forged), UNAUTHENTICATED)
+
+
+def test_expired_token(anonymous: Stubs, issuer: Issuer, role_arn: str) -> None:
+    old = int(time.time()) - 3600
+    expired = issuer.token(iat=old, exp=old + 600)
+    error = expect_error(lambda: web_identity(anonymous, role_arn, expired), UNAUTHENTICATED)
+    assert "expired" in (error.details() or "")
+    expect_error(lambda: web_identity(anonymous, role_arn, issuer.token(exp=None)), UNAUTHENTICATED)
+
+
+def test_bad_signature(anonymous: Stubs, issuer: Issuer, role_arn: str) -> None:
+    impostor = Issuer(issuer.host, kid=issuer.kid)  # same issuer and kid, another key
+    expect_error(lambda: web_identity(anonymous, role_arn, impostor.token()), UNAUTHENTICATED)
+    token = issuer.token()
+    head, body, signature = token.split(".")
+    tampered = f"{head}.{body}.{signature[:-4]}AAAA"
+    expect_error(lambda: web_identity(anonymous, role_arn, tampered), UNAUTHENTICATED)
+    expect_error(lambda: web_identity(anonymous, role_arn, "not-a-jwt"), UNAUTHENTICATED)
+
+
+def test_trust_policy_condition_on_subject(anonymous: Stubs, issuer: Issuer, role_arn: str) -> None:
+    expect_error(
+        lambda: web_identity(anonymous, role_arn, issuer.token(sub="repo:elsewhere/app")), DENIED
+    )
+    assert web_identity(anonymous, role_arn, issuer.token(sub="repo:org/other")).credentials
+
+
+def test_role_must_trust_the_provider(
+    root: Stubs, anonymous: Stubs, issuer: Issuer, provider_arn: str
+) -> None:
+    account = management_account(root)
+    not_federated = new_role(root, trust({"AWS": f"arn:aws:iam::{account}:root"}))
+    expect_error(lambda: web_identity(anonymous, not_federated, issuer.token()), DENIED)
+    wrong_action = new_role(root, trust({"Federated": provider_arn}, "sts:AssumeRole"))
+    expect_error(lambda: web_identity(anonymous, wrong_action, issuer.token()), DENIED)
+
+
+def test_key_rotation_and_provider_deletion(root: Stubs, anonymous: Stubs) -> None:
+    rotating = Issuer(f"{unique('rotating')}.example.test", ec=True)
+    arn = root.management.CreateOpenIDConnectProvider(
+        pb.CreateOpenIDConnectProviderRequest(
+            url=rotating.url, client_ids=[CLIENT], jwks=rotating.jwks()
+        )
+    ).provider.arn
+    role = new_role(root, trust({"Federated": arn}, "sts:AssumeRoleWithWebIdentity"))
+    assert web_identity(anonymous, role, rotating.token()).credentials
+
+    successor = Issuer(rotating.host, kid="k2", ec=True)
+    expect_error(lambda: web_identity(anonymous, role, successor.token()), UNAUTHENTICATED)
+    root.management.UpdateOpenIDConnectProviderJwks(
+        pb.UpdateOpenIDConnectProviderJwksRequest(
+            open_id_connect_provider_arn=arn, jwks=successor.jwks()
+        )
+    )
+    assert web_identity(anonymous, role, successor.token()).credentials
+    expect_error(lambda: web_identity(anonymous, role, rotating.token()), UNAUTHENTICATED)
+
+    root.management.DeleteOpenIDConnectProvider(
+        pb.DeleteOpenIDConnectProviderRequest(open_id_connect_provider_arn=arn)
+    )
+    expect_error(lambda: web_identity(anonymous, role, successor.token()), UNAUTHENTICATED)
+    expect_error(
+        lambda: root.management.GetOpenIDConnectProvider(
+            pb.GetOpenIDConnectProviderRequest(open_id_connect_provider_arn=arn)
+        ),
+        grpc.StatusCode.NOT_FOUND,
+    )

@@ -1,0 +1,98 @@
+"""DependencyCache: bounds, single flight, dependency invalidation, races with builds."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from iamd_server.cache import MISSING, Built, DependencyCache
+
+
+async def test_single_flight_builds_once() -> None:
+    cache: DependencyCache[int] = DependencyCache()
+    calls = 0
+    release = asyncio.Event()
+
+    async def load() -> Built[int]:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return Built(7, ("user:a",))
+
+    waiters = [asyncio.create_task(cache.get("a", load)) for _ in range(50)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*waiters) == [7] * 50
+    assert calls == 1
+    assert cache.lookup("a") == 7
+    assert cache.stats.hits == 1 and cache.stats.builds == 1
+
+
+async def test_invalidation_drops_exactly_the_dependents() -> None:
+    cache: DependencyCache[str] = DependencyCache()
+    for key, deps in (("a", ("group:g", "user:a")), ("b", ("group:g",)), ("c", ("user:c",))):
+
+        async def load(deps: tuple[str, ...] = deps, key: str = key) -> Built[str]:
+            return Built(key, deps)
+
+        await cache.get(key, load)
+    assert cache.invalidate(["group:g"]) == 2
+    assert cache.lookup("a") is MISSING and cache.lookup("b") is MISSING
+    assert cache.lookup("c") == "c"
+    assert cache.invalidate(["*"]) == 1
+    assert len(cache) == 0 and cache.bytes == 0
+
+
+async def test_build_overlapping_an_invalidation_is_not_kept_and_not_joined() -> None:
+    cache: DependencyCache[int] = DependencyCache()
+    started = asyncio.Event()
+    release = asyncio.Event()
+    versions = iter((1, 2))
+
+    async def load() -> Built[int]:
+        version = next(versions)
+        if version == 1:
+            started.set()
+            await release.wait()
+        return Built(version, ("user:a",))
+
+    first = asyncio.create_task(cache.get("a", load))
+    await started.wait()
+    cache.invalidate(["user:a"])  # a write committed while the first build was reading
+    # A call after the invalidation must not join the stale build: it builds anew.
+    second = await cache.get("a", load)
+    release.set()
+    assert await first == 1  # the early caller still gets its answer
+    assert second == 2
+    assert cache.lookup("a") == 2
+
+
+async def test_failed_builds_are_not_cached() -> None:
+    cache: DependencyCache[int] = DependencyCache()
+
+    async def broken() -> Built[int]:
+        raise ConnectionError("database down")
+
+    with pytest.raises(ConnectionError):
+        await cache.get("a", broken)
+    assert cache.lookup("a") is MISSING
+    assert cache.stats.build_failures == 1
+
+
+async def test_bounded_by_entries_and_bytes() -> None:
+    cache: DependencyCache[int] = DependencyCache(max_entries=3, max_bytes=1000)
+    for i in range(5):
+
+        async def load(i: int = i) -> Built[int]:
+            return Built(i, (f"user:{i}",), 100)
+
+        await cache.get(str(i), load)
+    assert len(cache) == 3 and cache.stats.evictions == 2
+    assert cache.lookup("0") is MISSING and cache.lookup("4") == 4
+
+    async def big() -> Built[int]:
+        return Built(9, ("user:big",), 900)
+
+    await cache.get("big", big)
+    assert cache.bytes <= 1000
+    assert cache.lookup("big") == 9
