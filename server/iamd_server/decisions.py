@@ -322,31 +322,6 @@ def _definition_from_record(prefix: str, data: Mapping[str, Any]) -> ServiceDefi
     return ServiceDefinition(str(data.get("service_prefix") or prefix), actions, types, keys)
 
 
-def _with_principal_resources(registry: ServiceRegistry) -> ServiceRegistry:
-    """iamd:Authorize and iamd:AuthorizeBatch act on the principal asked about, so that a
-    policy can limit an enforcement point to some principals (the built-in definition lists
-    them as resource-less)."""
-    iamd = registry.get("iamd")
-    if iamd is None:
-        return registry
-    principal = ResourceTypeDefinition("principal", "arn:${Partition}:*::${Account}:*")
-    types = [*iamd.resource_types.values(), principal]
-    actions = [
-        ActionDefinition(
-            a.name,
-            resource_types=(*a.resource_types, "principal"),
-            condition_keys=a.condition_keys,
-            access_level=a.access_level,
-        )
-        if a.name.lower() in ("authorize", "authorizebatch")
-        else a
-        for a in iamd.actions.values()
-    ]
-    return registry.with_definition(
-        ServiceDefinition("iamd", actions, types, dict(iamd.condition_keys))
-    )
-
-
 class Decider:
     """Answers authorization questions from compiled, cached policy entries."""
 
@@ -366,7 +341,7 @@ class Decider:
         self.resources: DependencyCache[ResourceEntry | None] = DependencyCache(
             max_entries=max_entries, max_bytes=max_bytes // 4
         )
-        self.registry: ServiceRegistry = _with_principal_resources(builtin_registry())
+        self.registry: ServiceRegistry = builtin_registry()
         self.known_actions: dict[str, bool] = {}
         # (caller ARN, principal ARN) -> may the caller ask about that principal.
         self._authorize_grants: dict[tuple[str, str], bool] = {}
@@ -438,7 +413,7 @@ class Decider:
                 )
             except (ServiceDefinitionError, KeyError, TypeError, ValueError):
                 log.exception("skipping unreadable service definition %s", record.service_prefix)
-        self.registry = _with_principal_resources(registry)
+        self.registry = registry
         self.known_actions = {}
 
     async def _reload_resource_arns(self) -> None:

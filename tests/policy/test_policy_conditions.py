@@ -125,6 +125,12 @@ def ip(v: str) -> Context:
         ("IpAddress", ["10.0.0.0/8"], "10.1.0.0/16", True),
         ("NotIpAddress", ["10.0.0.0/8", "192.0.2.0/24"], "192.0.2.1", False),
         ("NotIpAddress", ["10.0.0.0/8", "192.0.2.0/24"], "198.51.100.1", True),
+        # Blocks are scanned in order; a block of the other family ends the scan.
+        ("IpAddress", ["2001:db8::/32", "203.0.113.0/24"], "2001:db8::7", True),
+        ("IpAddress", ["203.0.113.0/24", "2001:db8::/32"], "203.0.113.9", True),
+        ("IpAddress", ["2001:db8::/32", "203.0.113.0/24"], "203.0.113.9", False),
+        ("NotIpAddress", ["192.0.2.0/24", "2001:db8::/32", "0.0.0.0/0"], "203.0.113.9", True),
+        ("NotIpAddress", ["0.0.0.0/0", "2001:db8::/32"], "203.0.113.9", False),
     ],
 )
 def test_ip_operators(operator: str, policy: list[str], value: str, expected: bool) -> None:

@@ -18,27 +18,6 @@ SERVER = Path(__file__).resolve().parents[2] / "server"
 
 # Cases whose expected decisions contradict the documented evaluation rules; the engine
 # follows the rules (see the notes) rather than being tuned to individual cases.
-KNOWN_DEVIATIONS: dict[tuple[str, str, str], str] = {
-    # NotIpAddress ["192.0.2.0/24", "2001:db8::/32", "0.0.0.0/0"] with aws:SourceIp
-    # 203.0.113.9: 0.0.0.0/0 contains every IPv4 address, so NotIpAddress is false.
-    (
-        "c01317",
-        "secretsmanager:PutSecretValue",
-        "arn:aws:secretsmanager:us-east-1:111122223333:secret:ops/token-Zx9Yw8",
-    ): "allowed",
-    (
-        "c01317",
-        "secretsmanager:DescribeSecret",
-        "arn:aws:secretsmanager:us-east-1:111122223333:secret:ops/token-Zx9Yw8",
-    ): "allowed",
-    # An unconditioned Allow of "*" on arn:aws:sqs:*:111122223333:${aws:PrincipalTag/team}-*
-    # with aws:PrincipalTag/team = dev matches dev-jobs (as in c02663).
-    ("c01901", "sqs:SendMessage", "arn:aws:sqs:us-east-1:111122223333:dev-jobs"): "implicitDeny",
-    ("c01901", "sqs:DeleteMessage", "arn:aws:sqs:us-east-1:111122223333:dev-jobs"): "implicitDeny",
-    ("c01901", "sqs:ReceiveMessage", "arn:aws:sqs:us-east-1:111122223333:dev-jobs"): "implicitDeny",
-}
-
-
 def load_cases() -> list[dict[str, Any]]:
     with CORPUS.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
@@ -62,9 +41,6 @@ def compare(cases: list[dict[str, Any]], outputs: dict[str, dict[str, Any]]) -> 
             result = got.get(pair)
             checked += 1
             decision = result["EvalDecision"] if result else None
-            if (case["id"], *pair) in KNOWN_DEVIATIONS:
-                assert expected["EvalDecision"] == KNOWN_DEVIATIONS[(case["id"], *pair)]
-                continue
             if decision != expected["EvalDecision"]:
                 problems.append(
                     f"{case['id']} {pair}: got {decision}, want {expected['EvalDecision']}"

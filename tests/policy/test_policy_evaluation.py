@@ -171,6 +171,17 @@ def test_variables_in_resources() -> None:  # 22-25
     dollar = doc(allow("s3:GetObject", "arn:aws:s3:::b/a${$}b$c${?}"))
     assert decision([dollar], resource="arn:aws:s3:::b/a$b$c?") == "allowed"
     assert decision([dollar], resource="arn:aws:s3:::b/a$b$cx") == "implicitDeny"
+    # A variable is not substituted at the very start of the resource part.
+    tag = Context.from_entries([("aws:PrincipalTag/team", "string", ["dev"])])
+    queue = "arn:aws:sqs:us-east-1:111122223333:dev-jobs"
+    leading = doc(allow("sqs:*", "arn:aws:sqs:*:111122223333:${aws:PrincipalTag/team}-*"))
+    assert decision([leading], action="sqs:SendMessage", resource=queue, context=tag) == (
+        "implicitDeny"
+    )
+    inner = doc(allow("sqs:*", "arn:aws:sqs:*:111122223333:q-${aws:PrincipalTag/team}"))
+    assert decision(
+        [inner], action="sqs:SendMessage", resource=queue.replace("dev-jobs", "q-dev"), context=tag
+    ) == ("allowed")
     unterminated = doc(allow("s3:GetObject", "arn:aws:s3:::b/${x"))
     assert decision([unterminated], resource="arn:aws:s3:::b/${x") == "allowed"
 

@@ -43,8 +43,14 @@ def _iam() -> ServiceDefinition:
         "server-certificate": (_IAM + "server-certificate/${CertificateNameWithPath}", False),
         "sms-mfa": (_IAM + "sms-mfa/${MfaTokenIdWithPath}", False),
         "user": (_IAM + "user/${UserNameWithPath}", False),
+        # Resource policies and ACLs that iamd stores for other services' resources.
+        "any-resource": ("arn:*:*:*:*:*", False),
     }
     actions: dict[tuple[str, ...], str] = {
+        ("any-resource",): (
+            "PutResourcePolicy GetResourcePolicy DeleteResourcePolicy PutResourceAcl "
+            "GetResourceAcl"
+        ),
         ("user",): (
             "CreateUser GetUser DeleteUser UpdateUser TagUser UntagUser ListUserTags "
             "CreateAccessKey DeleteAccessKey UpdateAccessKey ListAccessKeys GetAccessKeyLastUsed "
@@ -57,7 +63,7 @@ def _iam() -> ServiceDefinition:
             "DeleteSSHPublicKey ListSigningCertificates UploadSigningCertificate "
             "UpdateSigningCertificate DeleteSigningCertificate ListServiceSpecificCredentials "
             "CreateServiceSpecificCredential DeleteServiceSpecificCredential "
-            "ResetServiceSpecificCredential UpdateServiceSpecificCredential"
+            "ResetServiceSpecificCredential UpdateServiceSpecificCredential "
         ),
         ("group",): (
             "CreateGroup GetGroup DeleteGroup UpdateGroup AddUserToGroup RemoveUserFromGroup "
@@ -113,7 +119,8 @@ def _iam() -> ServiceDefinition:
             "GetContextKeysForCustomPolicy SetSecurityTokenServicePreferences "
             "GetServiceLastAccessedDetails GetServiceLastAccessedDetailsWithEntities "
             "GetOrganizationsAccessReport ListPoliciesGrantingServiceAccess "
-            "ListSTSRegionalEndpointsStatus GetAccountEmailAddress GetAccountName"
+            "ListSTSRegionalEndpointsStatus GetAccountEmailAddress GetAccountName "
+            "ListAuditEvents"
         ),
     }
     return _service("iam", types, actions)
@@ -179,23 +186,30 @@ def _organizations() -> ServiceDefinition:
             "DetachPolicy AttachServiceControlPolicy DetachServiceControlPolicy "
             "AttachResourceControlPolicy DetachResourceControlPolicy ListTargetsForPolicy "
             "EnablePolicyType DisablePolicyType TagResource UntagResource "
-            "ListTagsForResource DescribeEffectivePolicy"
+            "ListTagsForResource DescribeEffectivePolicy ListOrganizationalUnits "
+            "UpdateServiceControlPolicy DeleteServiceControlPolicy ListServiceControlPolicies "
+            "ListServiceControlPoliciesForTarget"
         ),
     }
     return _service("organizations", {}, actions)
 
 
 def _iamd() -> ServiceDefinition:
+    types = {
+        # Authorize acts on the principal it is asked about, so a policy can limit an
+        # enforcement point to some principals (IAM ARNs have no region; STS sessions too).
+        "principal": ("arn:${Partition}:*::${Account}:*", False),
+    }
     actions: dict[tuple[str, ...], str] = {
+        ("principal",): "Authorize AuthorizeBatch",
         (): (
-            "Authorize AuthorizeBatch SimulatePrincipalPolicy SimulateCustomPolicy "
+            "SimulatePrincipalPolicy SimulateCustomPolicy "
             "GetContextKeysForPrincipalPolicy GetContextKeysForCustomPolicy "
             "PutServiceDefinition DeleteServiceDefinition GetServiceDefinition "
-            "ListServiceDefinitions PutResourcePolicy GetResourcePolicy "
-            "DeleteResourcePolicy ListResourcePolicies GetRevision"
+            "ListServiceDefinitions GetRevision"
         ),
     }
-    return _service("iamd", {}, actions)
+    return _service("iamd", types, actions)
 
 
 @lru_cache(maxsize=1)

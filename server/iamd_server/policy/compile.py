@@ -19,7 +19,7 @@ from .patterns import (
     has_wildcard,
 )
 from .principal import PrincipalMatcher
-from .variables import Template, parse_template
+from .variables import VARIABLE, Template, parse_template
 
 if TYPE_CHECKING:
     from .context import Context
@@ -67,6 +67,11 @@ def _compile_resources(
         template = parse_template(parts[5]) if variables and len(parts) == 6 else None
         if template is None:
             plain.append(entry)
+            continue
+        if template.tokens[0][0] == VARIABLE:
+            # Variables are substituted after the start of the resource part only (the
+            # reference evaluator's rule, pinned by the conformance corpus): an entry whose
+            # resource part starts with `${...}` matches no resource.
             continue
         head = "".join(glob_regex_source(p, segment=True) + ":" for p in parts[:5])
         templates.append(_ResourceTemplate(head, template))

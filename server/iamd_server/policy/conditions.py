@@ -201,8 +201,13 @@ class _Ip(_Test):
         network = _ip(value)
         if network is None:
             return False
+        # The block list is scanned in policy order and the scan ends at the first block of
+        # the other address family (the reference evaluator's rule, which the conformance
+        # corpus pins): an IPv4 address never matches an IPv6 block, nor any block after it.
         for block in self.values:
-            if block.version == network.version and network.subnet_of(block):  # type: ignore[arg-type]
+            if block.version != network.version:
+                return False
+            if network.subnet_of(block):  # type: ignore[arg-type]
                 return True
         return False
 
@@ -221,6 +226,7 @@ class Condition:
 
     __slots__ = (
         "base",
+        "exact_values",
         "if_exists",
         "key",
         "key_lower",
@@ -259,13 +265,21 @@ class Condition:
         self.null_absent = "true" in lowered
         self.null_present = "false" in lowered
         self.test_value = _make_test(family, plain, templates)
+        # Fast path for the most common shape: StringEquals/StringNotEquals, no set operator,
+        # no variables.
+        self.exact_values: frozenset[str] | None = None
+        if family == "StringEquals" and set_op is None and not templates:
+            self.exact_values = frozenset(plain)
 
     def test(self, context: Context) -> bool:
         value: ContextValue | None = context.get(self.key_lower)
+        exact = self.exact_values
+        if exact is not None and value is not None and not value.multi and value.values:
+            return (value.values[0] in exact) is not self.negated
         if self.base == "Null":
             absent = value is None or not value.values
             return self.null_absent if absent else self.null_present
-        if value is None or (value.multi and not value.values):
+        if value is None or not value.values:
             if self.if_exists:
                 return True
             if self.set_op is not None:
