@@ -16,10 +16,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from harness import ServerProcess, start_server
 from iamd_server.store.embedded import EmbeddedPostgres
 from iamd_server.store.migrate import migrate
 from iamd_server.store.pool import create_pool
+
+from tests.harness import ServerProcess, start_server
 
 _TEMPLATE = "iamd_test_template"
 _counter = itertools.count()
@@ -103,7 +104,9 @@ async def db_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture(scope="module")
-def server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     """A real `iamd serve` process on its own database, shared by one test module."""
     process = start_server(module_database_url, tmp_path_factory.mktemp("iamd"))
     try:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-
 from iamd.v1 import authorization_pb2_grpc, management_pb2_grpc, sts_pb2_grpc
 from iamd_client.signing import SigningCredentials, sign_metadata
 
@@ -66,11 +65,18 @@ def start_server(
     credentials = directory / "credentials"
     master_key = directory / "master.key"
     argv = [
-        sys.executable, "-m", "iamd_server.cli", "serve",
-        "--database-url", database_url,
-        "--listen", "127.0.0.1:0",
-        "--credentials-file", str(credentials),
-        "--master-key-file", str(master_key),
+        sys.executable,
+        "-m",
+        "iamd_server.cli",
+        "serve",
+        "--database-url",
+        database_url,
+        "--listen",
+        "127.0.0.1:0",
+        "--credentials-file",
+        str(credentials),
+        "--master-key-file",
+        str(master_key),
         *extra_args,
     ]
     process = subprocess.Popen(
@@ -106,7 +112,7 @@ def start_server(
     return ServerProcess(process, endpoint, credentials, master_key, database_url, output)
 
 
-class SigningInterceptor(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class SigningInterceptor(grpc.UnaryUnaryClientInterceptor):
     """Signs each call over the serialized request, as the SDK does."""
 
     def __init__(self, credentials: SigningCredentials) -> None:

@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 
 import asyncpg
-
 from iamd_client.credentials import write_profile
+
 from iamd_server.crypto import MasterKey, new_secret_access_key
 from iamd_server.store import Store
 from iamd_server.store.ids import new_access_key_id

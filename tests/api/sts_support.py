@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness import Stubs, stubs
 from iamd.v1 import management_pb2 as pb
 from iamd.v1 import sts_pb2
 from iamd_client.signing import SigningCredentials
-from test_management_support import unique
+
+from tests.api.management_support import unique
+from tests.harness import Stubs, stubs
 
 
 def session_credentials(credentials: sts_pb2.Credentials) -> SigningCredentials:

@@ -16,11 +16,12 @@ from pathlib import Path
 import asyncpg
 import grpc
 import pytest
-from harness import ServerProcess, Stubs, start_server, stubs
 from iamd.v1 import authorization_pb2 as pb
 from iamd.v1 import management_pb2 as mpb
 from iamd.v1 import types_pb2 as tpb
 from iamd_server.store.embedded import EmbeddedPostgres
+
+from tests.harness import ServerProcess, Stubs, start_server, stubs
 
 ALLOWED = tpb.DECISION_ALLOWED
 IMPLICIT = tpb.DECISION_IMPLICIT_DENY

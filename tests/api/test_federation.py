@@ -10,13 +10,14 @@ from typing import Any
 
 import grpc
 import pytest
-from harness import ServerProcess, Stubs, stubs
 from iamd.v1 import management_pb2 as pb
 from iamd.v1 import sts_pb2
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
-from sts_support import new_role, session_credentials, trust, whoami
-from test_management_support import expect_error, management_account, unique
+
+from tests.api.management_support import expect_error, management_account, unique
+from tests.api.sts_support import new_role, session_credentials, trust, whoami
+from tests.harness import ServerProcess, Stubs, stubs
 
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 INVALID = grpc.StatusCode.INVALID_ARGUMENT

@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
-from harness import ServerProcess, Stubs, stubs
 from iamd.v1 import management_pb2 as pb
 from iamd.v1 import types_pb2
-from test_management_support import (
+
+from tests.api.management_support import (
     credentials_of,
     document,
     error_of,
@@ -20,6 +20,7 @@ from test_management_support import (
     new_user,
     unique,
 )
+from tests.harness import ServerProcess, Stubs, stubs
 
 
 @pytest.fixture(scope="module")

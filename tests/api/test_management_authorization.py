@@ -10,11 +10,11 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import message
-from harness import ServerProcess, Stubs, stubs
 from iamd.v1 import management_pb2 as pb
 from iamd.v1 import types_pb2
 from iamd_server.api.management import ManagementServicer
-from test_management_support import (
+
+from tests.api.management_support import (
     document,
     eventually,
     expect_error,
@@ -24,6 +24,7 @@ from test_management_support import (
     trust_document,
     unique,
 )
+from tests.harness import ServerProcess, Stubs, stubs
 
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 

@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 import grpc
-from harness import start_server, stubs
 from iamd.v1 import management_pb2 as pb
 from iamd.v1 import types_pb2
-from test_management_support import document, unique
+
+from tests.api.management_support import document, unique
+from tests.harness import start_server, stubs
 
 WRITERS = 8
 TAGS = 3

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from harness import ServerProcess, Stubs, stubs
 from iamd.v1 import management_pb2 as pb
-from test_management_support import document, expect_error, unique
+
+from tests.api.management_support import document, expect_error, unique
+from tests.harness import ServerProcess, Stubs, stubs
 
 
 @pytest.fixture(scope="module")

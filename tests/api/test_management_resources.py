@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from harness import ServerProcess, Stubs, stubs
 from iamd.v1 import management_pb2 as pb
 from iamd.v1 import types_pb2
-from test_management_support import (
+
+from tests.api.management_support import (
     document,
     expect_error,
     management_account,
@@ -18,6 +18,7 @@ from test_management_support import (
     new_user,
     unique,
 )
+from tests.harness import ServerProcess, Stubs, stubs
 
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 

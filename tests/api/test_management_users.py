@@ -6,10 +6,11 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from harness import ServerProcess, Stubs, stubs
 from iamd.v1 import management_pb2 as pb
 from iamd.v1 import types_pb2
-from test_management_support import expect_error, unique
+
+from tests.api.management_support import expect_error, unique
+from tests.harness import ServerProcess, Stubs, stubs
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 

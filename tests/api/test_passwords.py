@@ -9,18 +9,19 @@ from functools import partial
 
 import grpc
 import pytest
-from harness import ServerProcess, Stubs, stubs
 from iamd.v1 import management_pb2 as pb
 from iamd.v1 import sts_pb2
 from iamd_server import passwords
-from sts_support import session_credentials, whoami
-from test_management_support import (
+
+from tests.api.management_support import (
     document,
     expect_error,
     management_account,
     new_member_account,
     new_user,
 )
+from tests.api.sts_support import session_credentials, whoami
+from tests.harness import ServerProcess, Stubs, stubs
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
@@ -185,7 +186,7 @@ def test_login_by_account_name(server: ServerProcess, root: Stubs, anonymous: St
     member_key = root.management.CreateAccessKey(
         pb.CreateAccessKeyRequest(account_id=account.account_id)
     ).access_key
-    from test_management_support import credentials_of
+    from tests.api.management_support import credentials_of
 
     member_root = stubs(server.endpoint, credentials_of(member_key))
     name, _ = new_user(member_root, server.endpoint)

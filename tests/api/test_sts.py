@@ -12,13 +12,12 @@ from typing import Any
 
 import grpc
 import pytest
-from harness import ServerProcess, Stubs, stubs
 from iamd.v1 import management_pb2 as pb
 from iamd.v1 import sts_pb2, types_pb2
 from iamd_client.signing import SigningCredentials
 from iamd_server.sessions import SessionClaims, SessionKeys, new_session_id
-from sts_support import assume, assumed_stubs, new_role, session_credentials, trust, whoami
-from test_management_support import (
+
+from tests.api.management_support import (
     document,
     expect_error,
     management_account,
@@ -26,6 +25,15 @@ from test_management_support import (
     new_user,
     unique,
 )
+from tests.api.sts_support import (
+    assume,
+    assumed_stubs,
+    new_role,
+    session_credentials,
+    trust,
+    whoami,
+)
+from tests.harness import ServerProcess, Stubs, stubs
 
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -434,7 +442,7 @@ def test_session_policies_narrow_manage_calls(
             ),
         )
     )
-    from test_management_support import eventually
+    from tests.api.management_support import eventually
 
     eventually(
         lambda: expect_error(

@@ -13,12 +13,20 @@ from pathlib import Path
 import asyncpg
 import grpc
 import pytest
-from harness import ServerProcess, Stubs, start_server, stubs
 from iamd.v1 import management_pb2 as pb
 from iamd.v1 import types_pb2
 from iamd_client.signing import SigningCredentials
-from sts_support import assume, assumed_stubs, new_role, session_credentials, trust, whoami
-from test_management_support import credentials_of, management_account, new_user, unique
+
+from tests.api.management_support import credentials_of, management_account, new_user, unique
+from tests.api.sts_support import (
+    assume,
+    assumed_stubs,
+    new_role,
+    session_credentials,
+    trust,
+    whoami,
+)
+from tests.harness import ServerProcess, Stubs, start_server, stubs
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 from iamd_client import Client
-from sdk_fake_server import ACCESS_KEY_ID, SECRET, RunningServer, serve
+
+from tests.client.sdk_fake_server import ACCESS_KEY_ID, SECRET, RunningServer, serve
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from iamd_client import Client
 from iamd_client._apply import SpecError, execute, load_spec, plan, print_plan
-from sdk_fake_server import ACCOUNT, RunningServer
+
+from tests.client.sdk_fake_server import ACCOUNT, RunningServer
 
 READ = {
     "Version": "2012-10-17",
@@ -218,7 +219,8 @@ def test_iamctl_apply(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from iamd_client import iamctl
-    from sdk_fake_server import ACCESS_KEY_ID, SECRET
+
+    from tests.client.sdk_fake_server import ACCESS_KEY_ID, SECRET
 
     monkeypatch.setenv("IAMD_ACCESS_KEY_ID", ACCESS_KEY_ID)
     monkeypatch.setenv("IAMD_SECRET_ACCESS_KEY", SECRET)

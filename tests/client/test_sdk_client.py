@@ -19,7 +19,8 @@ from iamd_client import (
     context_entry,
 )
 from iamd_client._calls import is_idempotent
-from sdk_fake_server import ACCESS_KEY_ID, SECRET, RunningServer
+
+from tests.client.sdk_fake_server import ACCESS_KEY_ID, SECRET, RunningServer
 
 
 def test_calls_are_signed_over_the_bytes_sent(client: Client, fake: RunningServer) -> None:

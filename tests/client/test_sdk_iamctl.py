@@ -12,7 +12,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from iamd.v1 import authorization_pb2, management_pb2, types_pb2
 from iamd_client import iamctl
 from iamd_client._convert import fill, parse_enum, to_aws
-from sdk_fake_server import ACCESS_KEY_ID, SECRET, RunningServer
+
+from tests.client.sdk_fake_server import ACCESS_KEY_ID, SECRET, RunningServer
 
 
 @pytest.fixture

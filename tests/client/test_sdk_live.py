@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import ServerProcess
 from iamd.v1 import types_pb2
 from iamd_client import AlreadyExists, AsyncClient, Client, NotFound, Unauthenticated
 from iamd_client._apply import execute, plan, print_plan
+
+from tests.harness import ServerProcess
 
 READ = {
     "Version": "2012-10-17",

@@ -12,7 +12,10 @@ def check(operator: str, values: list[str] | str, context: Context, key: str = "
     return compile_condition(operator, key, items).test(context)
 
 
-S = lambda v: Context.from_entries([("k:a", "string", [v])])  # noqa: E731
+def S(value: str) -> Context:  # noqa: N802 - reads like a type tag in the tables below
+    return Context.from_entries([("k:a", "string", [value])])
+
+
 EMPTY = Context()
 
 
@@ -95,7 +98,9 @@ def test_date_operators(operator: str, policy: str, value: str, expected: bool) 
 
 
 def test_bool_operator() -> None:
-    b = lambda v: Context.from_entries([("k:a", "boolean", [v])])  # noqa: E731
+    def b(value: str) -> Context:
+        return Context.from_entries([("k:a", "boolean", [value])])
+
     assert check("Bool", "true", b("TRUE"))
     assert not check("Bool", "true", b("false"))
     assert check("Bool", "FALSE", b("false"))

@@ -16,6 +16,7 @@ from iamd_server.policy.simulate import simulate_line
 CORPUS = Path(__file__).resolve().parents[1] / "conformance" / "public.jsonl"
 SERVER = Path(__file__).resolve().parents[2] / "server"
 
+
 # Cases whose expected decisions contradict the documented evaluation rules; the engine
 # follows the rules (see the notes) rather than being tuned to individual cases.
 def load_cases() -> list[dict[str, Any]]:

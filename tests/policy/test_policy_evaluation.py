@@ -12,7 +12,8 @@ from iamd_server.policy import (
     PrincipalKind,
     acl_grants_to_policy,
 )
-from policy_helpers import (
+
+from tests.policy.policy_helpers import (
     ACCT,
     OTHER,
     OTHER_USER,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from iamd_server.policy import (
     Context,
@@ -173,6 +175,7 @@ def test_service_definition_from_plain_data() -> None:
     assert not registry.check("s3", "listbucket", "arn:aws:s3:::b/k").applicable
     assert not registry.check("s3", "listallmybuckets", "arn:aws:s3:::b").applicable
     assert "s3" not in registry.without("s3")
+    bad: Any
     for bad in (
         {"prefix": "S 3", "actions": []},
         {"prefix": "s3", "actions": [{"name": "A", "resource_types": ["nope"]}]},

@@ -22,7 +22,8 @@ from iamd_server.policy import (
     evaluate,
     validate_policy,
 )
-from policy_helpers import ACCT, OTHER
+
+from tests.policy.policy_helpers import ACCT, OTHER
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

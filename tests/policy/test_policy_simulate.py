@@ -13,7 +13,8 @@ from iamd_server.policy import (
     result_to_json,
     simulate_custom_policy,
 )
-from policy_helpers import ACCT, USER, allow, doc
+
+from tests.policy.policy_helpers import ACCT, USER, allow, doc
 
 ROLE = f"arn:aws:iam::{ACCT}:role/Target"
 

@@ -12,7 +12,8 @@ from iamd_server.policy import (
     policy_size,
     validate_policy,
 )
-from policy_helpers import allow, doc
+
+from tests.policy.policy_helpers import allow, doc
 
 ID = PolicyKind.IDENTITY
 

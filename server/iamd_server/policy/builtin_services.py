@@ -48,8 +48,7 @@ def _iam() -> ServiceDefinition:
     }
     actions: dict[tuple[str, ...], str] = {
         ("any-resource",): (
-            "PutResourcePolicy GetResourcePolicy DeleteResourcePolicy PutResourceAcl "
-            "GetResourceAcl"
+            "PutResourcePolicy GetResourcePolicy DeleteResourcePolicy PutResourceAcl GetResourceAcl"
         ),
         ("user",): (
             "CreateUser GetUser DeleteUser UpdateUser TagUser UntagUser ListUserTags "

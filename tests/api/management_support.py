@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 
 import grpc
 import pytest
-from harness import Stubs, stubs
 from iamd.v1 import management_pb2 as pb
 from iamd_client.signing import SigningCredentials
+
+from tests.harness import Stubs, stubs
 
 T = TypeVar("T")
 
