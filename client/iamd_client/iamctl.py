@@ -15,8 +15,10 @@ fields (``--user-name``). Values of the form file://PATH are read from the file;
 values take JSON (PascalCase or snake_case keys), lists of tags also ``Key=k,Value=v`` or
 ``k=v``, context entries ``key=type:value`` (list types: comma-separated values). List
 commands follow markers and print everything unless --max-items or --marker is given.
-Output is JSON shaped like AWS responses (--output table for people). Errors go to stderr
-with the server's reason; the exit status is 1 for API errors and 2 for usage errors.
+Output is JSON shaped like AWS responses (--output table for people); --query PATH picks a
+part of it (dotted keys and [N] indexes, a subset of AWS CLI's JMESPath: ``Account``,
+``Users[0].UserName``), printed as plain text when it is a scalar. Errors go to stderr with
+the server's reason; the exit status is 1 for API errors and 2 for usage errors.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import argparse
 import functools
 import inspect
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -246,13 +249,58 @@ def render_table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def emit(data: dict[str, Any], output: str, out: TextIO) -> None:
-    if output == "table":
-        text = render_table(data)
+_QUERY_KEY = r"[A-Za-z0-9_:-]+"
+_QUERY_FIRST = re.compile(rf"({_QUERY_KEY})|\[(-?\d+)\]")
+_QUERY_NEXT = re.compile(rf"\.({_QUERY_KEY})|\[(-?\d+)\]")
+
+
+def parse_query(text: str) -> list[str | int]:
+    """``Users[0].UserName`` -> ["Users", 0, "UserName"] (dotted keys and [N] indexes)."""
+    path: list[str | int] = []
+    position = 0
+    while position < len(text) or not path:
+        pattern = _QUERY_NEXT if path else _QUERY_FIRST
+        match = pattern.match(text, position)
+        if match is None:
+            raise UsageError(
+                f"--query {text!r}: expected dotted keys and [N] indexes, e.g. Users[0].UserName"
+            )
+        key, index = match.group(1), match.group(2)
+        path.append(key if key is not None else int(index))
+        position = match.end()
+    return path
+
+
+def select(data: Any, path: Sequence[str | int]) -> Any:
+    """The value at `path` in `data`; None when a key or index is missing (like JMESPath)."""
+    value = data
+    for part in path:
+        if isinstance(part, int):
+            if not isinstance(value, list) or not -len(value) <= part < len(value):
+                return None
+            value = value[part]
+        else:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(part)
+    return value
+
+
+def emit(data: dict[str, Any], output: str, out: TextIO, query: str | None = None) -> None:
+    value: Any = data
+    if query is not None:
+        value = select(data, parse_query(query))
+        if isinstance(value, str):
+            out.write(value + "\n")  # a scalar prints as plain text, for $(iamctl ...)
+            return
+    if output == "table" and isinstance(value, dict | list):
+        if isinstance(value, list):
+            value = {query or "": value}
+        text = render_table(value)
         if text:
             out.write(text + "\n")
     else:
-        out.write(json.dumps(data, indent=4, ensure_ascii=False) + "\n")
+        out.write(json.dumps(value, indent=4, ensure_ascii=False) + "\n")
 
 
 # ---- commands ------------------------------------------------------------------------------
@@ -323,6 +371,12 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "--output", choices=("json", "table"), default=default("json"), help="output format"
     )
     parser.add_argument(
+        "--query",
+        default=default(None),
+        metavar="PATH",
+        help="print only this part of the output (e.g. Account, Users[0].UserName)",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=default(10.0), help="per-call deadline in seconds"
     )
 
@@ -379,6 +433,8 @@ def run_rpc(
         request = fill(request_cls(), request_data(method, args))
     except ValueError as e:
         raise UsageError(str(e)) from e
+    if args.query is not None:
+        parse_query(args.query)  # a malformed path is a usage error before any call
     fields = method.input_type.fields_by_name
     follow = "marker" in fields and args.marker is None and getattr(args, "max_items", None) is None
     with _client(args) as client:
@@ -399,7 +455,7 @@ def run_rpc(
     if follow:
         data.pop("Marker", None)
         data.pop("IsTruncated", None)
-    emit(data, args.output, out)
+    emit(data, args.output, out, args.query)
     return 0
 
 
@@ -435,8 +491,8 @@ def run_configure(args: argparse.Namespace, out: TextIO) -> int:
 
 def _describe(e: IamdError) -> str:
     parts = [e.reason or type(e).__name__]
-    if e.field:
-        parts.append(e.field)
+    if e.field and not e.message.startswith(f"{e.field}:"):
+        parts.append(e.field)  # the server's message usually names the field already
     parts.append(e.message)
     return ": ".join(parts)
 
