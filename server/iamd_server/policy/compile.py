@@ -292,6 +292,10 @@ def compile_policy(
     return CompiledPolicy(parsed, kind, policy_id, source_type)
 
 
+# Distinct actions remembered per policy set (bounded by the actions services declare).
+_MAX_ROUTES = 100_000
+
+
 class StatementBucket:
     """Statements of one index key, grouped by their resource entries.
 
@@ -412,28 +416,28 @@ class PolicySet:
         return cls(tuple(policies))
 
     def candidates(self, action: str) -> tuple[StatementBucket, ...]:
-        """Non-empty buckets that can hold statements matching `action` (lowercase)."""
+        """Buckets of the statements whose action element matches `action` (lowercase).
+
+        Built once per distinct action and remembered: the bucket then holds exactly the
+        statements that can apply, so a decision tests resources and conditions of those only,
+        however many statements the set holds for other actions and services.
+        """
         routes = self._routes.get(action)
         if routes is None:
             service, _, name = action.partition(":")
-            buckets = [
-                bucket
+            matching = [
+                statement
                 for bucket in (
                     self.actions.get(action, _NO_BUCKET),
                     self.initials.get(f"{service}:{name[:1]}", _NO_BUCKET),
                     self.index.get(service, _NO_BUCKET),
                     self.catch_all,
                 )
-                if bucket.statements
+                for statement in bucket.statements
+                if not bucket.check_action or statement.matches_action(action)
             ]
-            if len(buckets) > 1:
-                # One merged bucket per action: a decision then does one dict lookup and one
-                # prefix test over all the statements that can match the action.
-                merged = [st for bucket in buckets for st in bucket.statements]
-                routes = (StatementBucket(merged, True),)
-            else:
-                routes = tuple(buckets)
-            if len(self._routes) < 100_000:
+            routes = (StatementBucket(matching, False),) if matching else ()
+            if len(self._routes) < _MAX_ROUTES:
                 self._routes[action] = routes
         return routes
 
