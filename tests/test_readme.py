@@ -28,9 +28,7 @@ BIN = Path(sys.executable).parent
 def fenced_block(name: str, language: str) -> str:
     """The fenced `language` block between the README's `name` markers."""
     text = README.read_text(encoding="utf-8")
-    section = re.search(
-        rf"<!-- {name}:start -->\n(.*?)<!-- {name}:end -->", text, flags=re.DOTALL
-    )
+    section = re.search(rf"<!-- {name}:start -->\n(.*?)<!-- {name}:end -->", text, flags=re.DOTALL)
     assert section is not None, f"README.md has no {name} markers"
     block = re.fullmatch(rf"\s*```{language}\n(.*?)```\s*", section.group(1), flags=re.DOTALL)
     assert block is not None, f"the {name} section must hold one ```{language} block"

@@ -1,4 +1,6 @@
-"""iamctl: argument parsing, AWS-shaped output, errors, against the in-memory server."""
+"""iamctl: argument parsing and AWS-shaped output (no server), then the installed `iamctl`
+as a subprocess against a real `iamd serve`: JSON and table output, file:// documents,
+--query, authorize --explain, and errors on stderr with the server's reason."""
 
 from __future__ import annotations
 
@@ -10,147 +12,43 @@ from typing import Any
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from iamd.v1 import authorization_pb2, management_pb2, types_pb2
-from iamd_client import iamctl
+from iamd_client import Client, iamctl
 from iamd_client._convert import fill, parse_enum, to_aws
 
-from tests.client.sdk_fake_server import ACCESS_KEY_ID, SECRET, RunningServer
+from tests.client.conftest import iamctl as run_iamctl
+from tests.harness import ServerProcess
+
+# ---- no server -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli(
-    fake: RunningServer,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> Any:
-    """Run iamctl against the fake server; returns (exit code, parsed stdout or text, stderr)."""
-    monkeypatch.setenv("IAMD_ACCESS_KEY_ID", ACCESS_KEY_ID)
-    monkeypatch.setenv("IAMD_SECRET_ACCESS_KEY", SECRET)
-    monkeypatch.setenv("IAMD_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-such-file"))
-    monkeypatch.delenv("IAMD_PROFILE", raising=False)
-
-    def run(*argv: str) -> tuple[int, Any, str]:
-        code = iamctl.main(["--endpoint", fake.endpoint, *argv])
-        out, err = capsys.readouterr()
-        try:
-            return code, json.loads(out), err
-        except json.JSONDecodeError:
-            return code, out, err
-
-    return run
-
-
-def test_create_and_get_user(cli: Any, fake: RunningServer) -> None:
-    code, out, _ = cli(
-        "create-user", "--user-name", "alice", "--tags", "team=a", "Key=env,Value=prod"
+def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    offline = ["--endpoint", "127.0.0.1:1"]  # usage errors are reported before any call
+    code = iamctl.main(
+        [*offline, "update-access-key", "--access-key-id", "AKIA", "--status", "Sleeping"]
     )
-    assert code == 0
-    assert out["User"]["UserName"] == "alice"
-    assert out["User"]["Arn"] == "arn:aws:iam::111122223333:user/alice"
-    assert isinstance(out["Revision"], int)
-    assert fake.fake.entities[("user", "alice")].tags == {"team": "a", "env": "prod"}
-    code, out, _ = cli("get-user", "--user-name", "alice")
-    assert out == {
-        "User": {
-            "UserName": "alice",
-            "UserId": "AIDAALICE",
-            "Arn": "arn:aws:iam::111122223333:user/alice",
-            "Path": "/",
-            "AccountId": "111122223333",
-        }
-    }
-
-
-def test_list_follows_markers_unless_paging_is_asked(cli: Any) -> None:
-    for name in ("u1", "u2", "u3", "u4", "u5"):
-        assert cli("create-user", "--user-name", name)[0] == 0
-    code, out, _ = cli("list-users")
-    assert code == 0
-    assert [u["UserName"] for u in out["Users"]] == ["u1", "u2", "u3", "u4", "u5"]
-    assert "Marker" not in out and "IsTruncated" not in out
-    code, out, _ = cli("list-users", "--max-items", "2")
-    assert code == 0
-    assert len(out["Users"]) == 2
-    assert out["IsTruncated"] is True and out["Marker"] == "2"
-    _, out, _ = cli("list-users", "--marker", "4")
-    assert [u["UserName"] for u in out["Users"]] == ["u5"]
-    assert out["IsTruncated"] is False
-
-
-def test_api_errors_go_to_stderr(cli: Any) -> None:
-    cli("create-user", "--user-name", "bob")
-    code, out, err = cli("create-user", "--user-name", "bob")
-    assert code == 1
-    assert out == ""
-    assert err.strip() == (
-        "iamctl: EntityAlreadyExists: user_name: user with name bob already exists"
-    )
-
-
-def test_documents_from_files(cli: Any, fake: RunningServer, tmp_path: Path) -> None:
-    document = '{"Version": "2012-10-17", "Statement": []}'
-    (tmp_path / "p.json").write_text(document)
-    cli("create-user", "--user-name", "carol")
-    code, _, _ = cli(
-        "put-user-policy",
-        "--user-name",
-        "carol",
-        "--policy-name",
-        "p",
-        "--policy-document",
-        f"file://{tmp_path / 'p.json'}",
-    )
-    assert code == 0
-    assert fake.fake.entities[("user", "carol")].inline == {"p": document}
-    code, out, _ = cli("get-user-policy", "--user-name", "carol", "--policy-name", "p")
-    assert out["PolicyDocument"] == document
-
-
-def test_authorize_command(cli: Any) -> None:
-    code, out, _ = cli(
-        "authorize",
-        "--principal",
-        "arn:aws:iam::111122223333:user/alice",
-        "--action",
-        "s3:GetObject",
-        "--resource",
-        "arn:aws:s3:::b/k",
-        "--context",
-        "aws:SourceIp=ip:10.0.0.1",
-        "aws:TagKeys=stringList:a,b",
-        "--context",
-        "s3:prefix=arn:aws:thing",
-        "--explain",
-    )
-    assert code == 0
-    assert out["Decision"] == "allowed"
-    assert out["Revision"] == 7
-    assert out["PrincipalArn"] == "arn:aws:iam::111122223333:user/alice"
-    assert out["Explain"]["MissingContextKeys"] == ["aws:SourceIp", "aws:TagKeys", "s3:prefix"]
-
-
-def test_table_output(cli: Any) -> None:
-    cli("create-user", "--user-name", "dora", "--path", "/x/")
-    code, out, _ = cli("--output", "table", "list-users")
-    assert code == 0
-    lines = out.splitlines()
-    assert lines[0] == "Users:"
-    assert lines[1].split() == ["UserName", "UserId", "Arn", "Path", "AccountId"]
-    assert lines[3].split()[0] == "dora"
-    # Global options are accepted after the command too.
-    code, out, _ = cli("get-user", "--user-name", "dora", "--output", "table")
-    assert "User.Arn" in out
-
-
-def test_usage_errors(cli: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = cli("update-access-key", "--access-key-id", "AKIA", "--status", "Sleeping")
     assert code == 2
-    assert "Active, Inactive" in err
-    code, _, err = cli("create-user", "--user-name", "x", "--tags", "notatag")
-    assert code == 2
+    assert "Active, Inactive" in capsys.readouterr().err
+    assert iamctl.main([*offline, "create-user", "--user-name", "x", "--tags", "notatag"]) == 2
+    assert iamctl.main([*offline, "get-caller-identity", "--query", "Users[x]"]) == 2
+    assert "--query 'Users[x]'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         iamctl.main(["create-user"])  # --user-name is required
     capsys.readouterr()
+
+
+def test_query_paths() -> None:
+    assert iamctl.parse_query("Account") == ["Account"]
+    assert iamctl.parse_query("User.Arn") == ["User", "Arn"]
+    assert iamctl.parse_query("Users[0].UserName") == ["Users", 0, "UserName"]
+    assert iamctl.parse_query("Users[-1]") == ["Users", -1]
+    for bad in ("", ".Account", "User..Arn", "User.", "Users[x]", "Users[0", "a b"):
+        with pytest.raises(iamctl.UsageError):
+            iamctl.parse_query(bad)
+    data = {"Users": [{"UserName": "a", "Tags": [{"Key": "k"}]}], "IsTruncated": False}
+    assert iamctl.select(data, ["Users", 0, "Tags", 0, "Key"]) == "k"
+    assert iamctl.select(data, ["Users", 5]) is None
+    assert iamctl.select(data, ["Nope", "Deeper"]) is None
+    assert iamctl.select(data, ["IsTruncated"]) is False
 
 
 def test_parse_context() -> None:
@@ -259,3 +157,167 @@ def test_configure_writes_a_profile(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == 0
     assert "[ops]" in target.read_text()
     capsys.readouterr()
+
+
+# ---- the installed iamctl against a real server --------------------------------------------
+
+
+def cli(server: ServerProcess, *argv: str) -> Any:
+    """Run iamctl (profile "default" of the server's credentials file); parsed JSON stdout."""
+    result = run_iamctl(server.credentials_file, *argv)
+    assert result.stderr == ""
+    return json.loads(result.stdout)
+
+
+def test_create_and_get_user(server: ServerProcess, root: Client, account: str) -> None:
+    out = cli(
+        server, "create-user", "--user-name", "i-alice", "--tags", "team=a", "Key=env,Value=p"
+    )
+    assert out["User"]["UserName"] == "i-alice"
+    assert out["User"]["Arn"] == f"arn:aws:iam::{account}:user/i-alice"
+    assert isinstance(out["Revision"], int)
+    tags = {t.key: t.value for t in root.list_user_tags(user_name="i-alice").tags}
+    assert tags == {"team": "a", "env": "p"}
+    user = cli(server, "get-user", "--user-name", "i-alice")["User"]
+    assert {k: user[k] for k in ("UserName", "Arn", "Path", "AccountId")} == {
+        "UserName": "i-alice",
+        "Arn": f"arn:aws:iam::{account}:user/i-alice",
+        "Path": "/",
+        "AccountId": account,
+    }
+    assert user["UserId"].startswith("AIDA")
+
+
+def test_put_user_policy_from_a_file(server: ServerProcess, root: Client, tmp_path: Path) -> None:
+    document = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+        }
+    )
+    (tmp_path / "p.json").write_text(document)
+    cli(server, "create-user", "--user-name", "i-carol")
+    out = cli(
+        server,
+        "put-user-policy",
+        "--user-name",
+        "i-carol",
+        "--policy-name",
+        "p",
+        "--policy-document",
+        f"file://{tmp_path / 'p.json'}",
+    )
+    assert out["Revision"] > 0
+    stored = root.get_user_policy(user_name="i-carol", policy_name="p").policy_document
+    assert json.loads(stored) == json.loads(document)
+    out = cli(server, "get-user-policy", "--user-name", "i-carol", "--policy-name", "p")
+    assert json.loads(out["PolicyDocument"]) == json.loads(document)
+
+
+def test_list_users_follows_markers_unless_paging_is_asked(
+    server: ServerProcess, root: Client
+) -> None:
+    names = [f"i-page-{n}" for n in range(5)]
+    for name in names:
+        root.create_user(user_name=name, path="/i-page/")
+    out = cli(server, "list-users", "--path-prefix", "/i-page/")
+    assert [u["UserName"] for u in out["Users"]] == names
+    assert "Marker" not in out and "IsTruncated" not in out
+    page = cli(server, "list-users", "--path-prefix", "/i-page/", "--max-items", "2")
+    assert [u["UserName"] for u in page["Users"]] == names[:2]
+    assert page["IsTruncated"] is True and page["Marker"]
+    rest = cli(server, "list-users", "--path-prefix", "/i-page/", "--marker", page["Marker"])
+    assert [u["UserName"] for u in rest["Users"]][:1] == [names[2]]
+
+
+def test_list_users_as_a_table(server: ServerProcess) -> None:
+    cli(server, "create-user", "--user-name", "i-dora", "--path", "/i-table/")
+    result = run_iamctl(
+        server.credentials_file, "list-users", "--path-prefix", "/i-table/", "--output", "table"
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Users:"
+    assert lines[1].split()[:3] == ["UserName", "UserId", "Arn"]
+    assert set(lines[2]) == {"-", " "}
+    assert lines[3].split()[0] == "i-dora"
+    assert len(lines) == 4
+    # Global options are accepted before the command too.
+    result = run_iamctl(
+        server.credentials_file, "--output", "table", "get-user", "--user-name", "i-dora"
+    )
+    assert any(line.startswith("User.Arn ") for line in result.stdout.splitlines())
+
+
+def test_query(server: ServerProcess, root: Client, account: str) -> None:
+    def query(*argv: str) -> str:
+        return run_iamctl(server.credentials_file, *argv).stdout
+
+    assert query("get-caller-identity", "--query", "Account") == f"{account}\n"
+    root.create_user(user_name="i-query", path="/i-query/")
+    assert query("get-user", "--user-name", "i-query", "--query", "User.Arn") == (
+        f"arn:aws:iam::{account}:user/i-query/i-query\n"
+    )
+    listed = ("list-users", "--path-prefix", "/i-query/")
+    assert query(*listed, "--query", "Users[0].UserName") == "i-query\n"
+    assert json.loads(query(*listed, "--query", "Users[0]"))["UserName"] == "i-query"
+    assert json.loads(query(*listed, "--query", "Users[1]")) is None
+    secret = query(
+        "create-access-key", "--user-name", "i-query", "--query", "AccessKey.SecretAccessKey"
+    )
+    assert len(secret.strip()) >= 40 and " " not in secret.strip()
+    keys = query("list-access-keys", "--user-name", "i-query", "--query", "AccessKeyMetadata")
+    assert [k["Status"] for k in json.loads(keys)] == ["Active"]
+
+
+def test_authorize_explain(server: ServerProcess, root: Client, account: str) -> None:
+    root.create_user(user_name="i-reader")
+    written = root.put_user_policy(
+        user_name="i-reader",
+        policy_name="read",
+        policy_document=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "ReadUsers",
+                        "Effect": "Allow",
+                        "Action": "iam:GetUser",
+                        "Resource": "*",
+                        "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+                    }
+                ],
+            }
+        ),
+    )
+    principal = f"arn:aws:iam::{account}:user/i-reader"
+    argv = [
+        *("authorize", "--principal", principal, "--action", "iam:GetUser"),
+        *("--resource", principal, "--at-least-revision", str(written.revision)),
+    ]
+    out = cli(server, *argv, "--context", "aws:SourceIp=ip:10.0.0.1", "--explain")
+    assert out["Decision"] == "allowed"
+    assert out["PrincipalArn"] == principal
+    assert out["Revision"] >= written.revision
+    (matched,) = out["Explain"]["MatchedStatements"]
+    assert matched["SourcePolicyId"] == f"{principal}#read"
+    assert matched["Sid"] == "ReadUsers"
+    denied = cli(server, *argv, "--explain")
+    assert denied["Decision"] == "implicitDeny"
+    assert "aws:SourceIp" in denied["Explain"]["MissingContextKeys"]
+
+
+def test_api_errors_go_to_stderr(server: ServerProcess) -> None:
+    cli(server, "create-user", "--user-name", "i-bob")
+    result = run_iamctl(server.credentials_file, "create-user", "--user-name", "i-bob", check=False)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == "iamctl: EntityAlreadyExists: User i-bob already exists\n"
+    result = run_iamctl(server.credentials_file, "get-user", "--user-name", "i-nobody", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("iamctl: NoSuchEntity: ")
+    result = run_iamctl(
+        server.credentials_file, "create-user", "--user-name", "bad name!", check=False
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("iamctl: ")
+    assert "user_name" in result.stderr
