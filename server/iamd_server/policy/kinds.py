@@ -41,4 +41,5 @@ def policy_size(document: str | bytes) -> int:
     """Number of characters that are not whitespace (whitespace inside strings included)."""
     if isinstance(document, bytes | bytearray):
         document = bytes(document).decode("utf-8", errors="replace")
-    return sum(1 for ch in document if not ch.isspace())
+    # str.split() splits on exactly the characters str.isspace() accepts, in C.
+    return sum(map(len, document.split()))
