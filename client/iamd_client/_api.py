@@ -12,7 +12,7 @@ from iamd_client._binding import pager, rpc
 
 
 class ApiMethods:
-    """One method per RPC (snake_case, keyword-only) and an `iter_*` pager per List call."""
+    """One method per RPC (snake_case, keyword-only) and an `iter_*` pager per paginated List."""
 
     __slots__ = ()
 
@@ -126,6 +126,21 @@ class ApiMethods:
     # ---- Audit ----
     list_audit_events = rpc(c.list_audit_events)
 
+    # ---- Credentials: login profiles, password policy, OIDC providers, role sessions ----
+    create_login_profile = rpc(c.create_login_profile)
+    update_login_profile = rpc(c.update_login_profile)
+    delete_login_profile = rpc(c.delete_login_profile)
+    get_login_profile = rpc(c.get_login_profile)
+    update_account_password_policy = rpc(c.update_account_password_policy)
+    get_account_password_policy = rpc(c.get_account_password_policy)
+    delete_account_password_policy = rpc(c.delete_account_password_policy)
+    create_open_id_connect_provider = rpc(c.create_open_id_connect_provider)
+    get_open_id_connect_provider = rpc(c.get_open_id_connect_provider)
+    list_open_id_connect_providers = rpc(c.list_open_id_connect_providers)  # not paginated
+    update_open_id_connect_provider_jwks = rpc(c.update_open_id_connect_provider_jwks)
+    delete_open_id_connect_provider = rpc(c.delete_open_id_connect_provider)
+    revoke_role_sessions = rpc(c.revoke_role_sessions)
+
     # ---- Authorization ----
     authorize = rpc(c.authorize)
     authorize_batch = rpc(c.authorize_batch)
@@ -137,6 +152,7 @@ class ApiMethods:
     get_session_token = rpc(c.get_session_token)
     assume_role = rpc(c.assume_role)
     assume_role_with_web_identity = rpc(c.assume_role_with_web_identity)
+    login = rpc(c.login)
 
     # ---- Pagers: iterate over the items of every page ----
     iter_accounts = pager(c.list_accounts, lambda r: r.accounts)

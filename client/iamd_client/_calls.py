@@ -35,9 +35,19 @@ _IDEMPOTENT_WRITES = frozenset(
         "UpdateRole",
         "UpdateAccessKey",
         "UpdateServiceControlPolicy",
+        # Replaces the whole policy (omitted fields revert to defaults): a repeat of the same
+        # request leaves the same policy.
+        "UpdateAccountPasswordPolicy",
+        # Sets the provider's keys and/or JWKS URL to the given values: a repeat leaves the
+        # same keys.
+        "UpdateOpenIDConnectProviderJwks",
+        # Not here: UpdateLoginProfile (a repeated password change fails reuse prevention),
+        # RevokeRoleSessions (a repeat moves the cut-off later and revokes sessions issued in
+        # between) and Login (each attempt issues new credentials and counts toward backoff).
     }
 )
-_UNSIGNED = frozenset({"AssumeRoleWithWebIdentity"})
+# Calls the server authenticates by their content (a token, a password), never signed.
+_UNSIGNED = frozenset({"AssumeRoleWithWebIdentity", "Login"})
 
 
 def is_idempotent(rpc: str) -> bool:
@@ -58,7 +68,7 @@ class Call(Generic[R]):
     idempotent: bool
     """Whether UNAVAILABLE may be retried."""
     signed: bool = True
-    """Whether the call carries a signature (all but AssumeRoleWithWebIdentity)."""
+    """Whether the call carries a signature (all but AssumeRoleWithWebIdentity and Login)."""
 
     @property
     def rpc(self) -> str:
@@ -1317,6 +1327,210 @@ def list_audit_events(
     )
 
 
+# ---- Credentials: login profiles, password policy, OIDC providers, role sessions ----------
+
+
+def create_login_profile(
+    *,
+    password: str,
+    user_name: str = "",
+    account_id: str = "",
+    password_reset_required: bool = False,
+) -> Call[mgmt.CreateLoginProfileResponse]:
+    """Give a user a password (checked against the account's password policy)."""
+    return _m(
+        "CreateLoginProfile",
+        mgmt.CreateLoginProfileRequest(
+            account_id=account_id,
+            user_name=user_name,
+            password=password,
+            password_reset_required=password_reset_required,
+        ),
+        mgmt.CreateLoginProfileResponse,
+    )
+
+
+def update_login_profile(
+    *,
+    user_name: str = "",
+    account_id: str = "",
+    password: str | None = None,
+    password_reset_required: bool | None = None,
+) -> Call[mgmt.UpdateLoginProfileResponse]:
+    """Change a user's password and/or its reset-required flag; None leaves a field unchanged."""
+    return _m(
+        "UpdateLoginProfile",
+        mgmt.UpdateLoginProfileRequest(
+            account_id=account_id,
+            user_name=user_name,
+            password=password,
+            password_reset_required=password_reset_required,
+        ),
+        mgmt.UpdateLoginProfileResponse,
+    )
+
+
+def delete_login_profile(
+    *, user_name: str = "", account_id: str = ""
+) -> Call[mgmt.DeleteLoginProfileResponse]:
+    """Remove a user's password (the user can no longer log in)."""
+    return _m(
+        "DeleteLoginProfile",
+        mgmt.DeleteLoginProfileRequest(account_id=account_id, user_name=user_name),
+        mgmt.DeleteLoginProfileResponse,
+    )
+
+
+def get_login_profile(
+    *, user_name: str = "", account_id: str = ""
+) -> Call[mgmt.GetLoginProfileResponse]:
+    """Get a user's login profile (never the password or its hash)."""
+    return _m(
+        "GetLoginProfile",
+        mgmt.GetLoginProfileRequest(account_id=account_id, user_name=user_name),
+        mgmt.GetLoginProfileResponse,
+    )
+
+
+def update_account_password_policy(
+    *,
+    account_id: str = "",
+    minimum_password_length: int | None = None,
+    require_symbols: bool = False,
+    require_numbers: bool = False,
+    require_uppercase_characters: bool = False,
+    require_lowercase_characters: bool = False,
+    allow_users_to_change_password: bool = False,
+    max_password_age: int | None = None,
+    password_reuse_prevention: int | None = None,
+    hard_expiry: bool = False,
+) -> Call[mgmt.UpdateAccountPasswordPolicyResponse]:
+    """Replace the account's password policy (omitted fields revert to their defaults)."""
+    return _m(
+        "UpdateAccountPasswordPolicy",
+        mgmt.UpdateAccountPasswordPolicyRequest(
+            account_id=account_id,
+            minimum_password_length=minimum_password_length,
+            require_symbols=require_symbols,
+            require_numbers=require_numbers,
+            require_uppercase_characters=require_uppercase_characters,
+            require_lowercase_characters=require_lowercase_characters,
+            allow_users_to_change_password=allow_users_to_change_password,
+            max_password_age=max_password_age,
+            password_reuse_prevention=password_reuse_prevention,
+            hard_expiry=hard_expiry,
+        ),
+        mgmt.UpdateAccountPasswordPolicyResponse,
+    )
+
+
+def get_account_password_policy(
+    *, account_id: str = ""
+) -> Call[mgmt.GetAccountPasswordPolicyResponse]:
+    """Get the account's password policy (NotFound when none is set)."""
+    return _m(
+        "GetAccountPasswordPolicy",
+        mgmt.GetAccountPasswordPolicyRequest(account_id=account_id),
+        mgmt.GetAccountPasswordPolicyResponse,
+    )
+
+
+def delete_account_password_policy(
+    *, account_id: str = ""
+) -> Call[mgmt.DeleteAccountPasswordPolicyResponse]:
+    """Remove the account's password policy."""
+    return _m(
+        "DeleteAccountPasswordPolicy",
+        mgmt.DeleteAccountPasswordPolicyRequest(account_id=account_id),
+        mgmt.DeleteAccountPasswordPolicyResponse,
+    )
+
+
+def create_open_id_connect_provider(
+    *,
+    url: str,
+    client_ids: Sequence[str],
+    jwks: str,
+    jwks_url: str = "",
+    account_id: str = "",
+) -> Call[mgmt.CreateOpenIDConnectProviderResponse]:
+    """Register an OpenID Connect provider: issuer URL, client ids and signing keys (JWKS)."""
+    return _m(
+        "CreateOpenIDConnectProvider",
+        mgmt.CreateOpenIDConnectProviderRequest(
+            account_id=account_id,
+            url=url,
+            client_ids=client_ids,
+            jwks=jwks,
+            jwks_url=jwks_url,
+        ),
+        mgmt.CreateOpenIDConnectProviderResponse,
+    )
+
+
+def get_open_id_connect_provider(
+    *, open_id_connect_provider_arn: str
+) -> Call[mgmt.GetOpenIDConnectProviderResponse]:
+    """Get an OpenID Connect provider."""
+    return _m(
+        "GetOpenIDConnectProvider",
+        mgmt.GetOpenIDConnectProviderRequest(
+            open_id_connect_provider_arn=open_id_connect_provider_arn
+        ),
+        mgmt.GetOpenIDConnectProviderResponse,
+    )
+
+
+def list_open_id_connect_providers(
+    *, account_id: str = ""
+) -> Call[mgmt.ListOpenIDConnectProvidersResponse]:
+    """List the OpenID Connect providers of an account (all of them: not paginated)."""
+    return _m(
+        "ListOpenIDConnectProviders",
+        mgmt.ListOpenIDConnectProvidersRequest(account_id=account_id),
+        mgmt.ListOpenIDConnectProvidersResponse,
+    )
+
+
+def update_open_id_connect_provider_jwks(
+    *, open_id_connect_provider_arn: str, jwks: str = "", jwks_url: str | None = None
+) -> Call[mgmt.UpdateOpenIDConnectProviderJwksResponse]:
+    """Replace a provider's signing keys and/or JWKS URL; "" jwks or None jwks_url = unchanged."""
+    return _m(
+        "UpdateOpenIDConnectProviderJwks",
+        mgmt.UpdateOpenIDConnectProviderJwksRequest(
+            open_id_connect_provider_arn=open_id_connect_provider_arn,
+            jwks=jwks,
+            jwks_url=jwks_url,
+        ),
+        mgmt.UpdateOpenIDConnectProviderJwksResponse,
+    )
+
+
+def delete_open_id_connect_provider(
+    *, open_id_connect_provider_arn: str
+) -> Call[mgmt.DeleteOpenIDConnectProviderResponse]:
+    """Remove an OpenID Connect provider (its tokens are no longer accepted)."""
+    return _m(
+        "DeleteOpenIDConnectProvider",
+        mgmt.DeleteOpenIDConnectProviderRequest(
+            open_id_connect_provider_arn=open_id_connect_provider_arn
+        ),
+        mgmt.DeleteOpenIDConnectProviderResponse,
+    )
+
+
+def revoke_role_sessions(
+    *, role_name: str, account_id: str = ""
+) -> Call[mgmt.RevokeRoleSessionsResponse]:
+    """Make every session of a role issued before now fail (on every replica)."""
+    return _m(
+        "RevokeRoleSessions",
+        mgmt.RevokeRoleSessionsRequest(account_id=account_id, role_name=role_name),
+        mgmt.RevokeRoleSessionsResponse,
+    )
+
+
 # ---- Authorization -------------------------------------------------------------------------
 
 
@@ -1529,4 +1743,21 @@ def assume_role_with_web_identity(
             policy_arns=policy_arns,
         ),
         sts.AssumeRoleWithWebIdentityResponse,
+    )
+
+
+def login(
+    *, account: str, user_name: str, password: str, duration_seconds: int | None = None
+) -> Call[sts.LoginResponse]:
+    """Temporary credentials of an IAM user for its password (unsigned call)."""
+    return make_call(
+        STS,
+        "Login",
+        sts.LoginRequest(
+            account=account,
+            user_name=user_name,
+            password=password,
+            duration_seconds=duration_seconds,
+        ),
+        sts.LoginResponse,
     )

@@ -56,7 +56,8 @@ class Client(ApiMethods, SyncInvoker):
 
         timeout: deadline of each call in seconds, retries included.
         max_attempts: attempts of an idempotent call on UNAVAILABLE (1 = no retry).
-        Without an access key calls go unsigned (only AssumeRoleWithWebIdentity accepts that).
+        Without an access key calls go unsigned (only AssumeRoleWithWebIdentity and Login
+        accept that; those two are never signed, with or without a key).
         """
         target = tr.parse_endpoint(endpoint, tls=tls or bool(ca_file or client_cert_file))
         self._signer = tr.make_signer(access_key_id, secret_access_key, session_token)

@@ -16,20 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.protobuf.message import Message
-from google.protobuf.message_factory import GetMessageClass
-from iamd.v1 import authorization_pb2, management_pb2, sts_pb2
-from iamd_client import Client, make_call
+from iamd_client import Client
 from iamd_client.signing import SigningCredentials
 
 from tests.harness import ServerProcess
 
 BIN = Path(sys.executable).parent
-_SERVICES = {
-    service.name: service
-    for module in (management_pb2, authorization_pb2, sts_pb2)
-    for service in module.DESCRIPTOR.services_by_name.values()
-}
 
 
 def free_port() -> int:
@@ -50,17 +42,6 @@ def connect(endpoint: str, credentials: SigningCredentials | None, **options: An
         session_token=credentials.session_token,
         **options,
     )
-
-
-def rpc(client: Client, name: str, **fields: Any) -> Any:
-    """Any RPC by name through `Client.call`, for the few the SDK has no method for."""
-    for service in _SERVICES.values():
-        method = service.methods_by_name.get(name)
-        if method is not None:
-            request: Message = GetMessageClass(method.input_type)(**fields)
-            response_type: type[Message] = GetMessageClass(method.output_type)
-            return client.call(make_call(service.full_name, name, request, response_type))
-    raise KeyError(name)
 
 
 def policy(*statements: dict[str, Any]) -> str:

@@ -14,11 +14,12 @@ from collections.abc import Iterator
 
 import pytest
 from iamd.v1 import management_pb2, types_pb2
-from iamd_client import AsyncClient, Client
+from iamd_client import AsyncClient, Client, _transport
+from iamd_client.signing import SigningCredentials
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.client.conftest import allow, connect, free_port, policy, rpc
+from tests.client.conftest import allow, connect, free_port, policy
 from tests.harness import ServerProcess, start_server
 
 MANAGEMENT = management_pb2.DESCRIPTOR.services_by_name["ManagementService"]
@@ -134,7 +135,7 @@ def test_roles(root: Client, account: str) -> None:
     root.put_role_policy(role_name="m-reader", policy_name="read", policy_document=READ)
     assert root.get_role_policy(role_name="m-reader", policy_name="read").policy_name == "read"
     assert list(root.iter_role_policies(role_name="m-reader")) == ["read"]
-    rpc(root, "RevokeRoleSessions", role_name="m-reader")
+    assert root.revoke_role_sessions(role_name="m-reader").revoked_before.seconds > 0
     root.delete_role_policy(role_name="m-reader", policy_name="read")
     root.untag_role(role_name="m-reader", tag_keys=["b"])
     root.delete_role(role_name="m-reader")
@@ -175,7 +176,9 @@ def test_managed_policies_attachments_and_boundaries(root: Client, account: str)
     root.delete_policy(policy_arn=arn)
 
 
-def test_access_keys_passwords_and_login(root: Client, server: ServerProcess, account: str) -> None:
+def test_access_keys_passwords_and_login(
+    root: Client, server: ServerProcess, account: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root.create_user(user_name="m-carol")
     key = root.create_access_key(user_name="m-carol").access_key
     root.update_access_key(user_name="m-carol", access_key_id=key.access_key_id, status="Inactive")
@@ -183,18 +186,38 @@ def test_access_keys_passwords_and_login(root: Client, server: ServerProcess, ac
     assert listed.status == types_pb2.ACCESS_KEY_STATUS_INACTIVE
     root.delete_access_key(user_name="m-carol", access_key_id=key.access_key_id)
 
-    rpc(root, "UpdateAccountPasswordPolicy", minimum_password_length=12, require_numbers=True)
-    assert rpc(root, "GetAccountPasswordPolicy").password_policy.minimum_password_length == 12
-    rpc(root, "CreateLoginProfile", user_name="m-carol", password="Correct-horse-1")
-    rpc(root, "UpdateLoginProfile", user_name="m-carol", password="Battery-staple-2")
-    assert rpc(root, "GetLoginProfile", user_name="m-carol").login_profile.user_name == "m-carol"
+    root.update_account_password_policy(minimum_password_length=12, require_numbers=True)
+    assert root.get_account_password_policy().password_policy.minimum_password_length == 12
+    root.create_login_profile(user_name="m-carol", password="Correct-horse-1")
+    root.update_login_profile(user_name="m-carol", password="Battery-staple-2")
+    assert root.get_login_profile(user_name="m-carol").login_profile.user_name == "m-carol"
     with connect(server.endpoint, None) as anonymous:
-        session = rpc(
-            anonymous, "Login", account=account, user_name="m-carol", password="Battery-staple-2"
-        )
+        session = anonymous.login(account=account, user_name="m-carol", password="Battery-staple-2")
     assert session.credentials.access_key_id.startswith("ASIA")
-    rpc(root, "DeleteLoginProfile", user_name="m-carol")
-    rpc(root, "DeleteAccountPasswordPolicy")
+
+    # A client that has credentials still sends Login unsigned (and it succeeds).
+    signed: list[str] = []
+    sign = _transport.Signer.metadata
+
+    def spy(signer: _transport.Signer, method: str, payload: bytes) -> _transport.Metadata:
+        signed.append(method)
+        return sign(signer, method, payload)
+
+    monkeypatch.setattr(_transport.Signer, "metadata", spy)
+    assert root.access_key_id is not None
+    again = root.login(account=account, user_name="m-carol", password="Battery-staple-2")
+    assert again.arn == f"arn:aws:iam::{account}:user/m-carol"
+    assert root.get_caller_identity().account == account
+    assert signed == ["/iamd.v1.StsService/GetCallerIdentity"]
+    credentials = again.credentials
+    as_carol = SigningCredentials(
+        credentials.access_key_id, credentials.secret_access_key, credentials.session_token
+    )
+    with connect(server.endpoint, as_carol) as carol:
+        assert carol.get_caller_identity().arn == again.arn
+
+    root.delete_login_profile(user_name="m-carol")
+    root.delete_account_password_policy()
 
 
 def test_resource_policies_acls_and_service_definitions(root: Client, account: str) -> None:
@@ -245,12 +268,12 @@ def test_openid_connect_providers_and_web_identity(
     key = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
     jwks = json.dumps({"keys": [key.as_dict(private=False)]})
     host = "sdk-token.example.test"
-    arn = rpc(
-        root, "CreateOpenIDConnectProvider", url=f"https://{host}", client_ids=["c1"], jwks=jwks
+    arn = root.create_open_id_connect_provider(
+        url=f"https://{host}", client_ids=["c1"], jwks=jwks
     ).provider.arn
-    assert rpc(root, "GetOpenIDConnectProvider", open_id_connect_provider_arn=arn).provider.url
-    assert arn in [p.arn for p in rpc(root, "ListOpenIDConnectProviders").providers]
-    rpc(root, "UpdateOpenIDConnectProviderJwks", open_id_connect_provider_arn=arn, jwks=jwks)
+    assert root.get_open_id_connect_provider(open_id_connect_provider_arn=arn).provider.url
+    assert arn in [p.arn for p in root.list_open_id_connect_providers().providers]
+    root.update_open_id_connect_provider_jwks(open_id_connect_provider_arn=arn, jwks=jwks)
 
     web_trust = policy(
         {
@@ -270,7 +293,7 @@ def test_openid_connect_providers_and_web_identity(
         )
     assert web.assumed_role_user.arn == f"arn:aws:sts::{account}:assumed-role/m-web/web"
     root.delete_role(role_name="m-web")
-    rpc(root, "DeleteOpenIDConnectProvider", open_id_connect_provider_arn=arn)
+    root.delete_open_id_connect_provider(open_id_connect_provider_arn=arn)
 
 
 def test_audit_events(root: Client) -> None:

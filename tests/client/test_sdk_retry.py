@@ -8,9 +8,11 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from iamd_client import AsyncClient, NotFound, Unavailable
+from iamd_client import _calls as c
 from iamd_client._calls import is_idempotent
 
 from tests.client.conftest import connect, free_port
@@ -93,6 +95,30 @@ def test_non_idempotent_write_is_not_retried(iamd: Restartable) -> None:
         assert elapsed < 0.5  # one attempt, no waiting for the server to come back
         with pytest.raises(NotFound):
             client.get_user(user_name="r-during")  # retried until answered: it never ran
+
+
+def test_credential_rpcs_retry_classification() -> None:
+    retried: list[c.Call[Any]] = [
+        c.get_login_profile(user_name="u"),
+        c.get_account_password_policy(),
+        c.get_open_id_connect_provider(open_id_connect_provider_arn="arn"),
+        c.list_open_id_connect_providers(),
+        c.update_account_password_policy(minimum_password_length=8),
+        c.update_open_id_connect_provider_jwks(open_id_connect_provider_arn="arn", jwks="{}"),
+    ]
+    once: list[c.Call[Any]] = [
+        c.create_login_profile(user_name="u", password="p"),
+        c.update_login_profile(user_name="u", password="p"),
+        c.delete_login_profile(user_name="u"),
+        c.delete_account_password_policy(),
+        c.create_open_id_connect_provider(url="https://x", client_ids=["c"], jwks="{}"),
+        c.delete_open_id_connect_provider(open_id_connect_provider_arn="arn"),
+        c.revoke_role_sessions(role_name="r"),
+        c.login(account="a", user_name="u", password="p"),
+    ]
+    assert [call.rpc for call in retried if not call.idempotent] == []
+    assert [call.rpc for call in once if call.idempotent] == []
+    assert [call.rpc for call in retried + once if not call.signed] == ["Login"]
 
 
 def test_retries_stop_at_max_attempts_and_deadline(iamd: Restartable) -> None:
