@@ -69,8 +69,9 @@ def pascal(name: str) -> str:
 
 
 def snake(name: str) -> str:
-    """PascalCase or camelCase -> snake_case (snake_case stays)."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    """PascalCase or camelCase -> snake_case (snake_case stays); acronyms are words:
+    OpenIDConnectProviderArn -> open_id_connect_provider_arn."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def _enum_prefix(enum: EnumDescriptor) -> str:
