@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import functools
+import gc
 import logging
 import signal
 from collections.abc import Sequence
@@ -172,7 +172,7 @@ class IamdServer:
             self.store,
             master_key,
             credentials_file=self.settings.credentials_file,
-            endpoint=self.address,
+            endpoint=_local_endpoint(self.address),
         )
         if self.settings.metrics_listen:
             metrics.serve_http(self.settings.metrics_listen)
@@ -223,6 +223,14 @@ class IamdServer:
     async def wait(self) -> None:
         if self._server is not None:
             await self._server.wait_for_termination()
+
+
+def _local_endpoint(address: str) -> str:
+    """Where a client on this machine reaches a server listening on ``address``."""
+    host, _, port = address.rpartition(":")
+    if host in ("0.0.0.0", "[::]", "::", ""):
+        return f"127.0.0.1:{port}"
+    return address
 
 
 @contextlib.asynccontextmanager

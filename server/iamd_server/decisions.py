@@ -345,6 +345,7 @@ class Decider:
         self.known_actions: dict[str, bool] = {}
         # (caller ARN, principal ARN) -> may the caller ask about that principal.
         self._authorize_grants: dict[tuple[str, str], bool] = {}
+        self._grants_generation = 0  # bumped by every change notification
         # ARNs that have a resource policy or ACL; None while unknown (then ask the database).
         self._resource_arns: set[str] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -375,6 +376,7 @@ class Decider:
             self.resources.clear()
             self._resource_arns = None
             self._authorize_grants.clear()
+            self._grants_generation += 1
             self._spawn(self._reload_registry())
             self._spawn(self._reload_resource_arns())
             return
@@ -389,8 +391,8 @@ class Decider:
                 self._resource_arns.add(rest)
         self.principals.invalidate(expanded)
         self.resources.invalidate(expanded)
-        if self._authorize_grants:
-            self._authorize_grants.clear()
+        self._authorize_grants.clear()
+        self._grants_generation += 1
         if any(k.startswith("service:") for k in keys):
             self._spawn(self._reload_registry())
 
@@ -645,11 +647,14 @@ class Decider:
         known = self._authorize_grants.get(key)
         if known is not None:
             return known
+        generation = self._grants_generation
         outcome = await self.decide(caller_arn, action, principal_arn)
         allowed = outcome.result.decision is Decision.ALLOWED
         if len(self._authorize_grants) > 100_000:
             self._authorize_grants.clear()
-        self._authorize_grants[key] = allowed
+        # A change that arrived during the decision may have revoked it: answer, don't keep.
+        if generation == self._grants_generation:
+            self._authorize_grants[key] = allowed
         return allowed
 
     async def require(
