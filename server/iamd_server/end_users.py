@@ -15,7 +15,7 @@ import re
 from iamd.v1 import authorization_pb2 as pb
 
 from iamd_server.api.auth import Authenticator, Caller
-from iamd_server.decisions import PrincipalEntry
+from iamd_server.entries import PrincipalEntry
 from iamd_server.errors import InvalidArgument
 from iamd_server.session_policies import SessionPolicies
 

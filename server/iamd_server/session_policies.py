@@ -13,7 +13,8 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from iamd_server.decisions import UNKNOWN_PRINCIPAL, Decider, Outcome, PrincipalEntry
+from iamd_server.decisions import Decider, Outcome
+from iamd_server.entries import UNKNOWN_PRINCIPAL, PrincipalEntry
 from iamd_server.errors import NotFound, Unavailable
 from iamd_server.policy import (
     CompiledPolicy,

@@ -20,16 +20,16 @@ from iamd.v1 import types_pb2
 from iamd_server.api.dispatch import Call
 from iamd_server.cache import MISSING
 from iamd_server.changes import ChangeFeed
-from iamd_server.decisions import (
+from iamd_server.decisions import Decider
+from iamd_server.end_users import EndUsers
+from iamd_server.entries import (
     UNKNOWN_PRINCIPAL,
-    Decider,
     PrincipalEntry,
     ResourceEntry,
     account_of,
     reserved_key,
     valid_account,
 )
-from iamd_server.end_users import EndUsers
 from iamd_server.errors import (
     InvalidArgument,
     MalformedPolicyDocument,

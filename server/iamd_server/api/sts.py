@@ -23,7 +23,8 @@ from iamd_server import oidc, passwords, validation
 from iamd_server.api import convert
 from iamd_server.api.auth import Caller
 from iamd_server.api.dispatch import Call
-from iamd_server.decisions import Decider, Outcome, PrincipalEntry
+from iamd_server.decisions import Decider, Outcome
+from iamd_server.entries import PrincipalEntry
 from iamd_server.errors import (
     InvalidArgument,
     LimitExceeded,
