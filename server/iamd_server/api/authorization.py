@@ -220,12 +220,19 @@ def request_context(
         raise InvalidArgument(field, str(exc)) from None
 
 
+def _is_resource(value: str) -> bool:
+    """An ARN or `*` (empty means `*` too)."""
+    return (
+        not value
+        or value == "*"
+        or (value.startswith("arn:") and value.count(":") >= 5 and len(value) <= 2048)
+    )
+
+
 def _resource(value: str, field: str) -> str:
-    if not value or value == "*":
-        return "*"
-    if value.startswith("arn:") and value.count(":") >= 5 and len(value) <= 2048:
-        return value
-    raise InvalidArgument(field, "must be an ARN or *")
+    if not _is_resource(value):
+        raise InvalidArgument(field, "must be an ARN or *")
+    return value or "*"
 
 
 def _owner(value: str, field: str) -> str | None:
@@ -415,14 +422,15 @@ class AuthorizationServicer:
             raw_resource = check.resource_arn
             resource_entry = resources.get(raw_resource, MISSING)
             if resource_entry is MISSING:
-                _resource(raw_resource, f"checks[{index}].resource_arn")
+                if not _is_resource(raw_resource):  # the field name is built only on error
+                    _resource(raw_resource, f"checks[{index}].resource_arn")
                 resource_entry = decider.lookup_resource(raw_resource)
                 if resource_entry is MISSING:
                     resource_entry = await decider.resource_policies(raw_resource)
                 resources[raw_resource] = resource_entry
             resource = raw_resource or "*"
             owner = check.resource_owner_account or None
-            if owner is not None:
+            if owner is not None and not valid_account(owner):
                 _owner(owner, f"checks[{index}].resource_owner_account")
             context = (
                 request_context(check.context, f"checks[{index}].context")
