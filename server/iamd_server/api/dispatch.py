@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import message, message_factory
-from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
 
 from iamd_server import errors
 from iamd_server.api.auth import Authenticator, Caller
@@ -45,6 +45,37 @@ class Call:
 # A servicer method returns its response message, or the message already serialized (the
 # Authorize hot path encodes its small replies directly).
 Handler = Callable[[Any, Call], Awaitable[message.Message | bytes]]
+
+# Methods whose strings never reach PostgreSQL unchecked and that run once per request of
+# every internal service: they skip the NUL scan below.
+_HOT_METHODS = frozenset({"Authorize", "AuthorizeBatch"})
+
+
+def find_nul(msg: message.Message, prefix: str = "") -> str | None:
+    """The path of the first string field holding a NUL character, which PostgreSQL text
+    cannot store (and no identifier or document of ours may contain)."""
+    for field, value in msg.ListFields():
+        path = f"{prefix}{field.name}"
+        if field.type == FieldDescriptor.TYPE_STRING:
+            values = value if field.is_repeated else (value,)
+            for index, text in enumerate(values):
+                if "\x00" in text:
+                    return f"{path}[{index}]" if field.is_repeated else path
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            if field.message_type is not None and field.message_type.GetOptions().map_entry:
+                for key, item in value.items():
+                    if "\x00" in str(key) or (isinstance(item, str) and "\x00" in item):
+                        return f"{path}[{key!r}]"
+                continue
+            items = value if field.is_repeated else (value,)
+            for index, item in enumerate(items):
+                inner = f"{path}[{index}]." if field.is_repeated else f"{path}."
+                found = find_nul(item, inner)
+                if found is not None:
+                    return found
+    return None
+
+
 Observer = Callable[[str, str, float], None]  # (method, code name, seconds)
 # Waits until this replica has applied a revision (its caches reflect that write).
 Settle = Callable[[int, float | None], Awaitable[None]]
@@ -101,6 +132,7 @@ def _unary_handler(
     request_class = message_factory.GetMessageClass(method.input_type)
     full_name = f"/{service.full_name}/{method.name}"
     name = method.name
+    scan_nul = name not in _HOT_METHODS
 
     async def behavior(raw: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         started = time.perf_counter()
@@ -115,6 +147,10 @@ def _unary_handler(
                 request = request_class.FromString(raw)
             except message.DecodeError as exc:
                 raise errors.InvalidArgument("request", "not a valid protobuf message") from exc
+            if scan_nul:
+                field = find_nul(request)
+                if field is not None:
+                    raise errors.InvalidArgument(field, "must not contain NUL characters")
             response = await implementation(request, Call(caller, name, context))
             if isinstance(response, bytes):
                 return response
@@ -130,6 +166,12 @@ def _unary_handler(
         except Exception as exc:
             if isinstance(exc, grpc.aio.AbortError):
                 raise
+            if _is_bad_data(exc):
+                code = "INVALID_ARGUMENT"
+                log.info("%s: value refused by PostgreSQL: %s", name, exc)
+                await abort_with(
+                    context, errors.InvalidArgument("request", "a value is not storable")
+                )
             code = _infrastructure_code(exc)
             if code == "UNAVAILABLE":
                 await abort_with(context, errors.Unavailable("the database is unavailable; retry"))
@@ -154,3 +196,10 @@ def _infrastructure_code(exc: BaseException) -> str:
         asyncpg.exceptions.PostgresConnectionError,
     )
     return "UNAVAILABLE" if isinstance(exc, unavailable) else "INTERNAL"
+
+
+def _is_bad_data(exc: BaseException) -> bool:
+    """PostgreSQL refused a value (encoding, range): the request was bad, nothing was written."""
+    import asyncpg
+
+    return isinstance(exc, asyncpg.exceptions.DataError)
