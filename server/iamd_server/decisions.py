@@ -87,7 +87,9 @@ class Decider:
         self.known_actions: dict[str, bool] = {}
         # (caller ARN, principal ARN) -> may the caller ask about that principal.
         self._authorize_grants: dict[tuple[str, str], bool] = {}
-        self._grants_generation = 0  # bumped by every change notification
+        # Bumped by every change notification, registry reload and resource-ARN reload: a
+        # memoized decision or grant taken at generation g is current while it is still g.
+        self.generation = 0
         # ARNs that have a resource policy or ACL; None while unknown (then ask the database).
         self._resource_arns: set[str] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -118,7 +120,7 @@ class Decider:
             self.resources.clear()
             self._resource_arns = None
             self._authorize_grants.clear()
-            self._grants_generation += 1
+            self.generation += 1
             self._spawn(self._reload_registry())
             self._spawn(self._reload_resource_arns())
             return
@@ -134,7 +136,7 @@ class Decider:
         self.principals.invalidate(expanded)
         self.resources.invalidate(expanded)
         self._authorize_grants.clear()
-        self._grants_generation += 1
+        self.generation += 1
         if any(k.startswith("service:") for k in keys):
             self._spawn(self._reload_registry())
 
@@ -159,6 +161,7 @@ class Decider:
                 log.exception("skipping unreadable service definition %s", record.service_prefix)
         self.registry = registry
         self.known_actions = {}
+        self.generation += 1
 
     async def _reload_resource_arns(self) -> None:
         try:
@@ -175,6 +178,7 @@ class Decider:
             self._resource_arns = arns
         else:  # notifications received meanwhile added to the provisional set
             self._resource_arns |= arns
+        self.generation += 1
 
     # -- actions -----------------------------------------------------------------------
 
@@ -317,19 +321,24 @@ class Decider:
         resource_entry: ResourceEntry | None,
         explain: bool,
         now: int,
+        generation: int | None = None,
     ) -> EvaluationResult:
-        """One decision for a resolved principal (no I/O)."""
-        registry = self.registry
+        """One decision for a resolved principal (no I/O).
+
+        ``generation`` is `self.generation` as read before the caller fetched the entries;
+        with it, the decision is memoized on the principal's entry (see `memoized`).
+        """
         key = None
         if (
-            context is None
+            generation is not None
+            and context is None
             and entry.memoizable
             and (resource_entry is None or not resource_entry.uses_clock)
         ):
             key = (action, resource, resource_account, explain)
             known = entry.memo.get(key)
-            if known is not None and known[0] is resource_entry and known[1] is registry:
-                return known[2]
+            if known is not None and known[0] == generation:
+                return known[1]
         request = AuthorizationRequest(
             entry.principal,
             action,
@@ -337,13 +346,33 @@ class Decider:
             resource_account or account_of(resource) or entry.account,
             entry.context(context, now),
         )
-        result = evaluate(request, entry.with_resource(resource_entry), registry, explain=explain)
-        if key is not None:
+        result = evaluate(
+            request, entry.with_resource(resource_entry), self.registry, explain=explain
+        )
+        if key is not None and generation is not None:
             memo = entry.memo
             if len(memo) >= MEMO_LIMIT:
                 memo.clear()
-            memo[key] = (resource_entry, registry, result)
+            memo[key] = (generation, result)
         return result
+
+    @staticmethod
+    def memoized(
+        entry: PrincipalEntry,
+        action: str,
+        resource: str,
+        resource_account: str | None,
+        explain: bool,
+        generation: int,
+    ) -> EvaluationResult | None:
+        """A decision remembered for a context-free request, if nothing changed since: any
+        change bumps the generation, so a hit needs no resource or registry lookup."""
+        if not entry.memoizable:
+            return None
+        known = entry.memo.get((action, resource, resource_account, explain))
+        if known is not None and known[0] == generation:
+            return known[1]
+        return None
 
     async def decide(
         self,
@@ -357,6 +386,7 @@ class Decider:
     ) -> Outcome:
         """Evaluates one request for a stored principal; unknown principals are denied."""
         revision = self._feed.applied_revision
+        generation = self.generation
         entry = await self.principal_entry(principal_arn)
         if entry is None:
             return Outcome(UNKNOWN_PRINCIPAL, False, revision)
@@ -370,6 +400,7 @@ class Decider:
             resource_entry,
             explain,
             int(time.time()),
+            generation,
         )
         return Outcome(result, True, revision)
 
@@ -389,13 +420,13 @@ class Decider:
         known = self._authorize_grants.get(key)
         if known is not None:
             return known
-        generation = self._grants_generation
+        generation = self.generation
         outcome = await self.decide(caller_arn, action, principal_arn)
         allowed = outcome.result.decision is Decision.ALLOWED
         if len(self._authorize_grants) > 100_000:
             self._authorize_grants.clear()
         # A change that arrived during the decision may have revoked it: answer, don't keep.
-        if generation == self._grants_generation:
+        if generation == self.generation:
             self._authorize_grants[key] = allowed
         return allowed
 

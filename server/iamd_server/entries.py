@@ -26,7 +26,6 @@ from iamd_server.policy import (
     PrincipalKind,
     ResourceTypeDefinition,
     ServiceDefinition,
-    ServiceRegistry,
     compile_policy,
 )
 from iamd_server.store.records import LoadedPolicy, PrincipalPolicies
@@ -118,10 +117,8 @@ class PrincipalEntry:
         self.memoizable = not uses_clock(
             (policies.identity, policies.boundary, policies.session, *policies.scp_levels)
         )
-        self.memo: dict[
-            tuple[str, str, str | None, bool],
-            tuple[ResourceEntry | None, ServiceRegistry, EvaluationResult],
-        ] = {}
+        # (action, resource, resource account, explain) -> (Decider generation, result)
+        self.memo: dict[tuple[str, str, str | None, bool], tuple[int, EvaluationResult]] = {}
 
     def context(self, request: Context | None, now: int) -> Context:
         """The evaluation context: request keys, then the clock, then the principal's keys

@@ -363,3 +363,64 @@ def test_simulate_principal_policy(root: Stubs) -> None:
         "PolicyInputList.1"
     )
     assert reply.revision > 0
+
+
+def test_remembered_decisions_follow_resource_policy_changes(root: Stubs) -> None:
+    """Repeated context-free checks are answered from memory; a change to the resource's
+    policy must still show in the very next answer after its revision, single and batch."""
+    m = root.management
+    m.CreateUser(mpb.CreateUserRequest(user_name="memo-user"))
+    arn = user_arn(root, "memo-user")
+    account = arn.split(":")[4]
+    target = widget("memo-target")
+
+    def grant(effect: str) -> int:
+        return int(
+            m.PutResourcePolicy(
+                mpb.PutResourcePolicyRequest(
+                    resource_arn=target,
+                    owner_account_id=account,
+                    policy_document=json.dumps({
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": effect, "Principal": {"AWS": arn},
+                                       "Action": "widgets:Read", "Resource": target}],
+                    }),
+                )
+            ).revision
+        )  # fmt: skip
+
+    def single(revision: int) -> int:
+        return int(
+            authorize(
+                root, principal_arn=arn, action="widgets:Read", resource_arn=target,
+                resource_owner_account=account, at_least_revision=revision,
+            ).decision
+        )  # fmt: skip
+
+    def batch(revision: int) -> list[int]:
+        reply = root.authorization.AuthorizeBatch(
+            pb.AuthorizeBatchRequest(
+                principal_arn=arn,
+                at_least_revision=revision,
+                checks=[
+                    pb.AuthorizeCheck(
+                        action="widgets:Read", resource_arn=target, resource_owner_account=account
+                    )
+                ]
+                * 3,
+            )
+        )
+        return [int(r.decision) for r in reply.results]
+
+    revision = grant("Allow")
+    for _ in range(3):  # the second and third answers come from memory
+        assert single(revision) == ALLOWED
+        assert batch(revision) == [ALLOWED] * 3
+    revision = grant("Deny")
+    assert single(revision) == EXPLICIT
+    assert batch(revision) == [EXPLICIT] * 3
+    revision = int(
+        m.DeleteResourcePolicy(mpb.DeleteResourcePolicyRequest(resource_arn=target)).revision
+    )
+    assert single(revision) == IMPLICIT
+    assert batch(revision) == [IMPLICIT] * 3

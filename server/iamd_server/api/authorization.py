@@ -299,6 +299,7 @@ class AuthorizationServicer:
             await self._await_revision(request.at_least_revision, call)
         revision = self._feed.applied_revision
         decider = self._decider
+        generation = decider.generation  # before any await: see Decider.evaluate
         action = request.action
         if decider.known_actions.get(action) is not True:
             decider.check_action(action)
@@ -312,19 +313,35 @@ class AuthorizationServicer:
         if entry is None:
             result = UNKNOWN_PRINCIPAL
         else:
-            resource_entry = decider.lookup_resource(resource)
-            if resource_entry is MISSING:
-                resource_entry = await decider.resource_policies(resource)
-            result = decider.evaluate(
-                entry,  # type: ignore[arg-type]
-                action,
-                resource,
-                owner,
-                context,
-                resource_entry,  # type: ignore[arg-type]
-                request.explain,
-                int(time.time()),
+            known = (
+                None
+                if context is not None
+                else decider.memoized(
+                    entry,  # type: ignore[arg-type]
+                    action,
+                    resource,
+                    owner,
+                    request.explain,
+                    generation,
+                )
             )
+            if known is not None:
+                result = known
+            else:
+                resource_entry = decider.lookup_resource(resource)
+                if resource_entry is MISSING:
+                    resource_entry = await decider.resource_policies(resource)
+                result = decider.evaluate(
+                    entry,  # type: ignore[arg-type]
+                    action,
+                    resource,
+                    owner,
+                    context,
+                    resource_entry,  # type: ignore[arg-type]
+                    request.explain,
+                    int(time.time()),
+                    generation,
+                )
         decision = result.decision
         code = (
             _ALLOWED
@@ -407,6 +424,7 @@ class AuthorizationServicer:
         default_principal = request.principal_arn or caller_arn
         explain = request.explain
         now = int(time.time())
+        generation = decider.generation  # before any await: see Decider.evaluate
         known_actions = decider.known_actions
         evaluate_entry = decider.evaluate
         # Each principal and resource is resolved once per call, all against the same cache.
@@ -420,23 +438,10 @@ class AuthorizationServicer:
             if known_actions.get(action) is not True:
                 decider.check_action(action, f"checks[{index}].action")
             raw_resource = check.resource_arn
-            resource_entry = resources.get(raw_resource, MISSING)
-            if resource_entry is MISSING:
-                if not _is_resource(raw_resource):  # the field name is built only on error
-                    _resource(raw_resource, f"checks[{index}].resource_arn")
-                resource_entry = decider.lookup_resource(raw_resource)
-                if resource_entry is MISSING:
-                    resource_entry = await decider.resource_policies(raw_resource)
-                resources[raw_resource] = resource_entry
-            resource = raw_resource or "*"
             owner = check.resource_owner_account or None
             if owner is not None and not valid_account(owner):
                 _owner(owner, f"checks[{index}].resource_owner_account")
-            context = (
-                request_context(check.context, f"checks[{index}].context")
-                if len(check.context)
-                else None
-            )
+            has_context = len(check.context)
             principal = check.principal_arn or default_principal
             entry = entries.get(principal, MISSING)
             if entry is MISSING:
@@ -444,13 +449,36 @@ class AuthorizationServicer:
                 if entry is MISSING or not decider.may_authorize_cached(caller_arn, principal):
                     entry = await self._entry(caller_arn, principal)
                 entries[principal] = entry
-            if entry is None:
-                append((UNKNOWN_PRINCIPAL, principal, _IMPLICIT_DENY))
-                counts[0] += 1
-                continue
-            result = evaluate_entry(
-                entry, action, resource, owner, context, resource_entry, explain, now
-            )
+            resource = raw_resource or "*"
+            # Fast path: a context-free check decided before with nothing changed since
+            # (inlined Decider.memoized: this loop runs once per check).
+            result: EvaluationResult | None = None
+            if not has_context and entry is not None and entry.memoizable:
+                known = entry.memo.get((action, resource, owner, explain))
+                if known is not None and known[0] == generation:
+                    result = known[1]
+            if result is None:
+                resource_entry = resources.get(raw_resource, MISSING)
+                if resource_entry is MISSING:
+                    if not _is_resource(raw_resource):  # field name built only on error
+                        _resource(raw_resource, f"checks[{index}].resource_arn")
+                    resource_entry = decider.lookup_resource(raw_resource)
+                    if resource_entry is MISSING:
+                        resource_entry = await decider.resource_policies(raw_resource)
+                    resources[raw_resource] = resource_entry
+                if entry is None:
+                    append((UNKNOWN_PRINCIPAL, principal, _IMPLICIT_DENY))
+                    counts[0] += 1
+                    continue
+                context = (
+                    request_context(check.context, f"checks[{index}].context")
+                    if has_context
+                    else None
+                )
+                result = evaluate_entry(
+                    entry, action, resource, owner, context, resource_entry, explain, now,
+                    generation,
+                )  # fmt: skip
             decision = result.decision
             code = (
                 _ALLOWED
