@@ -195,8 +195,11 @@ def write_profile(
     secret_access_key: str,
     *,
     session_token: str | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> Path:
     """Create or update one profile of a credentials file, keeping the other profiles.
+
+    ``settings`` adds or replaces other keys of the profile (e.g. ``tls``, ``ca_file``).
 
     Settings of the profile that are not written here (tls, ca_file, ...) are kept; a stale
     session_token is dropped unless a new one is given. The file is created with mode 0600
@@ -227,6 +230,8 @@ def write_profile(
         section["session_token"] = session_token
     else:
         section.pop("session_token", None)
+    for key, value in (settings or {}).items():
+        section[key] = value
 
     fd, tmp_name = tempfile.mkstemp(prefix=".credentials-", dir=directory)
     try:

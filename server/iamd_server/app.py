@@ -64,6 +64,24 @@ class Settings:
     metrics_listen: str | None = None
     grace_seconds: float = 5.0
     pool_size: int = 10
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None  # set: clients must present a certificate
+
+    def server_credentials(self) -> grpc.ServerCredentials | None:
+        """TLS (and mutual TLS) credentials, or None to serve plaintext."""
+        if self.tls_cert_file is None and self.tls_key_file is None:
+            if self.tls_client_ca_file is not None:
+                raise ValueError("--tls-client-ca-file needs --tls-cert-file and --tls-key-file")
+            return None
+        if self.tls_cert_file is None or self.tls_key_file is None:
+            raise ValueError("--tls-cert-file and --tls-key-file go together")
+        client_ca = self.tls_client_ca_file.read_bytes() if self.tls_client_ca_file else None
+        return grpc.ssl_server_credentials(
+            [(self.tls_key_file.read_bytes(), self.tls_cert_file.read_bytes())],
+            root_certificates=client_ca,
+            require_client_auth=client_ca is not None,
+        )
 
 
 @dataclass
@@ -126,7 +144,11 @@ class IamdServer:
         server = grpc.aio.server(
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 << 20)]
         )
-        port = server.add_insecure_port(self.settings.listen)
+        tls = self.settings.server_credentials()
+        if tls is None:
+            port = server.add_insecure_port(self.settings.listen)
+        else:
+            port = server.add_secure_port(self.settings.listen, tls)
         if port == 0:
             raise OSError(f"cannot listen on {self.settings.listen}")
         host = self.settings.listen.rsplit(":", 1)[0]
@@ -173,6 +195,7 @@ class IamdServer:
             master_key,
             credentials_file=self.settings.credentials_file,
             endpoint=_local_endpoint(self.address),
+            tls=tls is not None,
         )
         if self.settings.metrics_listen:
             metrics.serve_http(self.settings.metrics_listen)
@@ -273,6 +296,9 @@ def serve_command(args: argparse.Namespace) -> int:
         credentials_file=args.credentials_file,
         master_key_file=args.master_key_file,
         metrics_listen=args.metrics_listen,
+        tls_cert_file=args.tls_cert_file,
+        tls_key_file=args.tls_key_file,
+        tls_client_ca_file=args.tls_client_ca_file,
     )
     asyncio.run(serve(settings))
     return 0

@@ -27,6 +27,7 @@ async def bootstrap(
     *,
     credentials_file: Path,
     endpoint: str,
+    tls: bool = False,
     profile: str = "default",
 ) -> bool:
     """Creates the management account and its root key once; True when it did so now."""
@@ -51,6 +52,7 @@ async def bootstrap(
                 endpoint=endpoint,
                 access_key_id=key_id,
                 secret_access_key=secret,
+                settings={"tls": "true"} if tls else None,
             )
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _BOOTSTRAP_LOCK)

@@ -51,6 +51,19 @@ def _build_parser() -> argparse.ArgumentParser:
         default=Path(os.environ.get("IAMD_MASTER_KEY_FILE", DEFAULT_HOME / "master.key")),
         help="32-byte key (hex) that encrypts stored secrets; every replica needs the same one",
     )
+    serve.add_argument(
+        "--tls-cert-file",
+        type=Path,
+        default=os.environ.get("IAMD_TLS_CERT_FILE"),
+        help="serve TLS with this PEM certificate chain (with --tls-key-file)",
+    )
+    serve.add_argument("--tls-key-file", type=Path, default=os.environ.get("IAMD_TLS_KEY_FILE"))
+    serve.add_argument(
+        "--tls-client-ca-file",
+        type=Path,
+        default=os.environ.get("IAMD_TLS_CLIENT_CA_FILE"),
+        help="require client certificates signed by this CA (mutual TLS)",
+    )
     serve.add_argument("--log-level", default=os.environ.get("IAMD_LOG_LEVEL", "INFO"))
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations and exit")
