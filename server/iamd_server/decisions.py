@@ -264,6 +264,18 @@ class Decider:
             return None
         return self.resources.lookup(resource_arn)
 
+    async def group_policies(self, group_arn: str) -> tuple[str, tuple[CompiledPolicy, ...]] | None:
+        """(account id, compiled policies) of a group, for simulations (not cached: a group
+        is never a principal, so Authorize never asks for one)."""
+        try:
+            loaded = await self._store.load_group_policies(group_arn=group_arn)
+        except Exception as exc:
+            raise Unavailable(f"cannot load the policies of {group_arn}") from exc
+        if loaded is None:
+            return None
+        account, policies = loaded
+        return account, tuple(compile_loaded(p, PolicyKind.IDENTITY) for p in policies)
+
     async def resource_policies(self, resource_arn: str) -> ResourceEntry | None:
         found = self.lookup_resource(resource_arn)
         if found is not MISSING:

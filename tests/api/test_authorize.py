@@ -424,3 +424,52 @@ def test_remembered_decisions_follow_resource_policy_changes(root: Stubs) -> Non
     )
     assert single(revision) == IMPLICIT
     assert batch(revision) == [IMPLICIT] * 3
+
+
+def test_simulate_principal_policy_with_a_group_source(root: Stubs) -> None:
+    m = root.management
+    m.CreateGroup(mpb.CreateGroupRequest(group_name="simulated", path="/teams/"))
+    m.PutGroupPolicy(
+        mpb.PutGroupPolicyRequest(
+            group_name="simulated", policy_name="read",
+            policy_document=policy({"Sid": "GroupRead", "Effect": "Allow",
+                                    "Action": "widgets:Read", "Resource": "*"}),
+        )
+    )  # fmt: skip
+    group = m.GetGroup(mpb.GetGroupRequest(group_name="simulated")).group.arn
+    assert ":group/teams/simulated" in group
+    reply = root.authorization.SimulatePrincipalPolicy(
+        pb.SimulatePrincipalPolicyRequest(
+            policy_source_arn=group,
+            action_names=["widgets:Read", "widgets:Write"],
+            resource_arns=[widget("g")],
+        )
+    )
+    assert [r.eval_decision for r in reply.evaluation_results] == [ALLOWED, IMPLICIT]
+    assert reply.evaluation_results[0].matched_statements[0].sid == "GroupRead"
+    # A resource policy is matched against a member; without one it cannot be simulated.
+    error = None
+    try:
+        root.authorization.SimulatePrincipalPolicy(
+            pb.SimulatePrincipalPolicyRequest(
+                policy_source_arn=group,
+                action_names=["widgets:Read"],
+                resource_arns=[widget("g")],
+                resource_policy=policy({"Effect": "Deny", "Principal": "*",
+                                        "Action": "widgets:Read", "Resource": "*"}),
+            )
+        )  # fmt: skip
+    except grpc.RpcError as exc:
+        error = exc
+    assert isinstance(error, grpc.Call)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert ("iamd-error-field", "caller_arn") in tuple(error.trailing_metadata() or ())
+    with pytest.raises(grpc.RpcError) as missing:
+        root.authorization.SimulatePrincipalPolicy(
+            pb.SimulatePrincipalPolicyRequest(
+                policy_source_arn=group.replace("simulated", "no-such-group"),
+                action_names=["widgets:Read"],
+            )
+        )
+    assert isinstance(missing.value, grpc.Call)
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND

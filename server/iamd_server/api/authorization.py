@@ -50,6 +50,8 @@ from iamd_server.policy import (
     PolicySet,
     PolicySets,
     PolicyValidationError,
+    Principal,
+    PrincipalKind,
     evaluate,
 )
 from iamd_server.policy.simulate import (
@@ -547,13 +549,6 @@ class AuthorizationServicer:
         )
         offset, limit = _paging(request.marker, request.max_items)
         revision = self._feed.applied_revision
-        if ":group/" in source:
-            raise InvalidArgument(
-                "policy_source_arn", "group sources are not supported; simulate a member user"
-            )
-        entry = await self._decider.principal_entry(source)
-        if entry is None:
-            raise NotFound(f"the principal {source} does not exist")
         caller_arn = request.caller_arn or source
         simulation = _simulation_input(request, request.policy_input_list, caller=caller_arn)
         try:
@@ -563,23 +558,58 @@ class AuthorizationServicer:
             raise MalformedPolicyDocument("policy_input_list", str(exc)) from None
         except (ContextError, InvalidInputError) as exc:
             raise InvalidArgument("request", str(exc)) from None
-        stored = entry.policies
-        policies = PolicySets(
-            identity=PolicySet.of(stored.identity.policies + extra.identity.policies),
-            boundary=extra.boundary if extra.boundary is not None else stored.boundary,
-            session=extra.session,
-            scp_levels=extra.scp_levels or stored.scp_levels,
-            rcp_levels=extra.rcp_levels,
-            resource=extra.resource,
-        )
-        principal = entry.principal
-        if caller_arn != source:
-            caller_entry = await self._decider.principal_entry(caller_arn)
-            if caller_entry is not None:
-                principal = caller_entry.principal
+        if ":group/" in source:
+            # A group is never a principal: its policies are simulated as a member's would
+            # be, and a resource policy needs the member (caller_arn) it would be matched with.
+            group = await self._decider.group_policies(source)
+            if group is None:
+                raise NotFound(f"the group {source} does not exist")
+            if extra.resource is not None and not request.caller_arn:
+                raise InvalidArgument(
+                    "caller_arn", "is required with resource_policy when the source is a group"
+                )
+            account, identity = group
+            caller_entry = (
+                await self._decider.principal_entry(request.caller_arn)
+                if request.caller_arn
+                else None
+            )
+            principal = (
+                caller_entry.principal
+                if caller_entry is not None
+                else Principal(arn=source, account=account, kind=PrincipalKind.USER)
+            )
+            policies = PolicySets(
+                identity=PolicySet.of(identity + extra.identity.policies),
+                boundary=extra.boundary,
+                session=extra.session,
+                scp_levels=extra.scp_levels,
+                rcp_levels=extra.rcp_levels,
+                resource=extra.resource,
+            )
+            evaluation_context = context if len(context) else Context.EMPTY
+            default_account: str | None = account
+        else:
+            entry = await self._decider.principal_entry(source)
+            if entry is None:
+                raise NotFound(f"the principal {source} does not exist")
+            stored = entry.policies
+            policies = PolicySets(
+                identity=PolicySet.of(stored.identity.policies + extra.identity.policies),
+                boundary=extra.boundary if extra.boundary is not None else stored.boundary,
+                session=extra.session,
+                scp_levels=extra.scp_levels or stored.scp_levels,
+                rcp_levels=extra.rcp_levels,
+                resource=extra.resource,
+            )
+            principal = entry.principal
+            if caller_arn != source:
+                caller_entry = await self._decider.principal_entry(caller_arn)
+                if caller_entry is not None:
+                    principal = caller_entry.principal
+            evaluation_context = entry.context(context if len(context) else None, int(time.time()))
+            default_account = entry.account
         owner = account_of(simulation.resource_owner or "") if simulation.resource_owner else None
-        now = int(time.time())
-        evaluation_context = entry.context(context if len(context) else None, now)
         results: list[tuple[str, str, EvaluationResult]] = []
         registry = self._decider.registry
         for action in simulation.action_names:
@@ -588,7 +618,7 @@ class AuthorizationServicer:
                     principal,
                     action,
                     resource,
-                    owner or account_of(resource) or entry.account,
+                    owner or account_of(resource) or default_account,
                     evaluation_context,
                 )
                 results.append((action, resource, evaluate(engine_request, policies, registry)))

@@ -13,7 +13,15 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from iamd_server.store.access_keys import owner_arn
-from iamd_server.store.base import ROLE, USER, EntityKind, StoreBase, find_entity_by_arn, root_arn
+from iamd_server.store.base import (
+    GROUP,
+    ROLE,
+    USER,
+    EntityKind,
+    StoreBase,
+    find_entity_by_arn,
+    root_arn,
+)
 from iamd_server.store.documents import role_owner, substitute, substitutions
 from iamd_server.store.records import (
     SOURCE_BOUNDARY,
@@ -263,6 +271,24 @@ class Loader(StoreBase):
             status=row["status"],
             encrypted_secret=bytes(row["encrypted_secret"]),
         )
+
+    async def load_group_policies(
+        self, *, group_arn: str
+    ) -> tuple[str, tuple[LoadedPolicy, ...]] | None:
+        """(account id, the group's inline and attached policies), for simulations whose
+        source is a group; None when no such group exists."""
+        async with self._snapshot() as conn:
+            row = await find_entity_by_arn(conn, GROUP, group_arn)
+            if row is None:
+                return None
+            arn = f"arn:aws:iam::{row['account_id']}:group{row['path']}{row['name']}"
+            # The identity query of a user or role serves a group too: the group is the owner
+            # and has no group memberships of its own.
+            policies = tuple(
+                LoadedPolicy(p["policy_id"], p["src"], p["source_arn"], p["document"])
+                for p in await conn.fetch(_IDENTITY_SQL, row["id"], arn, "group")
+            )
+            return str(row["account_id"]), policies
 
     async def load_service_definitions(self) -> list[ServiceDefinitionRecord]:
         async with self._read() as conn:
