@@ -56,6 +56,9 @@ from iamd_server.store.records import PrincipalPolicies
 
 log = logging.getLogger(__name__)
 
+# What a caller of Authorize needs on the principal it asks about.
+AUTHORIZE_ACTION = "iamd:Authorize"
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -416,24 +419,30 @@ class Decider:
         )
         return Outcome(result, True, revision)
 
-    def may_authorize_cached(self, caller_arn: str, principal_arn: str) -> bool:
+    @staticmethod
+    def _grant_key(caller: Caller, principal_arn: str) -> tuple[str, str]:
+        # A session's rights are narrowed by its own session policies: key it by its key id.
+        who = caller.access_key_id if caller.session is not None else caller.arn
+        return who, principal_arn
+
+    def may_authorize_cached(self, caller: Caller, principal_arn: str) -> bool:
         """True when the caller is known (without I/O) to be allowed to ask about the
         principal; False means "check with may_authorize_for"."""
-        return caller_arn == principal_arn or self._authorize_grants.get(
-            (caller_arn, principal_arn), False
+        return caller.arn == principal_arn or self._authorize_grants.get(
+            self._grant_key(caller, principal_arn), False
         )
 
-    async def may_authorize_for(self, caller_arn: str, principal_arn: str, action: str) -> bool:
-        """Whether ``caller_arn`` may ask about ``principal_arn`` (``action`` is
-        "iamd:Authorize" or "iamd:AuthorizeBatch"); asking about oneself always is."""
-        if caller_arn == principal_arn:
+    async def may_authorize_for(self, caller: Caller, principal_arn: str) -> bool:
+        """Whether ``caller`` may ask about ``principal_arn`` (``iamd:Authorize`` on the
+        principal's ARN, session policies included); asking about oneself always is."""
+        if caller.arn == principal_arn:
             return True
-        key = (caller_arn, principal_arn)
+        key = self._grant_key(caller, principal_arn)
         known = self._authorize_grants.get(key)
         if known is not None:
             return known
         generation = self.generation
-        outcome = await self.decide(caller_arn, action, principal_arn)
+        outcome = await self.allows(caller, AUTHORIZE_ACTION, principal_arn)
         allowed = outcome.result.decision is Decision.ALLOWED
         if len(self._authorize_grants) > 100_000:
             self._authorize_grants.clear()
@@ -441,6 +450,33 @@ class Decider:
         if generation == self.generation:
             self._authorize_grants[key] = allowed
         return allowed
+
+    async def allows(
+        self,
+        caller: Caller,
+        action: str,
+        resource_arn: str,
+        *,
+        resource_account: str | None = None,
+        context: Context | None = None,
+    ) -> Outcome:
+        """The decision for an authenticated caller, its session's policies included."""
+        if caller.session is not None and self.session_decide is not None:
+            # Temporary credentials: session policies, session tags and token keys apply.
+            return await self.session_decide(
+                caller.session,
+                action,
+                resource_arn,
+                resource_account=resource_account,
+                context=context,
+            )
+        return await self.decide(
+            caller.arn,
+            action,
+            resource_arn,
+            resource_account=resource_account,
+            context=context,
+        )
 
     async def require(
         self,
@@ -452,23 +488,9 @@ class Decider:
         context: Context | None = None,
     ) -> None:
         """Raises PermissionDenied unless the caller's policies allow ``action`` on the ARN."""
-        if caller.session is not None and self.session_decide is not None:
-            # Temporary credentials: session policies, session tags and token keys apply.
-            outcome = await self.session_decide(
-                caller.session,
-                action,
-                resource_arn,
-                resource_account=resource_account,
-                context=context,
-            )
-        else:
-            outcome = await self.decide(
-                caller.arn,
-                action,
-                resource_arn,
-                resource_account=resource_account,
-                context=context,
-            )
+        outcome = await self.allows(
+            caller, action, resource_arn, resource_account=resource_account, context=context
+        )
         if outcome.result.decision is not Decision.ALLOWED:
             raise PermissionDenied(
                 f"{caller.arn} is not authorized to perform {action} on resource {resource_arn}"

@@ -527,3 +527,35 @@ def test_authorize_with_end_user_credentials(
         ),
         DENIED,
     )
+
+
+def test_session_policies_narrow_who_a_session_may_ask_authorize_about(
+    server: ServerProcess, root: Stubs, account: str
+) -> None:
+    """A service calling Authorize with role-session credentials needs iamd:Authorize in its
+    session policy too, not only in its role's policy."""
+    from iamd.v1 import authorization_pb2
+
+    name, user = new_user(root, server.endpoint)
+    asked_about = user_arn(account, name)
+    enforcer = new_role(
+        root, trust({"AWS": asked_about}), policy=document(["iamd:Authorize", "iam:GetUser"])
+    )
+    question = authorization_pb2.AuthorizeRequest(
+        principal_arn=asked_about, action="iam:GetUser", resource_arn=asked_about
+    )
+    full = assumed_stubs(server.endpoint, user, enforcer)
+    assert full.authorization.Authorize(question).principal_arn == asked_about
+    narrowed = assumed_stubs(server.endpoint, user, enforcer, policy=document("iam:GetUser"))
+    expect_error(lambda: narrowed.authorization.Authorize(question), DENIED)
+    expect_error(
+        lambda: narrowed.authorization.AuthorizeBatch(
+            authorization_pb2.AuthorizeBatchRequest(
+                principal_arn=asked_about,
+                checks=[authorization_pb2.AuthorizeCheck(action="iam:GetUser")],
+            )
+        ),
+        DENIED,
+    )
+    # The wider session of the same role keeps its answer: the cache is per session.
+    assert full.authorization.Authorize(question).principal_arn == asked_about

@@ -17,10 +17,11 @@ from typing import Any
 from iamd.v1 import authorization_pb2 as pb
 from iamd.v1 import types_pb2
 
+from iamd_server.api.auth import Caller
 from iamd_server.api.dispatch import Call
 from iamd_server.cache import MISSING
 from iamd_server.changes import ChangeFeed
-from iamd_server.decisions import Decider
+from iamd_server.decisions import AUTHORIZE_ACTION, Decider
 from iamd_server.end_users import EndUsers
 from iamd_server.entries import (
     UNKNOWN_PRINCIPAL,
@@ -67,7 +68,6 @@ MAX_SIMULATION_ITEMS = 1000
 DEFAULT_SIMULATION_ITEMS = 100
 # Longest wait for `at_least_revision` when the call has no deadline.
 MAX_REVISION_WAIT = 10.0
-AUTHORIZE_ACTION = "iamd:Authorize"
 
 _DECISION = {
     Decision.ALLOWED: types_pb2.DECISION_ALLOWED,
@@ -268,14 +268,12 @@ class AuthorizationServicer:
                 f" (applied: {self._feed.applied_revision}); retry"
             )
 
-    async def _entry(self, caller_arn: str, principal_arn: str) -> PrincipalEntry | None:
+    async def _entry(self, caller: Caller, principal_arn: str) -> PrincipalEntry | None:
         """The principal's entry, after checking the caller may ask about it."""
         decider = self._decider
-        if principal_arn != caller_arn and not await decider.may_authorize_for(
-            caller_arn, principal_arn, AUTHORIZE_ACTION
-        ):
+        if not await decider.may_authorize_for(caller, principal_arn):
             raise PermissionDenied(
-                f"{caller_arn} is not authorized to perform {AUTHORIZE_ACTION}"
+                f"{caller.arn} is not authorized to perform {AUTHORIZE_ACTION}"
                 f" on principal {principal_arn}"
             )
         entry = decider.lookup_principal(principal_arn)
@@ -296,7 +294,7 @@ class AuthorizationServicer:
     ) -> pb.AuthorizeResponse | bytes:
         caller = call.require_caller()
         if request.HasField("end_user"):
-            return await self._authorize_end_user(request, caller.arn, call)
+            return await self._authorize_end_user(request, caller, call)
         if request.at_least_revision:
             await self._await_revision(request.at_least_revision, call)
         revision = self._feed.applied_revision
@@ -310,8 +308,8 @@ class AuthorizationServicer:
         context = request_context(request.context, "context") if request.context else None
         principal_arn = request.principal_arn or caller.arn
         entry = decider.lookup_principal(principal_arn)
-        if entry is MISSING or not decider.may_authorize_cached(caller.arn, principal_arn):
-            entry = await self._entry(caller.arn, principal_arn)
+        if entry is MISSING or not decider.may_authorize_cached(caller, principal_arn):
+            entry = await self._entry(caller, principal_arn)
         if entry is None:
             result = UNKNOWN_PRINCIPAL
         else:
@@ -370,7 +368,7 @@ class AuthorizationServicer:
         )
 
     async def _authorize_end_user(
-        self, request: pb.AuthorizeRequest, caller_arn: str, call: Call
+        self, request: pb.AuthorizeRequest, caller: Caller, call: Call
     ) -> pb.AuthorizeResponse:
         """Authorize for the principal the forwarded end-user credential authenticates
         (see iamd_server.end_users); the caller must be allowed to ask about it."""
@@ -388,7 +386,7 @@ class AuthorizationServicer:
         resource = _resource(request.resource_arn, "resource_arn")
         owner = _owner(request.resource_owner_account, "resource_owner_account")
         context = request_context(request.context, "context") if request.context else None
-        base = await self._entry(caller_arn, end_user.arn)
+        base = await self._entry(caller, end_user.arn)
         if base is None:
             result = UNKNOWN_PRINCIPAL
         else:
@@ -448,8 +446,8 @@ class AuthorizationServicer:
             entry = entries.get(principal, MISSING)
             if entry is MISSING:
                 entry = decider.lookup_principal(principal)
-                if entry is MISSING or not decider.may_authorize_cached(caller_arn, principal):
-                    entry = await self._entry(caller_arn, principal)
+                if entry is MISSING or not decider.may_authorize_cached(caller, principal):
+                    entry = await self._entry(caller, principal)
                 entries[principal] = entry
             resource = raw_resource or "*"
             # Fast path: a context-free check decided before with nothing changed since
