@@ -68,10 +68,6 @@ class DependencyCache(Generic[V]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def peek(self, key: str) -> V | None:
-        entry = self._entries.get(key)
-        return None if entry is None else entry.value
-
     def lookup(self, key: str) -> V | _Missing:
         """The cached value (counted as a hit, marked recently used) or MISSING.
 

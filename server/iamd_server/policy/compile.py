@@ -218,10 +218,6 @@ class CompiledStatement:
         )
         return hit is not self.not_action
 
-    def matches_target(self, action_lower: str, resource: str, context: Context) -> bool:
-        """Action and resource elements (not principal, not conditions)."""
-        return self.matches_action(action_lower) and self.matches_resource(resource, context)
-
     def matches_resource(self, resource: str, context: Context) -> bool:
         if self.resource_any:
             return True
@@ -440,10 +436,6 @@ class PolicySet:
             if len(self._routes) < _MAX_ROUTES:
                 self._routes[action] = routes
         return routes
-
-    @property
-    def statement_count(self) -> int:
-        return sum(len(p.statements) for p in self.policies)
 
     def __len__(self) -> int:
         return len(self.policies)

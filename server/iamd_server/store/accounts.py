@@ -451,11 +451,6 @@ class OrganizationStore(StoreBase):
             tx.record(_scp_record(org, row).arn, org["management_account_id"], ORG_KEY)
         return Written(None, tx.revision)
 
-    async def describe_service_control_policy(self, *, policy_id: str) -> ScpRecord:
-        async with self._read() as conn:
-            org = await conn.fetchrow("SELECT * FROM iamd_organization")
-            return _scp_record(org, await _find_scp(conn, policy_id))
-
     async def list_service_control_policies(
         self, *, marker: str | None = None, max_items: int = 100
     ) -> Page[ScpRecord]:

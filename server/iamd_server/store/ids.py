@@ -31,11 +31,6 @@ def new_access_key_id() -> str:
     return "AKIA" + _pick(_BASE32, 16)
 
 
-def new_temporary_access_key_id() -> str:
-    """A temporary (session) access key id: ASIA + 16 characters [A-Z2-7]."""
-    return "ASIA" + _pick(_BASE32, 16)
-
-
 def new_account_id() -> str:
     # No leading zero: some tools strip them, and nothing requires them.
     return str(secrets.randbelow(9 * 10**11) + 10**11)
