@@ -47,6 +47,7 @@ from iamd_server.policy import (
     ServiceDefinitionError,
     ServiceRegistry,
     acl_grants_to_policy,
+    bind_principal_ids,
     builtin_registry,
     compile_policy,
     evaluate,
@@ -279,6 +280,13 @@ class Decider:
         account, policies = loaded
         return account, tuple(compile_loaded(p, PolicyKind.IDENTITY) for p in policies)
 
+    async def principal_ids(self, document: str) -> dict[str, str]:
+        """User/role principals of an unsaved document -> the unique ids they name now."""
+        try:
+            return await self._store.resolve_principal_ids(document=document)
+        except Exception as exc:
+            raise Unavailable("cannot resolve the principals of the policy") from exc
+
     async def resource_policies(self, resource_arn: str) -> ResourceEntry | None:
         found = self.lookup_resource(resource_arn)
         if found is not MISSING:
@@ -296,6 +304,7 @@ class Decider:
                 trust = compile_policy(
                     role.trust_policy, PolicyKind.TRUST, policy_id=resource_arn, source_type="role"
                 )
+                bind_principal_ids(trust, dict(role.trust_principal_ids))
                 entry = ResourceEntry(PolicySet.of([trust]))
                 return Built(entry, keys, 256 + len(role.trust_policy) * 8)
             loaded = await self._store.load_resource_policy(resource_arn=resource_arn)
@@ -308,14 +317,13 @@ class Decider:
         compiled: list[CompiledPolicy] = []
         try:
             if loaded.document is not None:
-                compiled.append(
-                    compile_policy(
-                        loaded.document,
-                        PolicyKind.RESOURCE,
-                        policy_id=resource_arn,
-                        source_type="resource",
-                    )
+                document = compile_policy(
+                    loaded.document,
+                    PolicyKind.RESOURCE,
+                    policy_id=resource_arn,
+                    source_type="resource",
                 )
+                compiled.append(bind_principal_ids(document, dict(loaded.principal_ids)))
             if loaded.acl:
                 grants = [(g.grantee, g.permission) for g in loaded.acl]
                 compiled.append(acl_grants_to_policy(grants, resource_arn, policy_id=resource_arn))
@@ -434,7 +442,8 @@ class Decider:
 
     async def may_authorize_for(self, caller: Caller, principal_arn: str) -> bool:
         """Whether ``caller`` may ask about ``principal_arn`` (``iamd:Authorize`` on the
-        principal's ARN, session policies included); asking about oneself always is."""
+        principal's ARN, or on ``*`` for anonymous and service principals, session policies
+        included); asking about oneself always is."""
         if caller.arn == principal_arn:
             return True
         key = self._grant_key(caller, principal_arn)
@@ -442,7 +451,10 @@ class Decider:
         if known is not None:
             return known
         generation = self.generation
-        outcome = await self.allows(caller, AUTHORIZE_ACTION, principal_arn)
+        # Anonymous and service principals have no ARN (and no account): asking about them
+        # needs the action on `*`, in the caller's own account.
+        target = principal_arn if principal_arn.startswith("arn:") else "*"
+        outcome = await self.allows(caller, AUTHORIZE_ACTION, target)
         allowed = outcome.result.decision is Decision.ALLOWED
         if len(self._authorize_grants) > 100_000:
             self._authorize_grants.clear()

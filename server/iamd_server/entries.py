@@ -225,12 +225,15 @@ def principal_for(arn: str, policies: PrincipalPolicies) -> Principal:
     tags = tuple((t.key, t.value) for t in policies.tags)
     if policies.kind == "root":
         return Principal(arn=arn, account=policies.account_id, kind=PrincipalKind.ROOT)
+    # The unique id lets principals of trust and resource policies, resolved to ids when
+    # saved, match this user or role (and no later one of the same name).
     if policies.kind == "user":
         return Principal(
             arn=policies.principal_arn,
             account=policies.account_id,
             kind=PrincipalKind.USER,
             tags=tags,
+            unique_id=policies.unique_id,
         )
     return Principal(
         arn=arn,
@@ -238,6 +241,7 @@ def principal_for(arn: str, policies: PrincipalPolicies) -> Principal:
         kind=PrincipalKind.ROLE_SESSION,
         role_arn=policies.principal_arn,
         tags=tags,
+        unique_id=policies.unique_id,
     )
 
 

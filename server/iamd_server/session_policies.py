@@ -8,6 +8,7 @@ with resource-policy grants per iam-semantics 6.5, all evaluated by the pure eng
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -22,7 +23,6 @@ from iamd_server.policy import (
     PolicyKind,
     PolicySet,
     PolicySets,
-    Principal,
     compile_policy,
 )
 from iamd_server.sessions import SessionClaims
@@ -132,14 +132,7 @@ class SessionPolicies:
             # Session tags replace the role's tags with the same key.
             names = {k.lower() for k, _ in claims.tags}
             tags = tuple(t for t in principal.tags if t[0].lower() not in names) + claims.tags
-            principal = Principal(
-                arn=principal.arn,
-                account=principal.account,
-                kind=principal.kind,
-                role_arn=principal.role_arn,
-                parent_user_arn=principal.parent_user_arn,
-                tags=tags,
-            )
+            principal = dataclasses.replace(principal, tags=tags)
         trusted = base.trusted.merge(session_context(claims))
         entry = PrincipalEntry(principal, policies, trusted, base.revision)
         if len(self._entries) >= self._max_cached:

@@ -374,7 +374,9 @@ def test_wildcard_only_resource() -> None:
         (False, None, None, ROLE, SESSION, "allowed"),  # role grant stands in for ID
         (False, None, True, ROLE, SESSION, "allowed"),
         (False, None, False, ROLE, SESSION, "implicitDeny"),
-        (False, None, False, "*", SESSION, "implicitDeny"),  # `*` is not the session's ARN
+        (False, None, False, "*", SESSION, "allowed"),  # same-account `*`: SP does not limit
+        (False, False, None, "*", USER, "allowed"),  # ... nor does the boundary (6.5)
+        (False, False, None, "*", OTHER_USER, "implicitDeny"),  # across accounts both apply
         (True, None, None, None, OTHER_USER, "implicitDeny"),  # 14
         (False, None, None, "*", OTHER_USER, "implicitDeny"),  # 15
         (True, None, None, OTHER, OTHER_USER, "allowed"),  # 16

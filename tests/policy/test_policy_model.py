@@ -87,9 +87,10 @@ def test_principal_from_arn_rejects_junk() -> None:
     for bad in ("arn:aws:s3:::bucket", "bob", "arn:aws:iam::1:user/x", ""):
         with pytest.raises(ValueError):
             Principal.from_arn(bad)
+    # Role names are unique case-insensitively: the key holds the lower-case name.
     assert Principal.from_arn("arn:aws:sts::111122223333:assumed-role/R/s").role_key == (
         "111122223333",
-        "R",
+        "r",
     )
 
 

@@ -4,8 +4,8 @@ isort:skip_file
 The Authorize API: decide requests against the stored policies, and simulate policies.
 
 The caller of Authorize/AuthorizeBatch is an enforcement point (a service protecting its
-resources); it needs "iamd:Authorize" on the principal ARN it asks about (asking about
-itself is always allowed). Simulate* calls are authorized as "iam:<RpcName>" on
+resources); it needs "iamd:Authorize" on the principal ARN it asks about, or on "*" for
+"anonymous" and service principals (asking about itself is always allowed). Simulate* calls are authorized as "iam:<RpcName>" on
 policy_source_arn (SimulatePrincipalPolicy) or "*" (SimulateCustomPolicy).
 Decisions fail closed: when policies cannot be loaded the answer is an implicit deny with
 reason "error", never an allow.
@@ -391,6 +391,7 @@ class EvaluationResult(_message.Message):
     ALLOWED_BY_PERMISSIONS_BOUNDARY_FIELD_NUMBER: _builtins.int
     DECIDED_BY_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
     eval_action_name: _builtins.str
     """The action evaluated (as given in action_names)."""
     eval_resource_name: _builtins.str
@@ -405,6 +406,10 @@ class EvaluationResult(_message.Message):
     """The policy kind that settled the decision."""
     reason: _builtins.str
     """Stable short code (see Explanation.reason)."""
+    detail: _builtins.str
+    """Human-readable one-line explanation (see Explanation.detail): which statement or
+    principal decided, and the unique id a user/role principal resolved to.
+    """
     @_builtins.property
     def matched_statements(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.MatchedStatement]:
         """Statements that decided (see Explanation.matched_statements)."""
@@ -425,10 +430,11 @@ class EvaluationResult(_message.Message):
         allowed_by_permissions_boundary: _builtins.bool | None = ...,
         decided_by: _types_pb2.PolicyKind.ValueType = ...,
         reason: _builtins.str = ...,
+        detail: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_allowed_by_organizations", b"_allowed_by_organizations", "_allowed_by_permissions_boundary", b"_allowed_by_permissions_boundary", "allowed_by_organizations", b"allowed_by_organizations", "allowed_by_permissions_boundary", b"allowed_by_permissions_boundary"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allowed_by_organizations", b"_allowed_by_organizations", "_allowed_by_permissions_boundary", b"_allowed_by_permissions_boundary", "allowed_by_organizations", b"allowed_by_organizations", "allowed_by_permissions_boundary", b"allowed_by_permissions_boundary", "decided_by", b"decided_by", "eval_action_name", b"eval_action_name", "eval_decision", b"eval_decision", "eval_resource_name", b"eval_resource_name", "matched_statements", b"matched_statements", "missing_context_values", b"missing_context_values", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allowed_by_organizations", b"_allowed_by_organizations", "_allowed_by_permissions_boundary", b"_allowed_by_permissions_boundary", "allowed_by_organizations", b"allowed_by_organizations", "allowed_by_permissions_boundary", b"allowed_by_permissions_boundary", "decided_by", b"decided_by", "detail", b"detail", "eval_action_name", b"eval_action_name", "eval_decision", b"eval_decision", "eval_resource_name", b"eval_resource_name", "matched_statements", b"matched_statements", "missing_context_values", b"missing_context_values", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__allowed_by_organizations: _TypeAlias = _typing.Literal["allowed_by_organizations"]  # noqa: Y015
     _WhichOneofArgType__allowed_by_organizations: _TypeAlias = _typing.Literal["_allowed_by_organizations", b"_allowed_by_organizations"]  # noqa: Y015

@@ -517,6 +517,11 @@ class AuthorizationServicer:
 
     # -- Simulation --------------------------------------------------------------------
 
+    async def _principal_ids(self, document: str, account: str) -> dict[str, str]:
+        """The unique ids of the document's user/role principals in `account`."""
+        ids = await self._decider.principal_ids(document)
+        return {arn: uid for arn, uid in ids.items() if account_of(arn) == account}
+
     async def SimulateCustomPolicy(
         self, request: pb.SimulateCustomPolicyRequest, call: Call
     ) -> pb.SimulateCustomPolicyResponse:
@@ -525,7 +530,22 @@ class AuthorizationServicer:
         offset, limit = _paging(request.marker, request.max_items)
         simulation = _simulation_input(request, request.policy_input_list)
         try:
-            results = simulate_custom_policy(simulation, self._decider.registry)
+            build_policy_sets(simulation)  # every document is valid before any lookup
+        except PolicyValidationError as exc:
+            raise MalformedPolicyDocument("policy_input_list", str(exc)) from None
+        principal: Principal | None = None
+        ids: dict[str, str] | None = None
+        if simulation.resource_policy is not None:
+            # Principals are matched as in stored decisions: by the unique ids they resolve
+            # to, within the caller's own account (no probing of other accounts' entities).
+            ids = await self._principal_ids(simulation.resource_policy, caller.account_id)
+            if account_of(simulation.caller_arn) == caller.account_id:
+                entry = await self._decider.principal_entry(simulation.caller_arn)
+                principal = entry.principal if entry is not None else None
+        try:
+            results = simulate_custom_policy(
+                simulation, self._decider.registry, principal=principal, principal_ids=ids
+            )
         except PolicyValidationError as exc:
             raise MalformedPolicyDocument("policy_input_list", str(exc)) from None
         except (ContextError, InvalidInputError) as exc:
@@ -552,6 +572,12 @@ class AuthorizationServicer:
         try:
             extra = build_policy_sets(simulation)
             context = Context.from_entries(simulation.context_entries)
+            if simulation.resource_policy is not None:
+                # Bound to unique ids as a stored resource policy would be (see above).
+                ids = await self._principal_ids(
+                    simulation.resource_policy, account_of(source) or caller.account_id
+                )
+                extra = build_policy_sets(simulation, ids)
         except PolicyValidationError as exc:
             raise MalformedPolicyDocument("policy_input_list", str(exc)) from None
         except (ContextError, InvalidInputError) as exc:
@@ -695,6 +721,7 @@ def _page(
             missing_context_values=result.missing_context_keys,
             decided_by=_DECIDED_BY[result.decided_by],
             reason=reason_code(result),
+            detail=result.reason,
         )
         if result.allowed_by_organizations is not None:
             item.allowed_by_organizations = result.allowed_by_organizations

@@ -22,6 +22,7 @@ from .evaluate import (
 from .grammar import ParsedPolicy, parse_policy
 from .kinds import INLINE_POLICY_SIZE_LIMITS, MAX_POLICY_SIZE, PolicyKind, policy_size
 from .principal import GrantClass, Principal, PrincipalKind
+from .resolve import bind_principal_ids
 from .services import (
     ActionDefinition,
     Applicability,
@@ -70,6 +71,7 @@ __all__ = [
     "SimulationResult",
     "acl_actions",
     "acl_grants_to_policy",
+    "bind_principal_ids",
     "builtin_registry",
     "compile_policy",
     "evaluate",

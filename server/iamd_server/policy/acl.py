@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .compile import CompiledPolicy, compile_policy
 from .kinds import PolicyKind
@@ -59,10 +59,18 @@ class _AuthenticatedMatcher(PrincipalMatcher):
 
     __slots__ = ()
 
-    def grant(self, principal: Principal) -> GrantClass:
+    def _match(self, principal: Principal) -> tuple[GrantClass, str, str | None]:
         if principal.kind is PrincipalKind.ANONYMOUS:
-            return GrantClass.NONE
-        return GrantClass.WILDCARD
+            return GrantClass.NONE, "", None
+        return GrantClass.WILDCARD, "authenticated users (ACL grantee)", None
+
+    def describe(self, principal: Principal) -> str:
+        if principal.kind is PrincipalKind.ANONYMOUS:
+            return ""
+        return 'ACL grantee "authenticated" (any signed caller)'
+
+    def resolved(self, ids: Mapping[str, str]) -> PrincipalMatcher:
+        return self
 
 
 def _principal_element(grantee: str) -> object:

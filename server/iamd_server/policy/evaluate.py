@@ -160,15 +160,33 @@ def _note_missing(st: CompiledStatement, context: Context, missing: dict[str, st
             missing.setdefault(lowered, name)
 
 
+class _Grant(NamedTuple):
+    """The strongest Allow grant of a resource-style set and the statement that made it."""
+
+    grant_class: GrantClass
+    statement: CompiledStatement | None
+    # A `*` grant narrowed by an aws:PrincipalArn condition (AWS's documented case).
+    narrowed: bool
+
+
+_NO_GRANT = _Grant(GrantClass.NONE, None, False)
+
+
+def _narrowed(statement: CompiledStatement) -> bool:
+    return any(key == _PRINCIPAL_ARN_KEY for key, _ in statement.condition_keys)
+
+
 def _scan_principal(
     pset: PolicySet,
     request: AuthorizationRequest,
     missing: dict[str, str] | None,
     has_boundary: bool,
-) -> tuple[list[CompiledStatement] | None, GrantClass]:
-    """Applicable statements of a resource-style set, and the best Allow grant class."""
+) -> tuple[list[CompiledStatement] | None, _Grant]:
+    """Applicable statements of a resource-style set, and the best Allow grant."""
     out: list[CompiledStatement] | None = None
     best = GrantClass.NONE
+    best_statement: CompiledStatement | None = None
+    narrowed = False
     principal = request.principal
     action = request.action_lower
     resource = request.resource
@@ -199,13 +217,20 @@ def _scan_principal(
                     _note_missing(st, context, missing)
                 if not st.conditions_hold(context):
                     continue
-            if st.allow and grant > best:
-                best = grant
+            if st.allow:
+                if grant > best:
+                    best = grant
+                    best_statement = st
+                if grant is GrantClass.WILDCARD and not narrowed and _narrowed(st):
+                    narrowed = True
+                    best_statement = st
             if out is None:
                 out = [st]
             else:
                 out.append(st)
-    return out, best
+    if best_statement is None:
+        return out, _NO_GRANT
+    return out, _Grant(best, best_statement, narrowed)
 
 
 def _effects(statements: list[CompiledStatement] | None) -> tuple[bool, bool]:
@@ -262,7 +287,10 @@ _NOT_APPLICABLE = EvaluationResult(
     DecidedBy.SERVICE_DEFINITION,
     "action not applicable to resource type",
 )
-_DIRECT = (GrantClass.DIRECT_USER, GrantClass.DIRECT_SESSION)
+# Same-account resource-policy grants that no boundary or session policy limits (6.5).
+_UNLIMITED = (GrantClass.DIRECT_USER, GrantClass.DIRECT_SESSION, GrantClass.WILDCARD)
+_ACCOUNTLESS = (PrincipalKind.ANONYMOUS, PrincipalKind.SERVICE)
+_PRINCIPAL_ARN_KEY = "aws:principalarn"
 
 
 def evaluate(
@@ -300,7 +328,9 @@ def evaluate(
         denied = denied or sp_deny
     org: bool | None = None
     scp_matches: list[CompiledStatement] | None = None
-    if policies.scp_levels:
+    # SCPs restrict the principals of member accounts; anonymous callers and service
+    # principals belong to no account, so no SCP applies to them (RCPs still do).
+    if policies.scp_levels and request.principal.kind not in _ACCOUNTLESS:
         every_level = True
         scp_deny = False
         scp_matches = []
@@ -323,7 +353,7 @@ def evaluate(
             rcp_matches = (rcp_matches or []) + found_rcp
             denied = denied or _effects(found_rcp)[1]
     resource: list[CompiledStatement] | None = None
-    grant = GrantClass.NONE
+    grant = _NO_GRANT
     if policies.resource is not None:
         resource, grant = _scan_principal(policies.resource, request, missing, has_boundary)
         denied = denied or _effects(resource)[1]
@@ -377,6 +407,7 @@ def evaluate(
         )
     statements: list[CompiledStatement] | None = None
     if explain:
+        reason = _with_grantee(reason, decided_by, grant, request.principal)
         statements = [
             st
             for group in (identity, resource)
@@ -398,16 +429,43 @@ def evaluate(
     )
 
 
+def _with_grantee(reason: str, decided_by: DecidedBy, grant: _Grant, principal: Principal) -> str:
+    """The reason, naming the resource-policy principal that matched the caller (and the
+    unique id it resolved to) when the resource policy took part in the decision."""
+    statement = grant.statement
+    if statement is None or statement.principal is None:
+        return reason
+    if decided_by is not DecidedBy.RESOURCE and reason is not _CROSS_ACCOUNT_ALLOWED:
+        return reason
+    described = statement.principal.describe(principal)
+    if not described:
+        return reason
+    return f"{reason} ({described}, statement {statement.index} of {statement.policy_id})"
+
+
+_CROSS_ACCOUNT_ALLOWED = "allowed by identity-based policy and the resource policy"
+_WILDCARD_NARROWED = (
+    'resource policy grants "*" narrowed by aws:PrincipalArn; in the same account such a grant'
+    " is limited by no permissions boundary or session policy (AWS)"
+)
+_WILDCARD_BARE = (
+    'resource policy grants "*"; in the same account such a grant is limited by no permissions'
+    ' boundary or session policy (iamd decides bare "*" as AWS documents "*" narrowed by'
+    " aws:PrincipalArn, iam-semantics 6.5)"
+)
+
+
 def _grant(
     request: AuthorizationRequest,
     policies: PolicySets,
     requires_grant: bool,
-    grant: GrantClass,
+    resource_grant: _Grant,
     id_allow: bool,
     pb_allow: bool,
     sp_allow: bool,
 ) -> tuple[DecidedBy, str, bool]:
     """Steps after explicit deny and SCPs: (decided by, reason, allowed)."""
+    grant = resource_grant.grant_class
     # Trust and key policies must grant the caller or its account.
     if requires_grant and grant is GrantClass.NONE:
         return DecidedBy.RESOURCE, "resource policy does not grant access to the caller", False
@@ -432,9 +490,13 @@ def _grant(
                 False,
             )
     else:
-        # A grant naming exactly this caller (its user or session ARN) is limited neither by
-        # the boundary nor by session policies; a role, parent-user, account or `*` grant is.
-        if grant in _DIRECT:
+        # A grant naming exactly this caller (its user or session ARN) or `*` is limited
+        # neither by the boundary nor by session policies; a role, parent-user or account
+        # grant is (6.5).
+        if grant is GrantClass.WILDCARD:
+            reason = _WILDCARD_NARROWED if resource_grant.narrowed else _WILDCARD_BARE
+            return DecidedBy.RESOURCE, reason, True
+        if grant in _UNLIMITED:
             return DecidedBy.RESOURCE, "resource policy grants the caller directly", True
         if not (id_allow or grant >= GrantClass.ROLE):
             return (
@@ -453,5 +515,7 @@ def _grant(
     if kind is PrincipalKind.FEDERATED_USER and policies.session is None:
         return DecidedBy.SESSION, "federated user session has no session policy", False
     if id_allow:
+        if cross:
+            return DecidedBy.IDENTITY, _CROSS_ACCOUNT_ALLOWED, True
         return DecidedBy.IDENTITY, "allowed by identity-based policy", True
     return DecidedBy.RESOURCE, "allowed by resource-based policy", True

@@ -21,6 +21,7 @@ from .evaluate import AuthorizationRequest, EvaluationResult, PolicySets, evalua
 from .grammar import parse_policy
 from .kinds import PolicyKind
 from .principal import Principal
+from .resolve import bind_principal_ids
 from .services import ServiceRegistry
 
 __all__ = [
@@ -152,8 +153,14 @@ def _compile_list(
     return compiled
 
 
-def build_policy_sets(simulation: SimulationInput) -> PolicySets:
-    """Validate and compile every document (raises PolicyValidationError)."""
+def build_policy_sets(
+    simulation: SimulationInput, principal_ids: Mapping[str, str] | None = None
+) -> PolicySets:
+    """Validate and compile every document (raises PolicyValidationError).
+
+    `principal_ids` binds user/role principals of the resource policy to the unique ids
+    they name (the server resolves them as saving the policy would; see resolve.py).
+    """
     identity = PolicySet.of(
         _compile_list(simulation.policy_input_list, PolicyKind.IDENTITY, "PolicyInputList", "none")
     )
@@ -210,9 +217,8 @@ def build_policy_sets(simulation: SimulationInput) -> PolicySets:
             raise PolicyValidationError(
                 f"ResourcePolicy: {exc.message}", exc.statement_index, exc.sid, exc.field
             ) from None
-        resource = PolicySet.of(
-            [compile_parsed(parsed, kind, policy_id="ResourcePolicy", source_type="resource")]
-        )
+        compiled = compile_parsed(parsed, kind, policy_id="ResourcePolicy", source_type="resource")
+        resource = PolicySet.of([bind_principal_ids(compiled, principal_ids or {})])
     return PolicySets(
         identity=identity,
         boundary=boundary,
@@ -228,21 +234,26 @@ def simulate_custom_policy(
     registry: ServiceRegistry | None = None,
     *,
     extra_context: Context | None = None,
+    principal: Principal | None = None,
+    principal_ids: Mapping[str, str] | None = None,
 ) -> list[SimulationResult]:
     """Evaluate every action x resource pair (actions outer, resources inner).
 
+    `principal` is the stored caller when the server knows it (with its unique id and role
+    path), else the caller is derived from CallerArn; `principal_ids` as build_policy_sets.
     Raises PolicyValidationError for a malformed document, ContextError for a bad context
     entry and InvalidInputError for other malformed input.
     """
     registry = registry if registry is not None else builtin_registry()
-    policies = build_policy_sets(simulation)
+    policies = build_policy_sets(simulation, principal_ids)
     context = Context.from_entries(simulation.context_entries)
     if extra_context is not None:
         context = context.merge(extra_context)
-    try:
-        principal = Principal.from_arn(simulation.caller_arn)
-    except ValueError as exc:
-        raise InvalidInputError(f"CallerArn: {exc}") from None
+    if principal is None:
+        try:
+            principal = Principal.from_arn(simulation.caller_arn)
+        except ValueError as exc:
+            raise InvalidInputError(f"CallerArn: {exc}") from None
     owner_account = _account_of(simulation.resource_owner)
     results: list[SimulationResult] = []
     for action in simulation.action_names:

@@ -17,9 +17,10 @@ from typing import Any
 
 import asyncpg
 
-from iamd_server.errors import LimitExceeded, MalformedPolicyDocument
+from iamd_server import validation
+from iamd_server.errors import InvalidArgument, LimitExceeded, MalformedPolicyDocument
 from iamd_server.policy import PolicyKind, policy_size, validate_policy
-from iamd_server.store.base import ROLE, USER, EntityKind, find_entity_by_arn
+from iamd_server.store.base import ROLE, USER, EntityKind
 
 _ENTITY_ARN = re.compile(r"^arn:aws:iam::([0-9]{12}):(user|role)/.+$")
 
@@ -90,10 +91,31 @@ def entity_principals(document: str) -> list[str]:
     return found
 
 
-async def resolve_principals(conn: asyncpg.Connection, document: str) -> dict[str, str]:
+async def _entity_id(conn: asyncpg.Connection, kind: EntityKind, arn: str) -> str | None:
+    """The unique id of the user or role an ARN names. Names are unique case-insensitively
+    in an account (iam-semantics 1.2), so `role/team/Super-Admin` names role `super-admin`;
+    the path is compared exactly."""
+    try:
+        parsed = validation.iam_arn(arn, kind.kind)
+    except InvalidArgument:
+        return None
+    found: str | None = await conn.fetchval(
+        f"SELECT id FROM {kind.table} WHERE account_id = $1 AND lower(name) = lower($2)"
+        " AND path = $3",
+        parsed.account_id,
+        parsed.name,
+        parsed.path,
+    )
+    return found
+
+
+async def resolve_principals(
+    conn: asyncpg.Connection, document: str, *, strict: bool = True
+) -> dict[str, str]:
     """Maps each user/role principal ARN to its unique id.
 
-    An ARN in an account this database knows must name an existing entity; ARNs of other
+    With `strict`, an ARN in an account this database knows must name an existing entity
+    (saving a policy); without, such ARNs are left out (simulating one). ARNs of other
     accounts (outside this organization) are kept as ARNs and left out of the mapping.
     """
     resolved: dict[str, str] = {}
@@ -105,12 +127,14 @@ async def resolve_principals(conn: asyncpg.Connection, document: str) -> dict[st
         if known is None:
             continue
         kind: EntityKind = USER if kind_name == "user" else ROLE
-        row = await find_entity_by_arn(conn, kind, arn)
-        if row is None:
+        unique_id = await _entity_id(conn, kind, arn)
+        if unique_id is None:
+            if not strict:
+                continue
             raise MalformedPolicyDocument(
                 "policy_document", f'Invalid principal in policy: "AWS":"{arn}"'
             )
-        resolved[arn] = row["id"]
+        resolved[arn] = unique_id
     return resolved
 
 
@@ -132,6 +156,13 @@ async def substitutions(conn: asyncpg.Connection, owners: list[str]) -> dict[str
             row["current_arn"] or row["unique_id"]
         )
     return result
+
+
+async def bindings(conn: asyncpg.Connection, owner: str) -> tuple[tuple[str, str], ...]:
+    """(principal as the substituted document shows it, unique id) of one owner's refs:
+    what the engine binds so that the grant follows the entity, not its name."""
+    rows = await conn.fetch(_REFS_SQL, [owner])
+    return tuple(sorted((row["current_arn"] or row["unique_id"], row["unique_id"]) for row in rows))
 
 
 def substitute(document: str, mapping: Mapping[str, str]) -> str:

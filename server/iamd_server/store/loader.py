@@ -22,7 +22,14 @@ from iamd_server.store.base import (
     find_entity_by_arn,
     root_arn,
 )
-from iamd_server.store.documents import role_owner, substitute, substitutions
+from iamd_server.store.documents import (
+    bindings,
+    resolve_principals,
+    resource_owner,
+    role_owner,
+    substitute,
+    substitutions,
+)
 from iamd_server.store.records import (
     SOURCE_BOUNDARY,
     SOURCE_SCP,
@@ -203,6 +210,7 @@ class Loader(StoreBase):
                 boundary = LoadedPolicy(b["arn"], SOURCE_BOUNDARY, b["arn"], b["document"])
             groups: tuple[str, ...] = ()
             trust = None
+            trust_ids: tuple[tuple[str, str], ...] = ()
             max_duration = None
             if kind is USER:
                 groups = tuple(g["arn"] for g in await conn.fetch(_GROUPS_SQL, row["id"]))
@@ -210,6 +218,7 @@ class Loader(StoreBase):
                 owner = role_owner(row["id"])
                 subs = (await substitutions(conn, [owner])).get(owner, {})
                 trust = substitute(row["trust_policy"], subs)
+                trust_ids = await bindings(conn, owner)
                 max_duration = int(row["max_session_duration"])
             levels, is_mgmt = await self._scp_levels(conn, account_id)
         return PrincipalPolicies(
@@ -225,6 +234,7 @@ class Loader(StoreBase):
             is_management_account=is_mgmt,
             group_arns=groups,
             trust_policy=trust,
+            trust_principal_ids=trust_ids,
             max_session_duration=max_duration,
             revision=revision,
         )
@@ -244,13 +254,22 @@ class Loader(StoreBase):
                     resource_arn,
                 )
             )
+            ids = await bindings(conn, resource_owner(resource_arn)) if policy is not None else ()
         return LoadedResourcePolicy(
             resource_arn=resource_arn,
             account_id=account,
             document=policy.document if policy is not None else None,
             acl=tuple(acl),
             revision=revision,
+            principal_ids=ids,
         )
+
+    async def resolve_principal_ids(self, *, document: str) -> dict[str, str]:
+        """The unique ids of the user/role principals of a document that is not stored (a
+        simulation's resource policy), resolved as saving it would; principals naming no
+        entity are left out."""
+        async with self._read() as conn:
+            return await resolve_principals(conn, document, strict=False)
 
     async def load_access_key(self, *, access_key_id: str) -> LoadedAccessKey | None:
         async with self._read() as conn:

@@ -229,6 +229,8 @@ class PrincipalPolicies:
     is_management_account: bool
     group_arns: tuple[str, ...] = ()
     trust_policy: str | None = None  # roles: principals substituted
+    # roles: (principal as trust_policy shows it, the unique id it resolved to when saved)
+    trust_principal_ids: tuple[tuple[str, str], ...] = ()
     max_session_duration: int | None = None  # roles
     revision: int = 0  # the revision this snapshot reflects
 
@@ -240,6 +242,8 @@ class LoadedResourcePolicy:
     document: str | None  # principals substituted; None when only an ACL exists
     acl: tuple[AclGrant, ...]
     revision: int = 0
+    # (principal as document shows it, the unique id it resolved to when saved)
+    principal_ids: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
