@@ -212,6 +212,8 @@ class IamdServer:
         for key in keys:
             if key.startswith("key:"):
                 self.authenticator.invalidate(key[4:])
+            elif key.startswith("user:"):  # renamed, moved or deleted: its keys' owner ARN
+                self.authenticator.invalidate_owner(key[5:])
 
     async def _settle(self, revision: int, time_remaining: float | None) -> None:
         """Holds a write's response until this replica's caches reflect the write.

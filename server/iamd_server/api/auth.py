@@ -1,7 +1,10 @@
 """Authenticates each call: the access key's signature over the exact request bytes.
 
 The hot path is a dict lookup, one SHA-256 of the request and one HMAC; PostgreSQL is read
-only the first time a key is seen (and again after a change notification drops it).
+only the first time a key is seen (and again after a change notification drops it). A cached
+key names its owner by ARN and by unique id: a change to the owner ("user:<arn>", e.g. a
+rename) drops it, and decisions check the id, so a key never speaks for whoever takes its
+owner's old name. Unknown key ids are remembered briefly, so guessing them costs no query.
 Temporary credentials ("ASIA" key id + x-iamd-security-token) are verified by
 `iamd_server.sessions` from the token itself, without a database read.
 """
@@ -34,6 +37,9 @@ class Caller:
     arn: str
     account_id: str
     access_key_id: str
+    # The stable unique id of the user or role (root: the account id): identity follows it,
+    # never the name in ``arn``.
+    principal_id: str
     # Set for temporary credentials: the session's claims (policies, tags, issue time).
     session: SessionClaims | None = None
 
@@ -49,6 +55,8 @@ class StoredKey(Protocol):
     def owner_arn(self) -> str: ...
     @property
     def account_id(self) -> str: ...
+    @property
+    def user_id(self) -> str | None: ...
     @property
     def status(self) -> str: ...
     @property
@@ -82,16 +90,45 @@ class Authenticator:
         self.sessions = sessions  # None: temporary credentials are refused
         self.usage = usage  # None: last-used times are not recorded
         self._entries: dict[str, _KeyEntry] = {}
+        # Owner ARN -> ids of its cached keys, to drop them when the owner changes.
+        self._by_owner: dict[str, set[str]] = {}
         self._loading: dict[str, asyncio.Future[_KeyEntry | None]] = {}
         self._generation = 0
 
     def invalidate(self, access_key_id: str) -> None:
-        self._entries.pop(access_key_id, None)
-        self._generation += 1
+        self._drop(access_key_id)
+        self._changed()
+
+    def invalidate_owner(self, owner_arn: str) -> None:
+        """Drops the keys of a user that changed (renamed, moved, deleted)."""
+        for key_id in self._by_owner.pop(owner_arn, ()):
+            self._entries.pop(key_id, None)
+        self._changed()
 
     def invalidate_all(self) -> None:
         self._entries.clear()
+        self._by_owner.clear()
+        self._changed()
+
+    def _changed(self) -> None:
+        # Loads in flight may have read the row before the change: later calls must not
+        # join them (they still answer the calls already waiting, uncached).
         self._generation += 1
+        self._loading.clear()
+
+    def _drop(self, access_key_id: str) -> None:
+        entry = self._entries.pop(access_key_id, None)
+        if entry is not None:
+            owned = self._by_owner.get(entry.caller.arn)
+            if owned is not None:
+                owned.discard(access_key_id)
+                if not owned:
+                    del self._by_owner[entry.caller.arn]
+
+    def _keep(self, key_id: str, entry: _KeyEntry) -> None:
+        self._drop(key_id)
+        self._entries[key_id] = entry
+        self._by_owner.setdefault(entry.caller.arn, set()).add(key_id)
 
     async def authenticate(
         self, method: str, request_bytes: bytes, metadata: Iterable[tuple[str, str | bytes]]
@@ -165,7 +202,11 @@ class Authenticator:
             signature=signature,
         )
         return Caller(
-            arn=claims.arn, account_id=claims.account_id, access_key_id=key_id, session=claims
+            arn=claims.arn,
+            account_id=claims.account_id,
+            access_key_id=key_id,
+            principal_id=claims.principal_id,
+            session=claims,
         )
 
     async def _load(self, key_id: str) -> _KeyEntry | None:
@@ -182,7 +223,7 @@ class Authenticator:
             # A change notification during the load may have made the row stale: use it for
             # this call only, do not cache it.
             if entry is not None and generation == self._generation:
-                self._entries[key_id] = entry
+                self._keep(key_id, entry)
             future.set_result(entry)
             return entry
         except BaseException as exc:
@@ -190,7 +231,8 @@ class Authenticator:
             future.exception()  # mark retrieved: waiters get it, nobody else must
             raise
         finally:
-            del self._loading[key_id]
+            if self._loading.get(key_id) is future:
+                del self._loading[key_id]
 
     async def _fetch(self, key_id: str) -> _KeyEntry | None:
         stored = await self._source.load_access_key(access_key_id=key_id)
@@ -199,6 +241,11 @@ class Authenticator:
         secret = self._master_key.decrypt(stored.encrypted_secret, bound_to=stored.access_key_id)
         return _KeyEntry(
             signing_key=signing.derive_signing_key(secret),
-            caller=Caller(arn=stored.owner_arn, account_id=stored.account_id, access_key_id=key_id),
+            caller=Caller(
+                arn=stored.owner_arn,
+                account_id=stored.account_id,
+                access_key_id=key_id,
+                principal_id=stored.user_id or stored.account_id,
+            ),
             active=stored.status == "Active",
         )
