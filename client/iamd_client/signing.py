@@ -89,14 +89,15 @@ def verify_signature(
     body_sha256_hex: str,
     signature: str,
 ) -> bool:
-    """Constant-time check of a request signature."""
+    """Constant-time check of a request signature (False, never an error, for any text)."""
     expected = compute_signature(signing_key, method, date, access_key_id, body_sha256_hex)
-    return hmac.compare_digest(expected, signature)
+    return hmac.compare_digest(expected.encode(), signature.encode())
 
 
 def timestamp_is_fresh(date: str, *, now: float | None = None) -> bool:
     """Whether a request's timestamp is within the accepted skew of the server clock."""
-    if not date.isdigit() or len(date) > 12:
+    # isdigit alone accepts other scripts' digits and superscripts, which int() may refuse.
+    if not date.isascii() or not date.isdigit() or len(date) > 12:
         return False
     current = time.time() if now is None else now
     return abs(current - int(date)) <= MAX_SKEW_SECONDS

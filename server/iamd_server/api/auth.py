@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import hmac
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,6 +29,19 @@ from iamd_server.sessions import SessionAuthority, SessionClaims
 
 _KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z2-7]{16}$")
 _ROOT_ARN = re.compile(r"^arn:aws:iam::(\d{12}):root$")
+_HEX = frozenset("0123456789abcdef")
+
+# One answer for an unknown key, an inactive key and a wrong signature: a caller that cannot
+# sign learns nothing about which key ids exist.
+REFUSED = "the access key is unknown or inactive, or the request signature does not match"
+# Unknown key ids are remembered this long (seconds), at most this many.
+UNKNOWN_TTL = 10.0
+MAX_UNKNOWN = 10_000
+
+
+def is_hex64(value: str) -> bool:
+    """64 lowercase hex digits (a SHA-256 or an HMAC-SHA256), checked without a regex."""
+    return len(value) == 64 and all(c in _HEX for c in value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +98,7 @@ class Authenticator:
         *,
         sessions: SessionAuthority | None = None,
         usage: KeyUsage | None = None,
+        max_unknown: int = MAX_UNKNOWN,
     ) -> None:
         self._source = keys
         self._master_key = master_key
@@ -94,9 +109,17 @@ class Authenticator:
         self._by_owner: dict[str, set[str]] = {}
         self._loading: dict[str, asyncio.Future[_KeyEntry | None]] = {}
         self._generation = 0
+        # Key id -> monotonic time until which it is known not to exist (oldest first).
+        self._unknown: dict[str, float] = {}
+        self._max_unknown = max_unknown
+
+    @property
+    def unknown_cached(self) -> int:
+        return len(self._unknown)
 
     def invalidate(self, access_key_id: str) -> None:
         self._drop(access_key_id)
+        self._unknown.pop(access_key_id, None)
         self._changed()
 
     def invalidate_owner(self, owner_arn: str) -> None:
@@ -108,6 +131,7 @@ class Authenticator:
     def invalidate_all(self) -> None:
         self._entries.clear()
         self._by_owner.clear()
+        self._unknown.clear()
         self._changed()
 
     def _changed(self) -> None:
@@ -161,21 +185,28 @@ class Authenticator:
         forwarded to Authorize (same string to sign, see iamd_client.signing)."""
         if not signing.timestamp_is_fresh(date):
             raise Unauthenticated("request timestamp is outside the accepted 5 minute window")
+        # compare_digest refuses non-ASCII text; anything else of this length just mismatches.
+        if len(signature) != 64 or not signature.isascii():
+            raise Unauthenticated("the request signature is not 64 lowercase hex digits")
         if session_token or key_id.startswith("ASIA"):
             return await self._verify_session(
                 method, date, key_id, body_sha256_hex, signature, session_token
             )
         entry = self._entries.get(key_id)
         if entry is None:
+            if self._known_unknown(key_id):
+                raise Unauthenticated(REFUSED)
             entry = await self._load(key_id)
-        if entry is None or not entry.active:
-            # One message for unknown and inactive keys: do not help enumerate key ids.
-            raise Unauthenticated("the access key is unknown or inactive")
+            if entry is None:
+                raise Unauthenticated(REFUSED)
         # Same check as signing.verify_signature, through the one-shot C HMAC (hot path).
         message = signing.string_to_sign(method, date, key_id, body_sha256_hex)
         expected = hmac.digest(entry.signing_key, message, "sha256").hex()
         if not hmac.compare_digest(expected, signature):
-            raise Unauthenticated("the request signature does not match")
+            raise Unauthenticated(REFUSED)
+        if not entry.active:
+            # Only the key's holder gets here: telling it the key is inactive reveals nothing.
+            raise Unauthenticated("the access key is inactive")
         if self.usage is not None:
             self.usage.record(key_id, method)
         return entry.caller
@@ -222,8 +253,11 @@ class Authenticator:
             entry = await self._fetch(key_id)
             # A change notification during the load may have made the row stale: use it for
             # this call only, do not cache it.
-            if entry is not None and generation == self._generation:
-                self._keep(key_id, entry)
+            if generation == self._generation:
+                if entry is not None:
+                    self._keep(key_id, entry)
+                else:
+                    self._remember_unknown(key_id)
             future.set_result(entry)
             return entry
         except BaseException as exc:
@@ -233,6 +267,26 @@ class Authenticator:
         finally:
             if self._loading.get(key_id) is future:
                 del self._loading[key_id]
+
+    def _known_unknown(self, key_id: str) -> bool:
+        until = self._unknown.get(key_id)
+        if until is None:
+            return False
+        if until > time.monotonic():
+            return True
+        del self._unknown[key_id]
+        return False
+
+    def _remember_unknown(self, key_id: str) -> None:
+        """Bounded: expired and then oldest ids make room (insertion order = expiry order)."""
+        now = time.monotonic()
+        unknown = self._unknown
+        unknown.pop(key_id, None)
+        while unknown and (
+            len(unknown) >= self._max_unknown or next(iter(unknown.values())) <= now
+        ):
+            del unknown[next(iter(unknown))]
+        unknown[key_id] = now + UNKNOWN_TTL
 
     async def _fetch(self, key_id: str) -> _KeyEntry | None:
         stored = await self._source.load_access_key(access_key_id=key_id)
