@@ -159,8 +159,14 @@ def test_a_users_session_never_speaks_for_the_new_holder_of_the_name(
 
 
 def _unauthenticated(call: Callable[[], object]) -> None:
-    error = error_of(call)
-    assert error.code() == grpc.StatusCode.UNAUTHENTICATED, error.details()
+    """AssertionError (which `eventually` retries) unless the call fails UNAUTHENTICATED."""
+    try:
+        call()
+    except grpc.RpcError as exc:
+        assert isinstance(exc, grpc.Call)
+        assert exc.code() == grpc.StatusCode.UNAUTHENTICATED, exc.details()
+        return
+    raise AssertionError("still accepted")
 
 
 def _refused(client: Stubs) -> None:
