@@ -266,12 +266,13 @@ class SessionAuthority:
         body_sha256_hex: str,
         signature: str,
         now: float | None = None,
+        audience: str = signing.DEFAULT_AUDIENCE,
     ) -> SessionClaims:
         """The session behind a signed call; Unauthenticated when the token is invalid,
         expired or revoked, its principal is gone, or the signature does not match."""
         claims, signing_key = self.open(key_id, token)
         if not signing.verify_signature(
-            signing_key, method, date, key_id, body_sha256_hex, signature
+            signing_key, method, date, key_id, body_sha256_hex, signature, audience
         ):
             raise Unauthenticated("the request signature does not match")
         await self.check_valid(claims, now=now)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import secrets
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import grpc
@@ -16,19 +16,22 @@ import pytest
 from iamd.v1 import authorization_pb2 as apb
 from iamd.v1 import management_pb2 as pb
 from iamd.v1 import sts_pb2, types_pb2
-from iamd_client import signing
+from iamd_client import Client, signing
+from iamd_client.credentials import resolve
+from iamd_client.errors import Unauthenticated
 from iamd_client.signing import SigningCredentials
 
 from tests.api.management_support import (
     credentials_of,
+    document,
     error_of,
     expect_error,
     management_account,
     new_user,
     unique,
 )
-from tests.api.sts_support import whoami
-from tests.harness import ServerProcess, Stubs, stubs
+from tests.api.sts_support import end_user_proof, session_credentials, whoami
+from tests.harness import ServerProcess, Stubs, start_server, stubs
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
@@ -46,16 +49,7 @@ def root(server: ServerProcess) -> Iterator[Stubs]:
 def proof(
     credentials: SigningCredentials, method: str = METHOD, body: bytes = b"order 42"
 ) -> apb.SignedCredential:
-    """What an end user sends a service, forwarded unchanged in AuthorizeRequest.end_user."""
-    metadata = dict(signing.sign_metadata(method, body, credentials))
-    return apb.SignedCredential(
-        access_key_id=credentials.access_key_id,
-        date=metadata[signing.HEADER_DATE],
-        signature=metadata[signing.HEADER_SIGNATURE],
-        session_token=credentials.session_token or "",
-        method=method,
-        body_sha256=hashlib.sha256(body).hexdigest(),
-    )
+    return end_user_proof(credentials, method, body)
 
 
 def _key(root: Stubs, user_name: str) -> SigningCredentials:
@@ -129,6 +123,11 @@ def test_malformed_end_user_fields_are_invalid_argument(server: ServerProcess, r
         ("access_key_id", "AKIA\u00c9BCDEFGHIJKLMNOP"),
         ("access_key_id", "AKIA\x00"),
         ("session_token", "IQD1\x00"),
+        ("audience", "shop\n/iamd.v1.StsService/GetCallerIdentity"),
+        ("audience", "s" * 65),
+        ("audience", "\u00e9"),
+        # A request signed for iamd itself is not an end user's request to a service.
+        ("audience", "iamd"),
     ]
     for field, value in cases:
         bad = proof(end_user)
@@ -236,3 +235,74 @@ def test_guessed_key_ids_do_not_reach_the_database_each_time(
             await conn.close()
 
     asyncio.run(locked())
+
+
+def test_a_signature_for_another_service_is_not_a_call_to_iamd(
+    server: ServerProcess, root: Stubs
+) -> None:
+    """Replay across services: a request an end user signed for the internal service
+    "orders" (which that service, or anyone on its path, sees) is refused by iamd, as a call
+    and as a proof for another service; iamd's own calls are signed for "iamd"."""
+    name, _ = new_user(root, server.endpoint, policy=document("iam:ListUsers"))
+    key = _key(root, name)
+    method = "/iamd.v1.ManagementService/ListUsers"
+    body = pb.ListUsersRequest(max_items=1).SerializeToString()
+    channel = grpc.insecure_channel(server.endpoint)
+    try:
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
+        for_orders = signing.sign_metadata(method, body, key, audience="orders")
+        error = error_of(functools.partial(call, body, metadata=for_orders))
+        assert error.code() == UNAUTHENTICATED, error.details()
+        for_iamd = signing.sign_metadata(method, body, key)
+        assert pb.ListUsersResponse.FromString(call(body, metadata=for_iamd)).users
+        # Temporary credentials alike.
+        minted = stubs(server.endpoint, key).sts.GetSessionToken(sts_pb2.GetSessionTokenRequest())
+        session = session_credentials(minted.credentials)
+        for_orders = signing.sign_metadata(method, body, session, audience="orders")
+        error = error_of(functools.partial(call, body, metadata=for_orders))
+        assert error.code() == UNAUTHENTICATED, error.details()
+    finally:
+        channel.close()
+    with (
+        Client(
+            endpoint=server.endpoint,
+            access_key_id=key.access_key_id,
+            secret_access_key=key.secret_access_key,
+            audience="orders",
+        ) as misaimed,
+        pytest.raises(Unauthenticated),
+    ):
+        misaimed.get_caller_identity()
+
+    # As end-user proofs: valid only for the audience they were made for.
+    assert _authorize(root, end_user_proof(key, audience="orders")).authenticated_principal_arn
+    forwarded = end_user_proof(key, audience="orders")
+    forwarded.audience = "shop"
+    expect_error(functools.partial(_authorize, root, forwarded), UNAUTHENTICATED)
+    captured = end_user_proof(key, audience="iamd")  # a call to iamd seen on the wire
+    expect_error(functools.partial(_authorize, root, captured), INVALID, field="end_user.audience")
+
+
+def test_service_name_sets_the_audience(database_url: str, tmp_path: Path) -> None:
+    """iamd serve --service-name: calls must be signed for that name; the root profile it
+    writes names it, so the SDK and iamctl follow."""
+    process = start_server(database_url, tmp_path / "named", extra_args=["--service-name", "iam"])
+    try:
+        profile = process.credentials_file.read_text()
+        assert "audience = iam" in profile
+        root = process.root
+        with (
+            Client(
+                endpoint=process.endpoint,
+                access_key_id=root.access_key_id,
+                secret_access_key=root.secret_access_key,
+            ) as default_audience,
+            pytest.raises(Unauthenticated),
+        ):
+            default_audience.get_caller_identity()
+        config = resolve(credentials_file=process.credentials_file, environ={})
+        assert config.audience == "iam"
+        with Client.from_config(config) as named:
+            assert named.get_caller_identity().arn.endswith(":root")
+    finally:
+        process.stop()

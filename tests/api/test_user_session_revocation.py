@@ -5,7 +5,6 @@ the call needs iam:PutUserPolicy on the user."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import shutil
 import time
 from collections.abc import Iterator
@@ -16,7 +15,6 @@ import pytest
 from iamd.v1 import authorization_pb2 as apb
 from iamd.v1 import management_pb2 as pb
 from iamd.v1 import sts_pb2
-from iamd_client import signing
 from iamd_client.signing import SigningCredentials
 
 from tests.api.management_support import (
@@ -27,7 +25,7 @@ from tests.api.management_support import (
     new_user,
     unique,
 )
-from tests.api.sts_support import session_credentials, whoami
+from tests.api.sts_support import end_user_proof, session_credentials, whoami
 from tests.harness import ServerProcess, Stubs, start_server, stubs
 
 PASSWORD = "Correct-Horse-7"
@@ -79,19 +77,6 @@ def _login(endpoint: str, account: str, name: str) -> SigningCredentials:
     return session_credentials(response.credentials)
 
 
-def _end_user_proof(credentials: SigningCredentials) -> apb.SignedCredential:
-    body = b"order 42"
-    metadata = dict(signing.sign_metadata("/shop.v1.Orders/Get", body, credentials))
-    return apb.SignedCredential(
-        access_key_id=credentials.access_key_id,
-        date=metadata[signing.HEADER_DATE],
-        signature=metadata[signing.HEADER_SIGNATURE],
-        session_token=credentials.session_token or "",
-        method="/shop.v1.Orders/Get",
-        body_sha256=hashlib.sha256(body).hexdigest(),
-    )
-
-
 def test_revoked_user_sessions_fail_everywhere_and_later_ones_work(
     server: ServerProcess, root: Stubs, replica: str
 ) -> None:
@@ -115,7 +100,7 @@ def test_revoked_user_sessions_fail_everywhere_and_later_ones_work(
     # Forwarded as an end user's proof, a revoked session does not authenticate either.
     for credentials in old:
         question = apb.AuthorizeRequest(
-            action="iam:ListUsers", end_user=_end_user_proof(credentials)
+            action="iam:ListUsers", end_user=end_user_proof(credentials)
         )
         expect_error(
             functools.partial(root.authorization.Authorize, question),

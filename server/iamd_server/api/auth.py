@@ -99,8 +99,12 @@ class Authenticator:
         sessions: SessionAuthority | None = None,
         usage: KeyUsage | None = None,
         max_unknown: int = MAX_UNKNOWN,
+        audience: str = signing.DEFAULT_AUDIENCE,
     ) -> None:
         self._source = keys
+        # The service name signatures must be made for (--service-name): a request signed
+        # for another internal service is not a call to iamd.
+        self.audience = signing.check_audience(audience)
         self._master_key = master_key
         self.sessions = sessions  # None: temporary credentials are refused
         self.usage = usage  # None: last-used times are not recorded
@@ -180,9 +184,13 @@ class Authenticator:
         body_sha256_hex: str,
         signature: str,
         session_token: str = "",
+        audience: str | None = None,
     ) -> Caller:
-        """The principal behind one signature: iamd's own callers, and end-user proofs
-        forwarded to Authorize (same string to sign, see iamd_client.signing)."""
+        """The principal behind one signature: iamd's own callers (audience: this server's
+        service name), and end-user proofs forwarded to Authorize (audience: the service the
+        end user called); same string to sign, see iamd_client.signing."""
+        if audience is None:
+            audience = self.audience
         if not signing.timestamp_is_fresh(date):
             raise Unauthenticated("request timestamp is outside the accepted 5 minute window")
         # compare_digest refuses non-ASCII text; anything else of this length just mismatches.
@@ -190,7 +198,7 @@ class Authenticator:
             raise Unauthenticated("the request signature is not 64 lowercase hex digits")
         if session_token or key_id.startswith("ASIA"):
             return await self._verify_session(
-                method, date, key_id, body_sha256_hex, signature, session_token
+                method, date, key_id, body_sha256_hex, signature, session_token, audience
             )
         entry = self._entries.get(key_id)
         if entry is None:
@@ -200,7 +208,7 @@ class Authenticator:
             if entry is None:
                 raise Unauthenticated(REFUSED)
         # Same check as signing.verify_signature, through the one-shot C HMAC (hot path).
-        message = signing.string_to_sign(method, date, key_id, body_sha256_hex)
+        message = signing.string_to_sign(method, date, key_id, body_sha256_hex, audience)
         expected = hmac.digest(entry.signing_key, message, "sha256").hex()
         if not hmac.compare_digest(expected, signature):
             raise Unauthenticated(REFUSED)
@@ -219,6 +227,7 @@ class Authenticator:
         body_sha256_hex: str,
         signature: str,
         token: str,
+        audience: str,
     ) -> Caller:
         if not key_id.startswith("ASIA") or not token:
             raise Unauthenticated("temporary credentials need an ASIA key id and a security token")
@@ -231,6 +240,7 @@ class Authenticator:
             date=date,
             body_sha256_hex=body_sha256_hex,
             signature=signature,
+            audience=audience,
         )
         return Caller(
             arn=claims.arn,
