@@ -126,7 +126,7 @@ class ApiMethods:
     # ---- Audit ----
     list_audit_events = rpc(c.list_audit_events)
 
-    # ---- Credentials: login profiles, password policy, OIDC providers, role sessions ----
+    # ---- Credentials: login profiles, password policy, OIDC providers, sessions ----
     create_login_profile = rpc(c.create_login_profile)
     update_login_profile = rpc(c.update_login_profile)
     delete_login_profile = rpc(c.delete_login_profile)
@@ -140,6 +140,7 @@ class ApiMethods:
     update_open_id_connect_provider_jwks = rpc(c.update_open_id_connect_provider_jwks)
     delete_open_id_connect_provider = rpc(c.delete_open_id_connect_provider)
     revoke_role_sessions = rpc(c.revoke_role_sessions)
+    revoke_user_sessions = rpc(c.revoke_user_sessions)
 
     # ---- Authorization ----
     authorize = rpc(c.authorize)

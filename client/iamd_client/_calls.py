@@ -42,8 +42,9 @@ _IDEMPOTENT_WRITES = frozenset(
         # same keys.
         "UpdateOpenIDConnectProviderJwks",
         # Not here: UpdateLoginProfile (a repeated password change fails reuse prevention),
-        # RevokeRoleSessions (a repeat moves the cut-off later and revokes sessions issued in
-        # between) and Login (each attempt issues new credentials and counts toward backoff).
+        # RevokeRoleSessions and RevokeUserSessions (a repeat moves the cut-off later and
+        # revokes sessions issued in between) and Login (each attempt issues new credentials
+        # and counts toward backoff).
     }
 )
 # Calls the server authenticates by their content (a token, a password), never signed.
@@ -1528,6 +1529,18 @@ def revoke_role_sessions(
         "RevokeRoleSessions",
         mgmt.RevokeRoleSessionsRequest(account_id=account_id, role_name=role_name),
         mgmt.RevokeRoleSessionsResponse,
+    )
+
+
+def revoke_user_sessions(
+    *, user_name: str = "", account_id: str = ""
+) -> Call[mgmt.RevokeUserSessionsResponse]:
+    """Make every session of a user (GetSessionToken, Login) issued before now fail (on every
+    replica); its access keys keep working. Empty user_name: the calling user."""
+    return _m(
+        "RevokeUserSessions",
+        mgmt.RevokeUserSessionsRequest(account_id=account_id, user_name=user_name),
+        mgmt.RevokeUserSessionsResponse,
     )
 
 

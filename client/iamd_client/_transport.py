@@ -9,7 +9,13 @@ from pathlib import Path
 import grpc
 
 from iamd_client.errors import ConfigurationError
-from iamd_client.signing import SigningCredentials, derive_signing_key, sign_metadata
+from iamd_client.signing import (
+    DEFAULT_AUDIENCE,
+    SigningCredentials,
+    derive_signing_key,
+    is_audience,
+    sign_metadata,
+)
 
 VERSION = "0.1.0"
 DEFAULT_TIMEOUT = 10.0
@@ -81,13 +87,17 @@ def channel_options() -> list[tuple[str, str | int]]:
 
 
 class Signer:
-    """Signs calls with one set of credentials; the derived signing key is computed once."""
+    """Signs calls with one set of credentials for one audience; the derived signing key is
+    computed once."""
 
-    __slots__ = ("_credentials", "_key")
+    __slots__ = ("_audience", "_credentials", "_key")
 
-    def __init__(self, credentials: SigningCredentials | None) -> None:
+    def __init__(
+        self, credentials: SigningCredentials | None, audience: str = DEFAULT_AUDIENCE
+    ) -> None:
         self._credentials = credentials
         self._key = derive_signing_key(credentials.secret_access_key) if credentials else None
+        self._audience = audience
 
     @property
     def access_key_id(self) -> str | None:
@@ -97,14 +107,24 @@ class Signer:
         """Metadata for one attempt (fresh timestamp each time); empty when unsigned."""
         if self._credentials is None:
             return ()
-        return sign_metadata(method, payload, self._credentials, signing_key=self._key)
+        return sign_metadata(
+            method, payload, self._credentials, signing_key=self._key, audience=self._audience
+        )
 
 
 def make_signer(
-    access_key_id: str | None, secret_access_key: str | None, session_token: str | None
+    access_key_id: str | None,
+    secret_access_key: str | None,
+    session_token: str | None,
+    audience: str = DEFAULT_AUDIENCE,
 ) -> Signer:
     if bool(access_key_id) != bool(secret_access_key):
         raise ConfigurationError("access_key_id and secret_access_key must be given together")
+    if not is_audience(audience):
+        raise ConfigurationError(
+            f"audience {audience[:80]!r} must be 1-64 characters of [A-Za-z0-9._-]"
+        )
     if access_key_id and secret_access_key:
-        return Signer(SigningCredentials(access_key_id, secret_access_key, session_token or None))
-    return Signer(None)
+        credentials = SigningCredentials(access_key_id, secret_access_key, session_token or None)
+        return Signer(credentials, audience)
+    return Signer(None, audience)

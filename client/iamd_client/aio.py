@@ -27,6 +27,7 @@ from iamd_client._binding import AsyncInvoker, next_page
 from iamd_client._calls import Call
 from iamd_client.credentials import ClientConfig, CredentialsError, resolve
 from iamd_client.errors import ConfigurationError, IamdError, Unavailable, from_rpc_error
+from iamd_client.signing import DEFAULT_AUDIENCE
 
 R = TypeVar("R", bound=Message)
 T = TypeVar("T")
@@ -52,10 +53,11 @@ class AsyncClient(ApiMethods, AsyncInvoker):
         client_key_file: str | None = None,
         timeout: float = tr.DEFAULT_TIMEOUT,
         max_attempts: int = tr.DEFAULT_MAX_ATTEMPTS,
+        audience: str = DEFAULT_AUDIENCE,
     ) -> None:
         """Same arguments as `Client`."""
         self._target = tr.parse_endpoint(endpoint, tls=tls or bool(ca_file or client_cert_file))
-        self._signer = tr.make_signer(access_key_id, secret_access_key, session_token)
+        self._signer = tr.make_signer(access_key_id, secret_access_key, session_token, audience)
         # Read certificate files now so configuration errors surface at construction.
         self._credentials = (
             tr.channel_credentials(
@@ -83,6 +85,7 @@ class AsyncClient(ApiMethods, AsyncInvoker):
             access_key_id=config.access_key_id,
             secret_access_key=config.secret_access_key,
             session_token=config.session_token,
+            audience=config.audience,
             tls=config.tls,
             ca_file=config.ca_file,
             client_cert_file=config.client_cert_file,

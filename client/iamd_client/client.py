@@ -30,6 +30,7 @@ from iamd_client._binding import SyncInvoker, next_page
 from iamd_client._calls import Call
 from iamd_client.credentials import ClientConfig, CredentialsError, resolve
 from iamd_client.errors import ConfigurationError, IamdError, Unavailable, from_rpc_error
+from iamd_client.signing import DEFAULT_AUDIENCE
 
 R = TypeVar("R", bound=Message)
 T = TypeVar("T")
@@ -51,16 +52,19 @@ class Client(ApiMethods, SyncInvoker):
         client_key_file: str | None = None,
         timeout: float = tr.DEFAULT_TIMEOUT,
         max_attempts: int = tr.DEFAULT_MAX_ATTEMPTS,
+        audience: str = DEFAULT_AUDIENCE,
     ) -> None:
         """Connect to `endpoint` ("host:port"; "https://..." implies TLS).
 
         timeout: deadline of each call in seconds, retries included.
         max_attempts: attempts of an idempotent call on UNAVAILABLE (1 = no retry).
+        audience: the service name the server verifies signatures for (its --service-name,
+        "iamd" by default); a signature for one audience is refused by any other.
         Without an access key calls go unsigned (only AssumeRoleWithWebIdentity and Login
         accept that; those two are never signed, with or without a key).
         """
         target = tr.parse_endpoint(endpoint, tls=tls or bool(ca_file or client_cert_file))
-        self._signer = tr.make_signer(access_key_id, secret_access_key, session_token)
+        self._signer = tr.make_signer(access_key_id, secret_access_key, session_token, audience)
         if target.tls:
             creds = tr.channel_credentials(
                 ca_file=ca_file, client_cert_file=client_cert_file, client_key_file=client_key_file
@@ -88,6 +92,7 @@ class Client(ApiMethods, SyncInvoker):
             access_key_id=config.access_key_id,
             secret_access_key=config.secret_access_key,
             session_token=config.session_token,
+            audience=config.audience,
             tls=config.tls,
             ca_file=config.ca_file,
             client_cert_file=config.client_cert_file,

@@ -4,7 +4,7 @@ Resolution follows the AWS SDKs, each setting from the first source that has it:
 
 1. explicit arguments;
 2. environment: ``IAMD_ENDPOINT``, ``IAMD_ACCESS_KEY_ID``, ``IAMD_SECRET_ACCESS_KEY``,
-   ``IAMD_SESSION_TOKEN`` (the key id and secret count only as a pair);
+   ``IAMD_SESSION_TOKEN`` (the key id and secret count only as a pair), ``IAMD_AUDIENCE``;
 3. a profile of the credentials file (INI; ``IAMD_SHARED_CREDENTIALS_FILE`` or
    ``~/.iamd/credentials``; profile ``IAMD_PROFILE`` or ``default``)::
 
@@ -17,6 +17,7 @@ Resolution follows the AWS SDKs, each setting from the first source that has it:
        ca_file = /etc/iamd/ca.pem   ; optional
        client_cert_file = ...       ; optional (mutual TLS)
        client_key_file = ...        ; optional
+       audience = iamd              ; optional: the server's --service-name
 
 Access keys are taken as a unit (id + secret + token) from one source, never mixed.
 """
@@ -30,12 +31,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from iamd_client.signing import DEFAULT_AUDIENCE, is_audience
+
 ENV_ENDPOINT = "IAMD_ENDPOINT"
 ENV_ACCESS_KEY_ID = "IAMD_ACCESS_KEY_ID"
 ENV_SECRET_ACCESS_KEY = "IAMD_SECRET_ACCESS_KEY"
 ENV_SESSION_TOKEN = "IAMD_SESSION_TOKEN"
 ENV_PROFILE = "IAMD_PROFILE"
 ENV_CREDENTIALS_FILE = "IAMD_SHARED_CREDENTIALS_FILE"
+ENV_AUDIENCE = "IAMD_AUDIENCE"
 
 DEFAULT_PROFILE = "default"
 DEFAULT_ENDPOINT = "127.0.0.1:50051"
@@ -73,6 +77,8 @@ class ClientConfig:
     """The profile the file settings came from (None when no file was used)."""
     credentials_source: str = "none"
     """Where the access key came from: "explicit", "environment", "profile" or "none"."""
+    audience: str = DEFAULT_AUDIENCE
+    """The service name calls are signed for (the server's --service-name)."""
 
     def __repr__(self) -> str:  # never show secrets
         return (
@@ -126,6 +132,7 @@ def resolve(
     client_cert_file: str | None = None,
     client_key_file: str | None = None,
     environ: Mapping[str, str] | None = None,
+    audience: str | None = None,
 ) -> ClientConfig:
     """Resolve the client configuration (see the module docstring for the order)."""
     env = os.environ if environ is None else environ
@@ -173,6 +180,13 @@ def resolve(
     resolved_key = client_key_file or file_settings.get("client_key_file") or None
     if tls is None:
         tls = _parse_bool(file_settings.get("tls", ""), where=f"{where} tls")
+    resolved_audience = (
+        audience or env.get(ENV_AUDIENCE) or file_settings.get("audience") or DEFAULT_AUDIENCE
+    )
+    if not is_audience(resolved_audience):
+        raise CredentialsError(
+            f"audience {resolved_audience[:80]!r} must be 1-64 characters of [A-Za-z0-9._-]"
+        )
     return ClientConfig(
         endpoint=resolved_endpoint,
         access_key_id=key_id,
@@ -184,6 +198,7 @@ def resolve(
         client_key_file=resolved_key,
         profile=profile_name if settings is not None else None,
         credentials_source=source,
+        audience=resolved_audience,
     )
 
 
@@ -251,6 +266,7 @@ __all__ = [
     "DEFAULT_ENDPOINT",
     "DEFAULT_PROFILE",
     "ENV_ACCESS_KEY_ID",
+    "ENV_AUDIENCE",
     "ENV_CREDENTIALS_FILE",
     "ENV_ENDPOINT",
     "ENV_PROFILE",

@@ -1,10 +1,15 @@
 """Request signing shared by the SDK and the server.
 
 A caller proves that it holds an access key's secret without sending it: every RPC carries
-the key id, a timestamp and an HMAC-SHA256 over the method, the timestamp, the key id and the
-SHA-256 of the exact request bytes. The server holds the secret only encrypted at rest and
-derives the same signing key when it loads the access key into memory, so verifying a call is
-one HMAC (a few microseconds).
+the key id, a timestamp and an HMAC-SHA256 over the audience, the method, the timestamp, the
+key id and the SHA-256 of the exact request bytes. The server holds the secret only encrypted
+at rest and derives the same signing key when it loads the access key into memory, so
+verifying a call is one HMAC (a few microseconds).
+
+The audience is the name of the service the request is for ("iamd" for iamd itself, the
+service's name when an end user signs a request to an internal service): a signature made for
+one service is never a valid call to another. Within its 5 minute window a signed request
+could still be replayed to its own audience by whoever sees it, which TLS prevents.
 """
 
 from __future__ import annotations
@@ -21,6 +26,26 @@ HEADER_TOKEN = "x-iamd-security-token"
 HEADER_SIGNATURE = "x-iamd-signature"
 # A signed request is accepted this long before or after its timestamp (clock skew, retries).
 MAX_SKEW_SECONDS = 300
+# The audience of calls to iamd itself (the server's --service-name).
+DEFAULT_AUDIENCE = "iamd"
+MAX_AUDIENCE_LENGTH = 64
+_AUDIENCE_CHARACTERS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+)
+
+
+def is_audience(value: str) -> bool:
+    """1-64 characters of [A-Za-z0-9._-]: no separator can make two strings to sign alike."""
+    return 0 < len(value) <= MAX_AUDIENCE_LENGTH and all(c in _AUDIENCE_CHARACTERS for c in value)
+
+
+def check_audience(value: str) -> str:
+    """``value`` when it is a valid audience, else ValueError."""
+    if not is_audience(value):
+        raise ValueError(
+            f"audience {value[:80]!r} must be 1-{MAX_AUDIENCE_LENGTH} characters of [A-Za-z0-9._-]"
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -40,14 +65,27 @@ def derive_signing_key(secret_access_key: str) -> bytes:
     return hmac.new(b"IAMD1" + secret_access_key.encode(), b"iamd_request", hashlib.sha256).digest()
 
 
-def string_to_sign(method: str, date: str, access_key_id: str, body_sha256_hex: str) -> bytes:
-    return f"{ALGORITHM}\n{method}\n{date}\n{access_key_id}\n{body_sha256_hex}".encode()
+def string_to_sign(
+    method: str,
+    date: str,
+    access_key_id: str,
+    body_sha256_hex: str,
+    audience: str = DEFAULT_AUDIENCE,
+) -> bytes:
+    return (
+        f"{ALGORITHM}\n{audience}\n{method}\n{date}\n{access_key_id}\n{body_sha256_hex}"
+    ).encode()
 
 
 def compute_signature(
-    signing_key: bytes, method: str, date: str, access_key_id: str, body_sha256_hex: str
+    signing_key: bytes,
+    method: str,
+    date: str,
+    access_key_id: str,
+    body_sha256_hex: str,
+    audience: str = DEFAULT_AUDIENCE,
 ) -> str:
-    message = string_to_sign(method, date, access_key_id, body_sha256_hex)
+    message = string_to_sign(method, date, access_key_id, body_sha256_hex, audience)
     return hmac.new(signing_key, message, hashlib.sha256).hexdigest()
 
 
@@ -58,8 +96,11 @@ def sign_metadata(
     *,
     now: float | None = None,
     signing_key: bytes | None = None,
+    audience: str = DEFAULT_AUDIENCE,
 ) -> tuple[tuple[str, str], ...]:
-    """gRPC metadata that authenticates one call of ``method`` carrying ``request_bytes``.
+    """gRPC metadata that authenticates one call of ``method`` carrying ``request_bytes`` to
+    the service named ``audience`` (iamd by default; an end user signing a request to an
+    internal service names that service).
 
     ``signing_key`` may be passed in by callers that cache it (the per-request hot path).
     """
@@ -70,7 +111,7 @@ def sign_metadata(
         else derive_signing_key(credentials.secret_access_key)
     )
     digest = hashlib.sha256(request_bytes).hexdigest()
-    signature = compute_signature(key, method, date, credentials.access_key_id, digest)
+    signature = compute_signature(key, method, date, credentials.access_key_id, digest, audience)
     metadata: list[tuple[str, str]] = [
         (HEADER_KEY_ID, credentials.access_key_id),
         (HEADER_DATE, date),
@@ -88,15 +129,19 @@ def verify_signature(
     access_key_id: str,
     body_sha256_hex: str,
     signature: str,
+    audience: str = DEFAULT_AUDIENCE,
 ) -> bool:
-    """Constant-time check of a request signature."""
-    expected = compute_signature(signing_key, method, date, access_key_id, body_sha256_hex)
-    return hmac.compare_digest(expected, signature)
+    """Constant-time check of a request signature (False, never an error, for any text)."""
+    expected = compute_signature(
+        signing_key, method, date, access_key_id, body_sha256_hex, audience
+    )
+    return hmac.compare_digest(expected.encode(), signature.encode())
 
 
 def timestamp_is_fresh(date: str, *, now: float | None = None) -> bool:
     """Whether a request's timestamp is within the accepted skew of the server clock."""
-    if not date.isdigit() or len(date) > 12:
+    # isdigit alone accepts other scripts' digits and superscripts, which int() may refuse.
+    if not date.isascii() or not date.isdigit() or len(date) > 12:
         return False
     current = time.time() if now is None else now
     return abs(current - int(date)) <= MAX_SKEW_SECONDS

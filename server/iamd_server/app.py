@@ -67,6 +67,7 @@ class Settings:
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None  # set: clients must present a certificate
+    service_name: str = "iamd"  # the audience of signed calls (--service-name)
 
     def server_credentials(self) -> grpc.ServerCredentials | None:
         """TLS (and mutual TLS) credentials, or None to serve plaintext."""
@@ -125,7 +126,11 @@ class IamdServer:
         session_policies = SessionPolicies(self.store)
         self._key_usage = KeyUsage(self.pool)
         self.authenticator = Authenticator(
-            self.store, master_key, sessions=sessions, usage=self._key_usage
+            self.store,
+            master_key,
+            sessions=sessions,
+            usage=self._key_usage,
+            audience=self.settings.service_name,
         )
         self.feed.subscribe(sessions.on_change)
         self.feed.subscribe(session_policies.on_change)
@@ -196,6 +201,7 @@ class IamdServer:
             credentials_file=self.settings.credentials_file,
             endpoint=_local_endpoint(self.address),
             tls=tls is not None,
+            audience=self.settings.service_name,
         )
         if self.settings.metrics_listen:
             metrics.serve_http(self.settings.metrics_listen)
@@ -212,6 +218,8 @@ class IamdServer:
         for key in keys:
             if key.startswith("key:"):
                 self.authenticator.invalidate(key[4:])
+            elif key.startswith("user:"):  # renamed, moved or deleted: its keys' owner ARN
+                self.authenticator.invalidate_owner(key[5:])
 
     async def _settle(self, revision: int, time_remaining: float | None) -> None:
         """Holds a write's response until this replica's caches reflect the write.
@@ -299,6 +307,7 @@ def serve_command(args: argparse.Namespace) -> int:
         tls_cert_file=args.tls_cert_file,
         tls_key_file=args.tls_key_file,
         tls_client_ca_file=args.tls_client_ca_file,
+        service_name=args.service_name,
     )
     asyncio.run(serve(settings))
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import asyncpg
 from iamd_client.credentials import write_profile
+from iamd_client.signing import DEFAULT_AUDIENCE
 
 from iamd_server.crypto import MasterKey, new_secret_access_key
 from iamd_server.store import Store
@@ -29,6 +30,7 @@ async def bootstrap(
     endpoint: str,
     tls: bool = False,
     profile: str = "default",
+    audience: str = DEFAULT_AUDIENCE,
 ) -> bool:
     """Creates the management account and its root key once; True when it did so now."""
     async with pool.acquire() as conn:
@@ -52,7 +54,7 @@ async def bootstrap(
                 endpoint=endpoint,
                 access_key_id=key_id,
                 secret_access_key=secret,
-                settings={"tls": "true"} if tls else None,
+                settings=_profile_settings(tls, audience),
             )
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _BOOTSTRAP_LOCK)
@@ -64,3 +66,11 @@ async def bootstrap(
     )
     print(f"iamd: root credentials of the management account written to {credentials_file}")
     return True
+
+
+def _profile_settings(tls: bool, audience: str) -> dict[str, str]:
+    """Profile keys besides the key: TLS, and the audience when it is not the default."""
+    settings = {"tls": "true"} if tls else {}
+    if audience != DEFAULT_AUDIENCE:
+        settings["audience"] = audience
+    return settings

@@ -64,6 +64,11 @@ def _build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("IAMD_TLS_CLIENT_CA_FILE"),
         help="require client certificates signed by this CA (mutual TLS)",
     )
+    serve.add_argument(
+        "--service-name",
+        default=os.environ.get("IAMD_SERVICE_NAME", "iamd"),
+        help="the audience calls must be signed for (env IAMD_SERVICE_NAME; clients' audience)",
+    )
     serve.add_argument("--log-level", default=os.environ.get("IAMD_LOG_LEVEL", "INFO"))
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations and exit")

@@ -89,8 +89,9 @@ class Decider:
         )
         self.registry: ServiceRegistry = builtin_registry()
         self.known_actions: dict[str, bool] = {}
-        # (caller ARN, principal ARN) -> may the caller ask about that principal.
-        self._authorize_grants: dict[tuple[str, str], bool] = {}
+        # (caller ARN or session key id, caller's unique id, principal ARN) -> may the caller
+        # ask about that principal.
+        self._authorize_grants: dict[tuple[str, str, str], bool] = {}
         # Bumped by every change notification, registry reload and resource-ARN reload: a
         # memoized decision or grant taken at generation g is current while it is still g.
         self.generation = 0
@@ -257,7 +258,11 @@ class Decider:
         )
         sets = PolicySets(identity=identity, boundary=boundary, scp_levels=scp_levels)
         return PrincipalEntry(
-            principal, sets, trusted_context(policies, principal), policies.revision
+            principal,
+            sets,
+            trusted_context(policies, principal),
+            policies.revision,
+            policies.unique_id or policies.account_id,
         )
 
     def lookup_resource(self, resource_arn: str) -> PolicySet | object | None:
@@ -406,12 +411,15 @@ class Decider:
         resource_account: str | None = None,
         context: Context | None = None,
         explain: bool = False,
+        unique_id: str | None = None,
     ) -> Outcome:
-        """Evaluates one request for a stored principal; unknown principals are denied."""
+        """Evaluates one request for a stored principal; unknown principals are denied.
+        With ``unique_id`` (a caller deciding for itself), a principal of that ARN with
+        another id (the name was reused) counts as unknown."""
         revision = self._feed.applied_revision
         generation = self.generation
         entry = await self.principal_entry(principal_arn)
-        if entry is None:
+        if entry is None or (unique_id is not None and entry.unique_id != unique_id):
             return Outcome(UNKNOWN_PRINCIPAL, False, revision)
         resource_entry = await self.resource_policies(resource)
         result = self.evaluate(
@@ -428,10 +436,11 @@ class Decider:
         return Outcome(result, True, revision)
 
     @staticmethod
-    def _grant_key(caller: Caller, principal_arn: str) -> tuple[str, str]:
+    def _grant_key(caller: Caller, principal_arn: str) -> tuple[str, str, str]:
         # A session's rights are narrowed by its own session policies: key it by its key id.
+        # The unique id: a grant of whoever holds a name now is not one of its former holder.
         who = caller.access_key_id if caller.session is not None else caller.arn
-        return who, principal_arn
+        return who, caller.principal_id, principal_arn
 
     def may_authorize_cached(self, caller: Caller, principal_arn: str) -> bool:
         """True when the caller is known (without I/O) to be allowed to ask about the
@@ -488,6 +497,7 @@ class Decider:
             resource_arn,
             resource_account=resource_account,
             context=context,
+            unique_id=caller.principal_id,
         )
 
     async def require(

@@ -101,12 +101,21 @@ class PrincipalEntry:
         "principal",
         "revision",
         "trusted",
+        "unique_id",
     )
 
     def __init__(
-        self, principal: Principal, policies: PolicySets, trusted: Context, revision: int
+        self,
+        principal: Principal,
+        policies: PolicySets,
+        trusted: Context,
+        revision: int,
+        unique_id: str = "",
     ) -> None:
         self.principal = principal
+        # The user's or role's unique id (root: the account id): a caller whose credentials
+        # name another id is not this principal, whatever the ARN says.
+        self.unique_id = unique_id
         self.account = principal.account
         self.policies = policies  # identity, boundary, session, SCP levels; no resource
         # Keys derived from the principal (aws:username, aws:PrincipalTag/...).

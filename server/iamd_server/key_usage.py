@@ -67,6 +67,11 @@ class KeyUsage:
         try:
             async with self._pool.acquire() as conn:
                 await conn.execute(_FLUSH_SQL, ids, times, rpcs)
+        except asyncpg.DataError as exc:
+            # A value PostgreSQL refuses would fail every retry, and every key's update with
+            # it: drop this batch rather than lose all last-used times from now on.
+            log.error("dropping %d access key last-used times: %s", len(ids), exc)
+            return 0
         except BaseException:
             # Put the batch back (newer notes win) so the next flush retries it.
             for key, value in batch.items():

@@ -134,7 +134,7 @@ class SessionPolicies:
             tags = tuple(t for t in principal.tags if t[0].lower() not in names) + claims.tags
             principal = dataclasses.replace(principal, tags=tags)
         trusted = base.trusted.merge(session_context(claims))
-        entry = PrincipalEntry(principal, policies, trusted, base.revision)
+        entry = PrincipalEntry(principal, policies, trusted, base.revision, base.unique_id)
         if len(self._entries) >= self._max_cached:
             self._entries.clear()
         self._entries[claims.session_id] = (base, entry)
@@ -154,7 +154,8 @@ class SessionPolicies:
         """Decider.decide for a caller with temporary credentials."""
         revision = decider.revision
         base = await decider.principal_entry(claims.arn)
-        if base is None:
+        if base is None or base.unique_id != claims.principal_id:
+            # Gone, or its name now belongs to another user or role: not this session's.
             return Outcome(UNKNOWN_PRINCIPAL, False, revision)
         entry = await self.entry(base, claims)
         resource_set = await decider.resource_policies(resource)

@@ -7,11 +7,11 @@ every replica can verify it. The key id is "ASIA" + the session id inside the to
 secret is HMAC(derived key, session id), so nothing needs to be stored: verifying a call is
 opening the token once (then a cache hit by token) and one HMAC of the request.
 
-Revocation without a lookup per call: every replica holds the per-role "revoked before"
-instants in memory (loaded at start, then carried by change notifications
-"sessions:<role id>:<epoch ms>"), and the unique id of each session's role or user (dropped
-on "role:<arn>" / "user:<arn>" notifications, so a deleted or recreated role's sessions fail
-on the next call).
+Revocation without a lookup per call: every replica holds the per-role and per-user "revoked
+before" instants in memory (loaded at start, then carried by change notifications
+"sessions:<role or user id>:<epoch ms>"), and the unique id of each session's role or user
+(dropped on "role:<arn>" / "user:<arn>" notifications, so a deleted or recreated role's
+sessions fail on the next call).
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ class SessionAuthority:
         self._principals = principals
         self._max_cached = max_cached
         self._verified: dict[str, _Verified] = {}  # sha256(token) -> opened claims
-        self._revoked: dict[str, float] = {}  # role id -> revoked-before epoch seconds
+        self._revoked: dict[str, float] = {}  # role / user id -> revoked-before epoch s
         self._ids: dict[str, str | None] = {}  # user / role ARN -> current unique id
         self._generation = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -266,12 +266,13 @@ class SessionAuthority:
         body_sha256_hex: str,
         signature: str,
         now: float | None = None,
+        audience: str = signing.DEFAULT_AUDIENCE,
     ) -> SessionClaims:
         """The session behind a signed call; Unauthenticated when the token is invalid,
         expired or revoked, its principal is gone, or the signature does not match."""
         claims, signing_key = self.open(key_id, token)
         if not signing.verify_signature(
-            signing_key, method, date, key_id, body_sha256_hex, signature
+            signing_key, method, date, key_id, body_sha256_hex, signature, audience
         ):
             raise Unauthenticated("the request signature does not match")
         await self.check_valid(claims, now=now)
@@ -281,10 +282,10 @@ class SessionAuthority:
         current = time.time() if now is None else now
         if current >= claims.expires_at:
             raise Unauthenticated("the security token has expired")
-        if claims.is_role_session:
-            revoked = self._revoked.get(claims.principal_id)
-            if revoked is not None and claims.issued_at < revoked:
-                raise Unauthenticated("the session has been revoked")
+        # Role sessions (RevokeRoleSessions) and user sessions (RevokeUserSessions) alike.
+        revoked = self._revoked.get(claims.principal_id)
+        if revoked is not None and claims.issued_at < revoked:
+            raise Unauthenticated("the session has been revoked")
         if claims.base_arn.endswith(":root"):
             return
         if await self.unique_id(claims.base_arn) != claims.principal_id:
@@ -308,13 +309,13 @@ class SessionAuthority:
     async def start(self) -> None:
         """Loads the revocation instants (subscribe to changes before calling this)."""
         revoked = await self._principals.load_session_revocations()
-        for role_id, instant in revoked.items():
-            self._note_revoked(role_id, instant)
+        for principal_id, instant in revoked.items():
+            self._note_revoked(principal_id, instant)
         self.loaded = True
 
-    def _note_revoked(self, role_id: str, instant: float) -> None:
-        if instant > self._revoked.get(role_id, 0.0):
-            self._revoked[role_id] = instant
+    def _note_revoked(self, principal_id: str, instant: float) -> None:
+        if instant > self._revoked.get(principal_id, 0.0):
+            self._revoked[principal_id] = instant
 
     def on_change(self, _revision: int, keys: Sequence[str]) -> None:
         for key in keys:
@@ -329,9 +330,9 @@ class SessionAuthority:
                 self._ids.pop(rest, None)
                 self._generation += 1
             elif kind == "sessions":
-                role_id, _, millis = rest.rpartition(":")
+                principal_id, _, millis = rest.rpartition(":")
                 try:
-                    self._note_revoked(role_id, int(millis) / 1000.0)
+                    self._note_revoked(principal_id, int(millis) / 1000.0)
                 except ValueError:
                     log.warning("ignoring malformed revocation key %r", key)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
+from iamd.v1 import authorization_pb2, sts_pb2
 from iamd.v1 import management_pb2 as pb
-from iamd.v1 import sts_pb2
+from iamd_client import signing
 from iamd_client.signing import SigningCredentials
 
 from tests.api.management_support import unique
@@ -76,3 +78,23 @@ def whoami(client: Stubs) -> sts_pb2.GetCallerIdentityResponse:
         sts_pb2.GetCallerIdentityRequest()
     )
     return response
+
+
+def end_user_proof(
+    credentials: SigningCredentials,
+    method: str = "/shop.v1.Orders/Get",
+    body: bytes = b"order 42",
+    audience: str = "shop",
+) -> authorization_pb2.SignedCredential:
+    """What an end user sends service ``audience`` (signed for it), forwarded unchanged in
+    AuthorizeRequest.end_user."""
+    metadata = dict(signing.sign_metadata(method, body, credentials, audience=audience))
+    return authorization_pb2.SignedCredential(
+        access_key_id=credentials.access_key_id,
+        date=metadata[signing.HEADER_DATE],
+        signature=metadata[signing.HEADER_SIGNATURE],
+        session_token=credentials.session_token or "",
+        method=method,
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        audience=audience,
+    )

@@ -456,7 +456,7 @@ def _signed_credential(credentials: SigningCredentials, method: str, body: bytes
     from iamd_client import signing
 
     digest = hashlib.sha256(body).hexdigest()
-    metadata = dict(signing.sign_metadata(method, body, credentials))
+    metadata = dict(signing.sign_metadata(method, body, credentials, audience="shop"))
     return authorization_pb2.SignedCredential(
         access_key_id=credentials.access_key_id,
         date=metadata[signing.HEADER_DATE],
@@ -464,6 +464,7 @@ def _signed_credential(credentials: SigningCredentials, method: str, body: bytes
         session_token=credentials.session_token or "",
         method=method,
         body_sha256=digest,
+        audience="shop",
     )
 
 

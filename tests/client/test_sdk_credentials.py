@@ -6,7 +6,9 @@ import stat
 from pathlib import Path
 
 import pytest
+from iamd_client import Client
 from iamd_client.credentials import CredentialsError, read_profile, resolve, write_profile
+from iamd_client.errors import ConfigurationError
 
 
 def _file(tmp_path: Path, text: str) -> Path:
@@ -147,3 +149,19 @@ def test_write_profile_keeps_other_profiles_and_settings(tmp_path: Path) -> None
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     write_profile(path, "new", "h:4", "AKIA4", "s4", session_token="t4")
     assert resolve(profile="new", credentials_file=path, environ={}).session_token == "t4"
+
+
+def test_audience_from_arguments_environment_or_profile(tmp_path: Path) -> None:
+    path = _file(tmp_path, PROFILES + "\n[named]\naudience = iam-prod\n")
+    env = {"IAMD_SHARED_CREDENTIALS_FILE": str(path)}
+    assert resolve(environ=env).audience == "iamd"
+    assert resolve(environ=env, profile="named").audience == "iam-prod"
+    assert resolve(environ={**env, "IAMD_AUDIENCE": "orders"}, profile="named").audience == (
+        "orders"
+    )
+    assert resolve(environ=env, profile="named", audience="x.y").audience == "x.y"
+    # A separator in the audience could make two strings to sign alike: refused.
+    with pytest.raises(CredentialsError, match="audience"):
+        resolve(environ={**env, "IAMD_AUDIENCE": "orders\n/iamd.v1"})
+    with pytest.raises(ConfigurationError, match="audience"):
+        Client(endpoint="127.0.0.1:1", audience="a b")

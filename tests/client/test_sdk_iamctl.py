@@ -14,7 +14,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from iamd.v1 import authorization_pb2, management_pb2, types_pb2
 from iamd_client import Client, iamctl
 from iamd_client._convert import fill, parse_enum, to_aws
+from iamd_client.errors import Unauthenticated
+from iamd_client.signing import SigningCredentials
 
+from tests.client.conftest import connect
 from tests.client.conftest import iamctl as run_iamctl
 from tests.harness import ServerProcess
 
@@ -321,3 +324,32 @@ def test_api_errors_go_to_stderr(server: ServerProcess) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("iamctl: ")
     assert "user_name" in result.stderr
+
+
+def test_revoke_user_sessions(server: ServerProcess, root: Client) -> None:
+    """iamctl revoke-user-sessions ends the user's sessions issued so far, not later ones."""
+    root.create_user(user_name="i-revoked")
+    key = root.create_access_key(user_name="i-revoked").access_key
+    with connect(server.endpoint, key_credentials(key)) as user:
+        before = user.get_session_token().credentials
+    with connect(server.endpoint, session_of(before)) as session:
+        assert session.get_caller_identity().arn.endswith(":user/i-revoked")
+        out = cli(server, "revoke-user-sessions", "--user-name", "i-revoked")
+        assert out["Revision"] > 0 and out["RevokedBefore"]
+        with pytest.raises(Unauthenticated):
+            session.get_caller_identity()
+    with connect(server.endpoint, key_credentials(key)) as user:
+        after = user.get_session_token().credentials
+        assert user.get_caller_identity().arn.endswith(":user/i-revoked")  # keys keep working
+    with connect(server.endpoint, session_of(after)) as session:
+        assert session.get_caller_identity().arn.endswith(":user/i-revoked")
+
+
+def key_credentials(key: Any) -> SigningCredentials:
+    return SigningCredentials(key.access_key_id, key.secret_access_key)
+
+
+def session_of(credentials: Any) -> SigningCredentials:
+    return SigningCredentials(
+        credentials.access_key_id, credentials.secret_access_key, credentials.session_token
+    )

@@ -117,6 +117,7 @@ def test_users_groups_and_tags(root: Client) -> None:
     assert root.get_user_policy(user_name="m-alice", policy_name="read").policy_name == "read"
     assert list(root.iter_user_policies(user_name="m-alice")) == ["read"]
     root.delete_user_policy(user_name="m-alice", policy_name="read")
+    assert root.revoke_user_sessions(user_name="m-alice").revoked_before.seconds > 0
     root.untag_user(user_name="m-alice", tag_keys=["env"])
     root.delete_user(user_name="m-alice")
 

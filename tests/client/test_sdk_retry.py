@@ -114,6 +114,7 @@ def test_credential_rpcs_retry_classification() -> None:
         c.create_open_id_connect_provider(url="https://x", client_ids=["c"], jwks="{}"),
         c.delete_open_id_connect_provider(open_id_connect_provider_arn="arn"),
         c.revoke_role_sessions(role_name="r"),
+        c.revoke_user_sessions(user_name="u"),
         c.login(account="a", user_name="u", password="p"),
     ]
     assert [call.rpc for call in retried if not call.idempotent] == []

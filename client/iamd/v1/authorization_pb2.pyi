@@ -152,8 +152,8 @@ Global___AuthorizeRequest: _TypeAlias = AuthorizeRequest  # noqa: Y015
 class SignedCredential(_message.Message):
     """Proof that an end user holds an access key (long-term or temporary), produced exactly as
     iamd's own request signing (iamd_client.signing) over the service's own request: the
-    end user computes signature = HMAC(signing key, "IAMD1-HMAC-SHA256\\n{method}\\n{date}\\n
-    {access_key_id}\\n{body_sha256}") and the service forwards these fields unchanged.
+    end user computes signature = HMAC(signing key, "IAMD1-HMAC-SHA256\\n{audience}\\n{method}\\n
+    {date}\\n{access_key_id}\\n{body_sha256}") and the service forwards these fields unchanged.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -164,6 +164,7 @@ class SignedCredential(_message.Message):
     SESSION_TOKEN_FIELD_NUMBER: _builtins.int
     METHOD_FIELD_NUMBER: _builtins.int
     BODY_SHA256_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
     access_key_id: _builtins.str
     """AKIA... or ASIA..."""
     date: _builtins.str
@@ -176,6 +177,11 @@ class SignedCredential(_message.Message):
     """What the end user called on the service, e.g. "/shop.v1.Orders/PlaceOrder"."""
     body_sha256: _builtins.str
     """Hex SHA-256 of the end user's request body to the service."""
+    audience: _builtins.str
+    """The service the end user signed for (its name, 1-64 of [A-Za-z0-9._-]), normally the
+    calling service itself: a proof made for one service does not verify for another, and
+    one made for iamd (its --service-name) is refused.
+    """
     def __init__(
         self,
         *,
@@ -185,10 +191,11 @@ class SignedCredential(_message.Message):
         session_token: _builtins.str = ...,
         method: _builtins.str = ...,
         body_sha256: _builtins.str = ...,
+        audience: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_key_id", b"access_key_id", "body_sha256", b"body_sha256", "date", b"date", "method", b"method", "session_token", b"session_token", "signature", b"signature"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_key_id", b"access_key_id", "audience", b"audience", "body_sha256", b"body_sha256", "date", b"date", "method", b"method", "session_token", b"session_token", "signature", b"signature"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

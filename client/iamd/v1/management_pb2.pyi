@@ -5960,3 +5960,57 @@ class RevokeRoleSessionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RevokeRoleSessionsResponse: _TypeAlias = RevokeRoleSessionsResponse  # noqa: Y015
+
+@_typing.final
+class RevokeUserSessionsRequest(_message.Message):
+    """Request of RevokeUserSessions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    USER_NAME_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """12 digits; empty = the caller's account."""
+    user_name: _builtins.str
+    """The user whose sessions issued before now stop working; empty = the calling user."""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        user_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "user_name", b"user_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeUserSessionsRequest: _TypeAlias = RevokeUserSessionsRequest  # noqa: Y015
+
+@_typing.final
+class RevokeUserSessionsResponse(_message.Message):
+    """Response of RevokeUserSessions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVISION_FIELD_NUMBER: _builtins.int
+    REVOKED_BEFORE_FIELD_NUMBER: _builtins.int
+    revision: _builtins.int
+    """The revision this write produced."""
+    @_builtins.property
+    def revoked_before(self) -> _timestamp_pb2.Timestamp:
+        """Sessions of the user issued before this instant fail UNAUTHENTICATED."""
+
+    def __init__(
+        self,
+        *,
+        revision: _builtins.int = ...,
+        revoked_before: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["revoked_before", b"revoked_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["revision", b"revision", "revoked_before", b"revoked_before"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeUserSessionsResponse: _TypeAlias = RevokeUserSessionsResponse  # noqa: Y015

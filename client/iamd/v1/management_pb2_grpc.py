@@ -531,6 +531,11 @@ class ManagementServiceStub:
                 request_serializer=iamd_dot_v1_dot_management__pb2.RevokeRoleSessionsRequest.SerializeToString,
                 response_deserializer=iamd_dot_v1_dot_management__pb2.RevokeRoleSessionsResponse.FromString,
                 _registered_method=True)
+        self.RevokeUserSessions = channel.unary_unary(
+                '/iamd.v1.ManagementService/RevokeUserSessions',
+                request_serializer=iamd_dot_v1_dot_management__pb2.RevokeUserSessionsRequest.SerializeToString,
+                response_deserializer=iamd_dot_v1_dot_management__pb2.RevokeUserSessionsResponse.FromString,
+                _registered_method=True)
 
 
 class ManagementServiceServicer:
@@ -1255,6 +1260,17 @@ class ManagementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RevokeUserSessions(self, request, context):
+        """Make every session of a user (GetSessionToken, Login) issued before now fail
+        UNAUTHENTICATED on every replica; the user's access keys keep working. AWS has no action
+        of its own for this (it revokes by putting an inline Deny on aws:TokenIssueTime), so the
+        call is authorized as iam:PutUserPolicy on the user, as RevokeRoleSessions is as
+        iam:PutRolePolicy on the role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ManagementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1752,6 +1768,11 @@ def add_ManagementServiceServicer_to_server(servicer, server):
                     servicer.RevokeRoleSessions,
                     request_deserializer=iamd_dot_v1_dot_management__pb2.RevokeRoleSessionsRequest.FromString,
                     response_serializer=iamd_dot_v1_dot_management__pb2.RevokeRoleSessionsResponse.SerializeToString,
+            ),
+            'RevokeUserSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeUserSessions,
+                    request_deserializer=iamd_dot_v1_dot_management__pb2.RevokeUserSessionsRequest.FromString,
+                    response_serializer=iamd_dot_v1_dot_management__pb2.RevokeUserSessionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -4429,6 +4450,33 @@ class ManagementService:
             '/iamd.v1.ManagementService/RevokeRoleSessions',
             iamd_dot_v1_dot_management__pb2.RevokeRoleSessionsRequest.SerializeToString,
             iamd_dot_v1_dot_management__pb2.RevokeRoleSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeUserSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iamd.v1.ManagementService/RevokeUserSessions',
+            iamd_dot_v1_dot_management__pb2.RevokeUserSessionsRequest.SerializeToString,
+            iamd_dot_v1_dot_management__pb2.RevokeUserSessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

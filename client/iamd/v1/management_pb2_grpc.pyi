@@ -286,6 +286,13 @@ class ManagementServiceStub:
     """Remove an OIDC provider (its tokens are no longer accepted)."""
     RevokeRoleSessions: _grpc.UnaryUnaryMultiCallable[_management_pb2.RevokeRoleSessionsRequest, _management_pb2.RevokeRoleSessionsResponse]
     """Make every session of a role issued before now fail UNAUTHENTICATED on every replica."""
+    RevokeUserSessions: _grpc.UnaryUnaryMultiCallable[_management_pb2.RevokeUserSessionsRequest, _management_pb2.RevokeUserSessionsResponse]
+    """Make every session of a user (GetSessionToken, Login) issued before now fail
+    UNAUTHENTICATED on every replica; the user's access keys keep working. AWS has no action
+    of its own for this (it revokes by putting an inline Deny on aws:TokenIssueTime), so the
+    call is authorized as iam:PutUserPolicy on the user, as RevokeRoleSessions is as
+    iam:PutRolePolicy on the role.
+    """
 
 @_typing.type_check_only
 class ManagementServiceAsyncStub(ManagementServiceStub):
@@ -528,6 +535,13 @@ class ManagementServiceAsyncStub(ManagementServiceStub):
     """Remove an OIDC provider (its tokens are no longer accepted)."""
     RevokeRoleSessions: _aio.UnaryUnaryMultiCallable[_management_pb2.RevokeRoleSessionsRequest, _management_pb2.RevokeRoleSessionsResponse]  # type: ignore[assignment]
     """Make every session of a role issued before now fail UNAUTHENTICATED on every replica."""
+    RevokeUserSessions: _aio.UnaryUnaryMultiCallable[_management_pb2.RevokeUserSessionsRequest, _management_pb2.RevokeUserSessionsResponse]  # type: ignore[assignment]
+    """Make every session of a user (GetSessionToken, Login) issued before now fail
+    UNAUTHENTICATED on every replica; the user's access keys keep working. AWS has no action
+    of its own for this (it revokes by putting an inline Deny on aws:TokenIssueTime), so the
+    call is authorized as iam:PutUserPolicy on the user, as RevokeRoleSessions is as
+    iam:PutRolePolicy on the role.
+    """
 
 class ManagementServiceServicer(metaclass=_abc_1.ABCMeta):
     """Manage identities, policies and the organization.
@@ -1361,5 +1375,18 @@ class ManagementServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_management_pb2.RevokeRoleSessionsResponse, _abc.Awaitable[_management_pb2.RevokeRoleSessionsResponse]]:
         """Make every session of a role issued before now fail UNAUTHENTICATED on every replica."""
+
+    @_abc_1.abstractmethod
+    def RevokeUserSessions(
+        self,
+        request: _management_pb2.RevokeUserSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_management_pb2.RevokeUserSessionsResponse, _abc.Awaitable[_management_pb2.RevokeUserSessionsResponse]]:
+        """Make every session of a user (GetSessionToken, Login) issued before now fail
+        UNAUTHENTICATED on every replica; the user's access keys keep working. AWS has no action
+        of its own for this (it revokes by putting an inline Deny on aws:TokenIssueTime), so the
+        call is authorized as iam:PutUserPolicy on the user, as RevokeRoleSessions is as
+        iam:PutRolePolicy on the role.
+        """
 
 def add_ManagementServiceServicer_to_server(servicer: ManagementServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

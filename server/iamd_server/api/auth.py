@@ -1,7 +1,10 @@
 """Authenticates each call: the access key's signature over the exact request bytes.
 
 The hot path is a dict lookup, one SHA-256 of the request and one HMAC; PostgreSQL is read
-only the first time a key is seen (and again after a change notification drops it).
+only the first time a key is seen (and again after a change notification drops it). A cached
+key names its owner by ARN and by unique id: a change to the owner ("user:<arn>", e.g. a
+rename) drops it, and decisions check the id, so a key never speaks for whoever takes its
+owner's old name. Unknown key ids are remembered briefly, so guessing them costs no query.
 Temporary credentials ("ASIA" key id + x-iamd-security-token) are verified by
 `iamd_server.sessions` from the token itself, without a database read.
 """
@@ -12,6 +15,7 @@ import asyncio
 import hashlib
 import hmac
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -25,6 +29,19 @@ from iamd_server.sessions import SessionAuthority, SessionClaims
 
 _KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z2-7]{16}$")
 _ROOT_ARN = re.compile(r"^arn:aws:iam::(\d{12}):root$")
+_HEX = frozenset("0123456789abcdef")
+
+# One answer for an unknown key, an inactive key and a wrong signature: a caller that cannot
+# sign learns nothing about which key ids exist.
+REFUSED = "the access key is unknown or inactive, or the request signature does not match"
+# Unknown key ids are remembered this long (seconds), at most this many.
+UNKNOWN_TTL = 10.0
+MAX_UNKNOWN = 10_000
+
+
+def is_hex64(value: str) -> bool:
+    """64 lowercase hex digits (a SHA-256 or an HMAC-SHA256), checked without a regex."""
+    return len(value) == 64 and all(c in _HEX for c in value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +51,9 @@ class Caller:
     arn: str
     account_id: str
     access_key_id: str
+    # The stable unique id of the user or role (root: the account id): identity follows it,
+    # never the name in ``arn``.
+    principal_id: str
     # Set for temporary credentials: the session's claims (policies, tags, issue time).
     session: SessionClaims | None = None
 
@@ -49,6 +69,8 @@ class StoredKey(Protocol):
     def owner_arn(self) -> str: ...
     @property
     def account_id(self) -> str: ...
+    @property
+    def user_id(self) -> str | None: ...
     @property
     def status(self) -> str: ...
     @property
@@ -76,22 +98,65 @@ class Authenticator:
         *,
         sessions: SessionAuthority | None = None,
         usage: KeyUsage | None = None,
+        max_unknown: int = MAX_UNKNOWN,
+        audience: str = signing.DEFAULT_AUDIENCE,
     ) -> None:
         self._source = keys
+        # The service name signatures must be made for (--service-name): a request signed
+        # for another internal service is not a call to iamd.
+        self.audience = signing.check_audience(audience)
         self._master_key = master_key
         self.sessions = sessions  # None: temporary credentials are refused
         self.usage = usage  # None: last-used times are not recorded
         self._entries: dict[str, _KeyEntry] = {}
+        # Owner ARN -> ids of its cached keys, to drop them when the owner changes.
+        self._by_owner: dict[str, set[str]] = {}
         self._loading: dict[str, asyncio.Future[_KeyEntry | None]] = {}
         self._generation = 0
+        # Key id -> monotonic time until which it is known not to exist (oldest first).
+        self._unknown: dict[str, float] = {}
+        self._max_unknown = max_unknown
+
+    @property
+    def unknown_cached(self) -> int:
+        return len(self._unknown)
 
     def invalidate(self, access_key_id: str) -> None:
-        self._entries.pop(access_key_id, None)
-        self._generation += 1
+        self._drop(access_key_id)
+        self._unknown.pop(access_key_id, None)
+        self._changed()
+
+    def invalidate_owner(self, owner_arn: str) -> None:
+        """Drops the keys of a user that changed (renamed, moved, deleted)."""
+        for key_id in self._by_owner.pop(owner_arn, ()):
+            self._entries.pop(key_id, None)
+        self._changed()
 
     def invalidate_all(self) -> None:
         self._entries.clear()
+        self._by_owner.clear()
+        self._unknown.clear()
+        self._changed()
+
+    def _changed(self) -> None:
+        # Loads in flight may have read the row before the change: later calls must not
+        # join them (they still answer the calls already waiting, uncached).
         self._generation += 1
+        self._loading.clear()
+
+    def _drop(self, access_key_id: str) -> None:
+        entry = self._entries.pop(access_key_id, None)
+        if entry is not None:
+            owned = self._by_owner.get(entry.caller.arn)
+            if owned is not None:
+                owned.discard(access_key_id)
+                if not owned:
+                    del self._by_owner[entry.caller.arn]
+
+    def _keep(self, key_id: str, entry: _KeyEntry) -> None:
+        self._drop(key_id)
+        self._entries[key_id] = entry
+        self._by_owner.setdefault(entry.caller.arn, set()).add(key_id)
 
     async def authenticate(
         self, method: str, request_bytes: bytes, metadata: Iterable[tuple[str, str | bytes]]
@@ -119,26 +184,37 @@ class Authenticator:
         body_sha256_hex: str,
         signature: str,
         session_token: str = "",
+        audience: str | None = None,
     ) -> Caller:
-        """The principal behind one signature: iamd's own callers, and end-user proofs
-        forwarded to Authorize (same string to sign, see iamd_client.signing)."""
+        """The principal behind one signature: iamd's own callers (audience: this server's
+        service name), and end-user proofs forwarded to Authorize (audience: the service the
+        end user called); same string to sign, see iamd_client.signing."""
+        if audience is None:
+            audience = self.audience
         if not signing.timestamp_is_fresh(date):
             raise Unauthenticated("request timestamp is outside the accepted 5 minute window")
+        # compare_digest refuses non-ASCII text; anything else of this length just mismatches.
+        if len(signature) != 64 or not signature.isascii():
+            raise Unauthenticated("the request signature is not 64 lowercase hex digits")
         if session_token or key_id.startswith("ASIA"):
             return await self._verify_session(
-                method, date, key_id, body_sha256_hex, signature, session_token
+                method, date, key_id, body_sha256_hex, signature, session_token, audience
             )
         entry = self._entries.get(key_id)
         if entry is None:
+            if self._known_unknown(key_id):
+                raise Unauthenticated(REFUSED)
             entry = await self._load(key_id)
-        if entry is None or not entry.active:
-            # One message for unknown and inactive keys: do not help enumerate key ids.
-            raise Unauthenticated("the access key is unknown or inactive")
+            if entry is None:
+                raise Unauthenticated(REFUSED)
         # Same check as signing.verify_signature, through the one-shot C HMAC (hot path).
-        message = signing.string_to_sign(method, date, key_id, body_sha256_hex)
+        message = signing.string_to_sign(method, date, key_id, body_sha256_hex, audience)
         expected = hmac.digest(entry.signing_key, message, "sha256").hex()
         if not hmac.compare_digest(expected, signature):
-            raise Unauthenticated("the request signature does not match")
+            raise Unauthenticated(REFUSED)
+        if not entry.active:
+            # Only the key's holder gets here: telling it the key is inactive reveals nothing.
+            raise Unauthenticated("the access key is inactive")
         if self.usage is not None:
             self.usage.record(key_id, method)
         return entry.caller
@@ -151,6 +227,7 @@ class Authenticator:
         body_sha256_hex: str,
         signature: str,
         token: str,
+        audience: str,
     ) -> Caller:
         if not key_id.startswith("ASIA") or not token:
             raise Unauthenticated("temporary credentials need an ASIA key id and a security token")
@@ -163,9 +240,14 @@ class Authenticator:
             date=date,
             body_sha256_hex=body_sha256_hex,
             signature=signature,
+            audience=audience,
         )
         return Caller(
-            arn=claims.arn, account_id=claims.account_id, access_key_id=key_id, session=claims
+            arn=claims.arn,
+            account_id=claims.account_id,
+            access_key_id=key_id,
+            principal_id=claims.principal_id,
+            session=claims,
         )
 
     async def _load(self, key_id: str) -> _KeyEntry | None:
@@ -181,8 +263,11 @@ class Authenticator:
             entry = await self._fetch(key_id)
             # A change notification during the load may have made the row stale: use it for
             # this call only, do not cache it.
-            if entry is not None and generation == self._generation:
-                self._entries[key_id] = entry
+            if generation == self._generation:
+                if entry is not None:
+                    self._keep(key_id, entry)
+                else:
+                    self._remember_unknown(key_id)
             future.set_result(entry)
             return entry
         except BaseException as exc:
@@ -190,7 +275,28 @@ class Authenticator:
             future.exception()  # mark retrieved: waiters get it, nobody else must
             raise
         finally:
-            del self._loading[key_id]
+            if self._loading.get(key_id) is future:
+                del self._loading[key_id]
+
+    def _known_unknown(self, key_id: str) -> bool:
+        until = self._unknown.get(key_id)
+        if until is None:
+            return False
+        if until > time.monotonic():
+            return True
+        del self._unknown[key_id]
+        return False
+
+    def _remember_unknown(self, key_id: str) -> None:
+        """Bounded: expired and then oldest ids make room (insertion order = expiry order)."""
+        now = time.monotonic()
+        unknown = self._unknown
+        unknown.pop(key_id, None)
+        while unknown and (
+            len(unknown) >= self._max_unknown or next(iter(unknown.values())) <= now
+        ):
+            del unknown[next(iter(unknown))]
+        unknown[key_id] = now + UNKNOWN_TTL
 
     async def _fetch(self, key_id: str) -> _KeyEntry | None:
         stored = await self._source.load_access_key(access_key_id=key_id)
@@ -199,6 +305,11 @@ class Authenticator:
         secret = self._master_key.decrypt(stored.encrypted_secret, bound_to=stored.access_key_id)
         return _KeyEntry(
             signing_key=signing.derive_signing_key(secret),
-            caller=Caller(arn=stored.owner_arn, account_id=stored.account_id, access_key_id=key_id),
+            caller=Caller(
+                arn=stored.owner_arn,
+                account_id=stored.account_id,
+                access_key_id=key_id,
+                principal_id=stored.user_id or stored.account_id,
+            ),
             active=stored.status == "Active",
         )

@@ -245,6 +245,14 @@ def _owner(value: str, field: str) -> str | None:
     return value
 
 
+def _same_identity(entry: Any, caller: Caller) -> Any:
+    """The entry of the ARN a caller speaks for, or None when that ARN now belongs to another
+    user or role than the caller's credentials (a reused name): identity follows unique ids."""
+    if entry is not None and entry.unique_id != caller.principal_id:
+        return None
+    return entry
+
+
 class AuthorizationServicer:
     """Authorize, AuthorizeBatch, SimulatePrincipalPolicy and SimulateCustomPolicy."""
 
@@ -310,6 +318,8 @@ class AuthorizationServicer:
         entry = decider.lookup_principal(principal_arn)
         if entry is MISSING or not decider.may_authorize_cached(caller, principal_arn):
             entry = await self._entry(caller, principal_arn)
+        if principal_arn == caller.arn:
+            entry = _same_identity(entry, caller)
         if entry is None:
             result = UNKNOWN_PRINCIPAL
         else:
@@ -386,7 +396,7 @@ class AuthorizationServicer:
         resource = _resource(request.resource_arn, "resource_arn")
         owner = _owner(request.resource_owner_account, "resource_owner_account")
         context = request_context(request.context, "context") if request.context else None
-        base = await self._entry(caller, end_user.arn)
+        base = _same_identity(await self._entry(caller, end_user.arn), end_user)
         if base is None:
             result = UNKNOWN_PRINCIPAL
         else:
@@ -448,6 +458,8 @@ class AuthorizationServicer:
                 entry = decider.lookup_principal(principal)
                 if entry is MISSING or not decider.may_authorize_cached(caller, principal):
                     entry = await self._entry(caller, principal)
+                if principal == caller_arn:
+                    entry = _same_identity(entry, caller)
                 entries[principal] = entry
             resource = raw_resource or "*"
             # Fast path: a context-free check decided before with nothing changed since

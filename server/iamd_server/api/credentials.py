@@ -1,11 +1,12 @@
 """Manage calls on credentials: login profiles, the account password policy, OpenID Connect
-providers, and revoking a role's sessions.
+providers, and revoking a role's or a user's sessions.
 
 Authorized like the other Manage calls: ``iam:<Rpc>`` on the target ARN (the user, the
 provider, ``*`` for account-wide settings). Two calls have no IAM action of their own and
 use the closest one: UpdateOpenIDConnectProviderJwks -> iam:UpdateOpenIDConnectProviderThumbprint
-(both replace what the provider's tokens are checked against) and RevokeRoleSessions ->
-iam:PutRolePolicy (AWS revokes sessions by putting an inline Deny policy on the role).
+(both replace what the provider's tokens are checked against), RevokeRoleSessions ->
+iam:PutRolePolicy (AWS revokes sessions by putting an inline Deny policy on the role) and
+RevokeUserSessions -> iam:PutUserPolicy (the same Deny, on the user).
 """
 
 # ruff: noqa: N802  (method names are the RPC names)
@@ -310,6 +311,23 @@ class CredentialsServicer(ManagementBase):
             role_name=self._name_of(target),
         )
         return pb.RevokeRoleSessionsResponse(
+            revision=written.revision,
+            revoked_before=convert.timestamp(written.value.revoked_before),
+        )
+
+    # ---- user sessions ----
+
+    async def RevokeUserSessions(
+        self, request: pb.RevokeUserSessionsRequest, call: Call
+    ) -> pb.RevokeUserSessionsResponse:
+        target = await self._login_user(call, request.account_id, request.user_name)
+        await self._check(target, "iam:PutUserPolicy")
+        written = await self._store.revoke_user_sessions(
+            actor=target.caller.arn,
+            account_id=target.account,
+            user_name=self._name_of(target),
+        )
+        return pb.RevokeUserSessionsResponse(
             revision=written.revision,
             revoked_before=convert.timestamp(written.value.revoked_before),
         )

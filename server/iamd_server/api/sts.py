@@ -118,7 +118,12 @@ class StsServicer:
                 resource_account=account, context=context,
             )  # fmt: skip
         return await self._decider.decide(
-            caller.arn, action, resource, resource_account=account, context=context
+            caller.arn,
+            action,
+            resource,
+            resource_account=account,
+            context=context,
+            unique_id=caller.principal_id,
         )
 
     async def _role(self, role_arn: str) -> RoleRecord:
@@ -170,7 +175,7 @@ class StsServicer:
         elif session is not None:
             user_id = session.principal_id
         else:
-            user_id = await self._store.current_unique_id(arn=caller.arn) or ""
+            user_id = caller.principal_id
         return pb.GetCallerIdentityResponse(
             user_id=user_id, account=caller.account_id, arn=caller.arn
         )
@@ -195,7 +200,7 @@ class StsServicer:
             principal_id = caller.account_id
         else:
             found = await self._store.current_unique_id(arn=caller.arn)
-            if found is None:
+            if found is None or found != caller.principal_id:
                 raise Unauthenticated("the calling user no longer exists")
             principal_id = found
         now = time.time()

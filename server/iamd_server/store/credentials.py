@@ -80,8 +80,8 @@ class OidcProviderRecord:
 
 @dataclass(frozen=True, slots=True)
 class RevokedSessions:
-    role_arn: str
-    role_id: str
+    principal_arn: str  # the role or user
+    principal_id: str  # its unique id
     revoked_before: datetime
 
 
@@ -578,13 +578,35 @@ class CredentialStore(StoreBase):
             tx.record(arn, account_id, f"role:{arn}", f"sessions:{role['id']}:{millis}")
         return Written(RevokedSessions(arn, role["id"], revoked), tx.revision)
 
+    async def revoke_user_sessions(
+        self, *, actor: str, account_id: str, user_name: str
+    ) -> Written[RevokedSessions]:
+        """The user's sessions (GetSessionToken, Login) issued before now stop working; its
+        access keys keep working. Notified like role revocations: "sessions:<user id>:<ms>"."""
+        validation.account_id(account_id)
+        async with self._write(actor, "RevokeUserSessions") as tx:
+            conn = tx.conn
+            user = await find_entity(conn, USER, account_id, user_name, lock=True)
+            revoked: datetime = await conn.fetchval(
+                "INSERT INTO iamd_user_session_revocations (user_id, revoked_before)"
+                " VALUES ($1, clock_timestamp()) ON CONFLICT (user_id) DO UPDATE"
+                " SET revoked_before = greatest(iamd_user_session_revocations.revoked_before,"
+                " EXCLUDED.revoked_before) RETURNING revoked_before",
+                user["id"],
+            )
+            arn = iam_arn(account_id, "user", user["path"], user["name"])
+            millis = int(revoked.timestamp() * 1000)
+            tx.record(arn, account_id, f"sessions:{user['id']}:{millis}")
+        return Written(RevokedSessions(arn, user["id"], revoked), tx.revision)
+
     async def load_session_revocations(self) -> dict[str, float]:
-        """role id -> epoch seconds before which its sessions are refused."""
+        """role or user id -> epoch seconds before which its sessions are refused."""
         async with self._read() as conn:
             rows = await conn.fetch(
-                "SELECT role_id, revoked_before FROM iamd_role_session_revocations"
+                "SELECT role_id AS id, revoked_before FROM iamd_role_session_revocations"
+                " UNION ALL SELECT user_id, revoked_before FROM iamd_user_session_revocations"
             )
-        return {str(r["role_id"]): r["revoked_before"].timestamp() for r in rows}
+        return {str(r["id"]): r["revoked_before"].timestamp() for r in rows}
 
     async def current_unique_id(self, *, arn: str) -> str | None:
         """The unique id of the user or role with exactly this ARN now, or None."""
