@@ -11,6 +11,7 @@ caller's own policies must also allow it unless the trust policy names the calle
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -52,6 +53,7 @@ from iamd_server.sessions import (
     session_arn,
 )
 from iamd_server.store import Store
+from iamd_server.store.credentials import login_name_key
 from iamd_server.store.records import RoleRecord
 
 _SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
@@ -457,8 +459,13 @@ class StsServicer:
     # ---- Login ----
 
     async def Login(self, request: pb.LoginRequest, call: Call) -> pb.LoginResponse:
+        """Every name is answered alike, whether or not a user (or account) goes by it: the
+        same attempt counting and backoff, one slow hash, the same failure message."""
         if not request.account or not request.user_name or not request.password:
             raise InvalidArgument("account", "account, user_name and password are required")
+        validation.short_text(request.account, "account", "account id or name", 50)
+        validation.user_name(request.user_name)
+        passwords.check_password_text(request.password)
         duration = _duration(
             request.duration_seconds if request.HasField("duration_seconds") else None,
             _DEFAULT_DURATION,
@@ -467,35 +474,28 @@ class StsServicer:
         account: str | None = request.account
         if not validation_account(request.account):
             account = await self._store.find_account_by_name(name=request.account)
-        candidate = (
-            await self._store.login_candidate(account_id=account, user_name=request.user_name)
-            if account is not None and len(request.user_name) <= 64
-            else None
+        # Counted before the password is checked, so guesses sent together cannot all pass.
+        name_key = login_name_key(account or request.account, request.user_name)
+        wait = await self._store.claim_login_attempt(
+            name_key=name_key,
+            forget_after_seconds=passwords.FORGET_FAILURES_AFTER_SECONDS,
+            delays=passwords.BACKOFF_DELAYS,
         )
-        now = datetime.now(UTC)
-        if candidate is not None and candidate.blocked_until is not None:
-            wait = (candidate.blocked_until - now).total_seconds()
-            if wait > 0:
-                raise LimitExceeded(
-                    f"too many failed sign-ins for this user; retry in {int(wait) + 1} s"
-                )
+        if wait > 0:
+            raise LimitExceeded(
+                f"too many failed sign-ins for this user name; retry in {math.ceil(wait)} s"
+            )
+        candidate = await self._store.login_candidate(
+            account_id=account or "", user_name=request.user_name
+        )
         hashed = candidate.password_hash if candidate is not None else None
-        if len(request.password) > passwords.MAX_PASSWORD_LENGTH or not (
-            await passwords.verify_password_async(hashed, request.password)
-        ):
-            if candidate is not None:
-                await self._store.record_login_failure(
-                    user_id=candidate.user_id,
-                    forget_after_seconds=passwords.FORGET_FAILURES_AFTER_SECONDS,
-                    delays=passwords.BACKOFF_DELAYS,
-                )
+        if not await passwords.verify_password_async(hashed, request.password):
             raise Unauthenticated(_LOGIN_FAILED)
         assert candidate is not None  # a password verified, so the user exists
-        if candidate.blocked_until is not None:
-            await self._store.clear_login_failures(user_id=candidate.user_id)
+        await self._store.forget_login_attempts(name_key=name_key)
         reset_required = candidate.password_reset_required
         policy = await self._store.get_account_password_policy(account_id=candidate.account_id)
-        if passwords.password_expired(candidate.password_changed_at, policy, now):
+        if passwords.password_expired(candidate.password_changed_at, policy, datetime.now(UTC)):
             if policy is not None and policy.hard_expiry:
                 raise PermissionDenied("the password has expired; an administrator must reset it")
             reset_required = True
@@ -520,4 +520,4 @@ class StsServicer:
 
 
 def validation_account(value: str) -> bool:
-    return len(value) == 12 and value.isdigit()
+    return len(value) == 12 and value.isascii() and value.isdigit()

@@ -1,6 +1,7 @@
 """Forward-only SQL migrations, applied under an advisory lock.
 
-Files are `migrations/NNNN_name.sql`; each runs in its own transaction and is recorded in
+Files are `migrations/NNNN_name.sql`, applied in increasing order (numbers may skip, as
+branches reserve theirs ahead); each runs in its own transaction and is recorded in
 `iamd_schema_migrations`. Replicas that start together serialize on the advisory lock, so a
 migration runs once. A database whose schema is newer than this code knows is refused.
 """
@@ -17,7 +18,7 @@ import asyncpg
 
 # An arbitrary constant that names iamd's migration lock among other advisory locks.
 _LOCK_ID = 0x1A3D_0001
-_FILE_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_FILE_NAME = re.compile(r"([0-9]{4})_[a-z0-9_]+\.sql")
 
 
 class SchemaTooNew(RuntimeError):
@@ -45,13 +46,13 @@ def migrations_dir() -> Path:
 def load_migrations(directory: Path | None = None) -> list[Migration]:
     found: list[Migration] = []
     for path in sorted((directory or migrations_dir()).glob("*.sql")):
-        match = _FILE_NAME.match(path.name)
+        match = _FILE_NAME.fullmatch(path.name)
         if match is None:
             raise ValueError(f"migration file name {path.name!r} is not NNNN_name.sql")
         found.append(Migration(int(match.group(1)), path.stem, path.read_text()))
     versions = [m.version for m in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise ValueError(f"migrations must be numbered 1..N without gaps, found {versions}")
+    if not versions or versions[0] != 1 or len(set(versions)) != len(versions):
+        raise ValueError(f"migrations must be numbered from 1 without repeats, found {versions}")
     return found
 
 
