@@ -34,6 +34,10 @@ MAX_TOKEN_LENGTH = 20_000
 MAX_CLIENT_IDS = 100
 # Tolerated clock difference with the identity provider for exp / nbf / iat.
 LEEWAY_SECONDS = 60
+# One answer for every token whose signature is not checked good, whatever the reason (no
+# provider for its issuer, unknown key, bad signature, undecodable): until then the caller
+# is nobody and must not learn which providers or keys exist.
+NOT_VERIFIED = "the web identity token does not verify"
 
 
 def normalize_url(url: str, field: str = "url") -> tuple[str, str]:
@@ -66,6 +70,8 @@ def parse_jwks(text: str | Mapping[str, Any], field: str = "jwks") -> dict[str, 
     """A JWKS document of public keys, checked by importing it."""
     try:
         document = json.loads(text) if isinstance(text, str) else dict(text)
+    except RecursionError as exc:
+        raise InvalidArgument(field, "the JWKS document is nested too deeply") from exc
     except ValueError as exc:
         raise InvalidArgument(field, "the JWKS document is not JSON") from exc
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
@@ -79,7 +85,7 @@ def parse_jwks(text: str | Mapping[str, Any], field: str = "jwks") -> dict[str, 
             raise InvalidArgument(f"{field}.keys[{n}]", "only public keys are accepted")
     try:
         KeySet.import_key_set(cast(Any, document))
-    except (JoseError, ValueError, TypeError, KeyError) as exc:
+    except (JoseError, ValueError, TypeError, KeyError, RecursionError) as exc:
         raise InvalidArgument(field, f"the JWKS document has an unusable key: {exc}") from exc
     return {"keys": document["keys"]}
 
@@ -103,7 +109,7 @@ def unverified_issuer(token: str) -> str:
         raise Unauthenticated("the web identity token is not a signed JWT")
     try:
         claims = _b64_json(parts[1])
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
         raise Unauthenticated("the web identity token cannot be decoded") from exc
     issuer = claims.get("iss")
     if not isinstance(issuer, str) or not issuer:
@@ -137,10 +143,9 @@ def verify_token(
     try:
         keys = KeySet.import_key_set(cast(Any, dict(jwks)))
         decoded = jwt.decode(token, keys, algorithms=list(ALGORITHMS))
-    except JoseError as exc:
-        raise Unauthenticated(f"the web identity token does not verify ({exc.error})") from exc
-    except (ValueError, TypeError, KeyError) as exc:
-        raise Unauthenticated("the web identity token does not verify") from exc
+    except (JoseError, ValueError, TypeError, KeyError, RecursionError) as exc:
+        # RecursionError: a header or claims set nested too deeply for the JSON parser.
+        raise Unauthenticated(NOT_VERIFIED) from exc
     claims = decoded.claims
     current = time.time() if now is None else now
     issuer = claims.get("iss")

@@ -123,19 +123,20 @@ class StsServicer:
             caller.arn, action, resource, resource_account=account, context=context
         )
 
-    async def _role(self, role_arn: str) -> RoleRecord:
-        """The role with exactly this ARN; a missing role is refused like an unauthorized
-        one, so callers cannot probe which roles exist."""
+    async def _find_role(self, role_arn: str) -> RoleRecord | None:
+        """The role with exactly this ARN, or None. Callers refuse a missing role exactly as
+        a role they may not assume, so nobody can probe which roles exist."""
         parsed = validation.iam_arn(role_arn, "role", "role_arn")
+        validation.role_name(parsed.name, "role_arn")
         try:
             role = await self._store.get_role(account_id=parsed.account_id, role_name=parsed.name)
         except NotFound:
-            role = None
-        if role is None or role.arn != role_arn:
-            raise PermissionDenied(f"not authorized to assume {role_arn}")
-        return role
+            return None
+        return role if role.arn == role_arn else None
 
-    async def _session_policy(self, policy: str, policy_arns: Sequence[str]) -> tuple[str, ...]:
+    @staticmethod
+    def _check_session_policy(policy: str, policy_arns: Sequence[str]) -> None:
+        """What can be checked of the session policies without looking anything up."""
         if policy:
             if len(policy) > _MAX_SESSION_POLICY:
                 raise InvalidArgument(
@@ -149,11 +150,34 @@ class StsServicer:
             raise InvalidArgument("policy_arns", f"at most {_MAX_POLICY_ARNS} policy ARNs")
         for n, arn in enumerate(policy_arns):
             validation.iam_arn(arn, "policy", f"policy_arns[{n}]")
+
+    async def _session_policy_arns(
+        self, role: RoleRecord, policy_arns: Sequence[str]
+    ) -> tuple[str, ...]:
+        """The managed session policies, looked up only once the caller may assume the role
+        (so only then does it learn which exist); as AWS requires, they must be in the
+        role's account."""
+        for n, arn in enumerate(policy_arns):
+            parsed = validation.iam_arn(arn, "policy", f"policy_arns[{n}]")
+            if parsed.account_id != role.account_id:
+                raise InvalidArgument(
+                    f"policy_arns[{n}]", "a session policy must be in the role's account"
+                )
             try:
                 await self._store.get_policy(policy_arn=arn)
             except NotFound as exc:
                 raise InvalidArgument(f"policy_arns[{n}]", f"policy {arn} does not exist") from exc
         return tuple(dict.fromkeys(policy_arns))
+
+    @staticmethod
+    def _role_duration(requested: int | None, role: RoleRecord) -> int:
+        """The session's duration within the role's maximum (told only to allowed callers)."""
+        if requested is not None and requested > role.max_session_duration:
+            raise InvalidArgument(
+                "duration_seconds",
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            )
+        return _duration(requested, _DEFAULT_DURATION, role.max_session_duration)
 
     def _mint(self, claims: SessionClaims) -> Minted:
         return self._sessions.mint(claims)
@@ -240,32 +264,32 @@ class StsServicer:
         else:
             inherited_identity = ""
         tags, transitive = self._session_tags(request, parent)
-        policy_arns = await self._session_policy(request.policy, request.policy_arns)
-        role = await self._role(request.role_arn)
-
+        self._check_session_policy(request.policy, request.policy_arns)
         requested = request.duration_seconds if request.HasField("duration_seconds") else None
+        _duration(requested, _DEFAULT_DURATION, validation.MAX_SESSION_DURATION)
         if chained and requested is not None and requested > _CHAINED_MAX:
             raise InvalidArgument(
                 "duration_seconds",
                 "The requested DurationSeconds exceeds the 1 hour session limit for roles"
                 " assumed by role chaining.",
             )
-        if requested is not None and requested > role.max_session_duration:
-            raise InvalidArgument(
-                "duration_seconds",
-                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-            )
-        duration = _duration(requested, _DEFAULT_DURATION, role.max_session_duration)
 
+        # AWS's one answer for a missing role and a role the caller may not assume.
+        refused = PermissionDenied(
+            f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource:"
+            f" {request.role_arn}"
+        )
+        role = await self._find_role(request.role_arn)
+        if role is None:
+            raise refused
         context = self._assume_context(
             session_name, request.external_id, source_identity, request.tags, transitive
         )
         outcome = await self._decide(caller, "sts:AssumeRole", role.arn, role.account_id, context)
         if outcome.result.decision is not Decision.ALLOWED:
-            raise PermissionDenied(
-                f"{caller.arn} is not authorized to perform sts:AssumeRole on resource"
-                f" {role.arn} ({outcome.result.decision.value})"
-            )
+            raise refused
+        duration = self._role_duration(requested, role)
+        policy_arns = await self._session_policy_arns(role, request.policy_arns)
         extra: list[str] = []
         if request.tags:
             extra.append("sts:TagSession")
@@ -275,7 +299,8 @@ class StsServicer:
             outcome = await self._decide(caller, action, role.arn, role.account_id, context)
             if outcome.result.decision is not Decision.ALLOWED:
                 raise PermissionDenied(
-                    f"{caller.arn} is not authorized to perform {action} on resource {role.arn}"
+                    f"User: {caller.arn} is not authorized to perform: {action} on resource:"
+                    f" {role.arn}"
                 )
 
         now = time.time()
@@ -376,30 +401,31 @@ class StsServicer:
         session_name = _session_name(request.role_session_name)
         token = request.web_identity_token
         issuer = oidc.unverified_issuer(token)
-        policy_arns = await self._session_policy(request.policy, request.policy_arns)
-        role = await self._role(request.role_arn)
+        self._check_session_policy(request.policy, request.policy_arns)
         requested = request.duration_seconds if request.HasField("duration_seconds") else None
-        if requested is not None and requested > role.max_session_duration:
-            raise InvalidArgument(
-                "duration_seconds",
-                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-            )
-        duration = _duration(requested, _DEFAULT_DURATION, role.max_session_duration)
+        _duration(requested, _DEFAULT_DURATION, validation.MAX_SESSION_DURATION)
+        account = validation.iam_arn(request.role_arn, "role", "role_arn").account_id
 
+        # The token is verified before anything about the role is looked up, and a token
+        # of an issuer with no provider in the role's account fails like a forged one: the
+        # caller has no credentials until then, so it must learn nothing about what exists.
         host_path = oidc.issuer_host_path(issuer)
         provider = (
-            await self._store.find_oidc_provider(account_id=role.account_id, host_path=host_path)
+            await self._store.find_oidc_provider(account_id=account, host_path=host_path)
             if host_path is not None
             else None
         )
         if provider is None:
-            raise Unauthenticated(
-                f"no OpenID Connect provider for the token's issuer in account {role.account_id}"
-            )
+            raise Unauthenticated(oidc.NOT_VERIFIED)
         verified = oidc.verify_token(
             token, url=provider.url, client_ids=provider.client_ids, jwks=provider.jwks
         )
 
+        # AWS's one answer for a missing role and a role that does not trust the token.
+        refused = PermissionDenied("Not authorized to perform sts:AssumeRoleWithWebIdentity")
+        role = await self._find_role(request.role_arn)
+        if role is None:
+            raise refused
         # The provider is the principal the trust policy must name ("Federated"); the
         # token's claims are condition keys it may test.
         keys: dict[str, str | Sequence[str]] = dict(
@@ -424,10 +450,9 @@ class StsServicer:
             int(time.time()),
         )
         if result.decision is not Decision.ALLOWED:
-            raise PermissionDenied(
-                f"the trust policy of {role.arn} does not allow this web identity"
-                f" ({result.decision.value})"
-            )
+            raise refused
+        duration = self._role_duration(requested, role)
+        policy_arns = await self._session_policy_arns(role, request.policy_arns)
 
         now = time.time()
         claims = SessionClaims(
