@@ -19,7 +19,7 @@ from iamd_server.entries import PrincipalEntry
 from iamd_server.errors import InvalidArgument
 from iamd_server.session_policies import SessionPolicies
 
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
 class EndUsers:
@@ -34,7 +34,7 @@ class EndUsers:
         for name in ("access_key_id", "date", "signature", "method"):
             if not getattr(proof, name):
                 raise InvalidArgument(f"end_user.{name}", f"end_user.{name} is required")
-        if not _SHA256_HEX.match(proof.body_sha256):
+        if not _SHA256_HEX.fullmatch(proof.body_sha256):
             raise InvalidArgument(
                 "end_user.body_sha256", "end_user.body_sha256 must be 64 lowercase hex digits"
             )

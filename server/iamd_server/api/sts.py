@@ -12,7 +12,6 @@ caller's own policies must also allow it unless the trust policy names the calle
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -56,9 +55,6 @@ from iamd_server.store import Store
 from iamd_server.store.credentials import login_name_key
 from iamd_server.store.records import RoleRecord
 
-_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
-_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
-_SOURCE_IDENTITY = re.compile(r"^[\w+=,.@-]{2,64}$")
 _MIN_DURATION = 900
 _DEFAULT_DURATION = 3600
 _CHAINED_MAX = 3600
@@ -75,12 +71,6 @@ def _credentials(minted: Minted) -> pb.Credentials:
         session_token=minted.session_token,
         expiration=convert.timestamp(datetime.fromtimestamp(minted.expires_at, UTC)),
     )
-
-
-def _session_name(value: str, field: str = "role_session_name") -> str:
-    if not _SESSION_NAME.match(value):
-        raise InvalidArgument(field, "the session name must be 2 to 64 characters of [\\w+=,.@-]")
-    return value
 
 
 def _duration(
@@ -247,14 +237,14 @@ class StsServicer:
             raise PermissionDenied("the root user cannot assume roles")
         parent = caller.session
         chained = parent is not None and parent.is_role_session
-        session_name = _session_name(request.role_session_name)
+        session_name = validation.role_session_name(request.role_session_name)
         if request.serial_number or request.token_code:
             raise InvalidArgument("serial_number", "MFA devices are not supported")
-        if request.external_id and not _EXTERNAL_ID.match(request.external_id):
-            raise InvalidArgument("external_id", "must be 2 to 1224 characters of [\\w+=,.@:/-]")
+        if request.external_id:
+            validation.external_id(request.external_id)
         source_identity = request.source_identity
-        if source_identity and not _SOURCE_IDENTITY.match(source_identity):
-            raise InvalidArgument("source_identity", "must be 2 to 64 characters of [\\w+=,.@-]")
+        if source_identity:
+            validation.role_session_name(source_identity, "source_identity")
         if parent is not None and parent.source_identity:
             if source_identity and source_identity != parent.source_identity:
                 raise InvalidArgument(
@@ -398,7 +388,7 @@ class StsServicer:
     async def AssumeRoleWithWebIdentity(
         self, request: pb.AssumeRoleWithWebIdentityRequest, call: Call
     ) -> pb.AssumeRoleWithWebIdentityResponse:
-        session_name = _session_name(request.role_session_name)
+        session_name = validation.role_session_name(request.role_session_name)
         token = request.web_identity_token
         issuer = oidc.unverified_issuer(token)
         self._check_session_policy(request.policy, request.policy_arns)
