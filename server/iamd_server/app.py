@@ -68,6 +68,8 @@ class Settings:
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None  # set: clients must present a certificate
     service_name: str = "iamd"  # the audience of signed calls (--service-name)
+    oidc_allow_http: bool = False  # plain http JWKS URLs (tests and development)
+    jwks_refresh_seconds: float = 3600.0
 
     def server_credentials(self) -> grpc.ServerCredentials | None:
         """TLS (and mutual TLS) credentials, or None to serve plaintext."""
@@ -143,7 +145,11 @@ class IamdServer:
         await self.decider.start()
         await sessions.start()
         self._key_usage.start()
-        self._jwks = JwksRefresher(self.store)
+        self._jwks = JwksRefresher(
+            self.store,
+            interval=self.settings.jwks_refresh_seconds,
+            allow_http=self.settings.oidc_allow_http,
+        )
         self._jwks.start()
 
         server = grpc.aio.server(
@@ -164,6 +170,7 @@ class IamdServer:
         self.decider.session_decide = functools.partial(session_policies.decide, self.decider)
         authorization.end_users = EndUsers(self.authenticator, session_policies)
         credentials = CredentialsServicer(self.store, self.decider, master_key)
+        credentials.allow_http_jwks = self.settings.oidc_allow_http
         sts = StsServicer(self.store, self.decider, sessions, session_policies)
         # gRPC asks the handlers in order for each call: the Authorize hot path goes first.
         services: tuple[tuple[ServiceDescriptor, tuple[object, ...], tuple[str, ...]], ...] = (
@@ -308,6 +315,8 @@ def serve_command(args: argparse.Namespace) -> int:
         tls_key_file=args.tls_key_file,
         tls_client_ca_file=args.tls_client_ca_file,
         service_name=args.service_name,
+        oidc_allow_http=args.oidc_allow_http,
+        jwks_refresh_seconds=args.oidc_jwks_refresh_seconds,
     )
     asyncio.run(serve(settings))
     return 0

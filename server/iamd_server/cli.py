@@ -69,6 +69,18 @@ def _build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("IAMD_SERVICE_NAME", "iamd"),
         help="the audience calls must be signed for (env IAMD_SERVICE_NAME; clients' audience)",
     )
+    serve.add_argument(
+        "--oidc-allow-http",
+        action="store_true",
+        default=os.environ.get("IAMD_OIDC_ALLOW_HTTP", "") not in ("", "0", "false"),
+        help="accept and fetch plain http:// JWKS URLs (tests and development only)",
+    )
+    serve.add_argument(
+        "--oidc-jwks-refresh-seconds",
+        type=float,
+        default=float(os.environ.get("IAMD_OIDC_JWKS_REFRESH_SECONDS", "3600")),
+        help="how often providers' JWKS URLs are fetched again",
+    )
     serve.add_argument("--log-level", default=os.environ.get("IAMD_LOG_LEVEL", "INFO"))
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations and exit")

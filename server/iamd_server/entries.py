@@ -30,11 +30,11 @@ from iamd_server.policy import (
 )
 from iamd_server.store.records import LoadedPolicy, PrincipalPolicies
 
-ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/")
-_IAM_ENTITY = re.compile(r"^arn:aws:iam::(\d{12}):(user|role)/(?:.*/)?([^/]+)$")
-_SESSION = re.compile(r"^arn:aws:sts::(\d{12}):assumed-role/([^/]+)/([^/]+)$")
-_ROOT = re.compile(r"^arn:aws:iam::(\d{12}):root$")
-_ACCOUNT = re.compile(r"^\d{12}$")
+ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/", re.ASCII)
+_IAM_ENTITY = re.compile(r"arn:aws:iam::(\d{12}):(user|role)/(?:.*/)?([^/]+)", re.ASCII)
+_SESSION = re.compile(r"arn:aws:sts::(\d{12}):assumed-role/([^/]+)/([^/]+)", re.ASCII)
+_ROOT = re.compile(r"arn:aws:iam::(\d{12}):root", re.ASCII)
+_ACCOUNT = re.compile(r"\d{12}", re.ASCII)
 
 # Keys a caller of Authorize may not supply: they describe the principal, its session or the
 # clock, and are set by the service (iam-semantics 5). Dropped from request contexts.
@@ -168,10 +168,10 @@ def environment(now: int) -> Context:
 def name_key(arn: str) -> str | None:
     """A path- and case-independent key for a user or role ARN (or a role session ARN), so
     an entry for a name that did not exist yet is dropped when it is created."""
-    match = _IAM_ENTITY.match(arn)
+    match = _IAM_ENTITY.fullmatch(arn)
     if match is not None:
         return f"name:{match.group(1)}:{match.group(2)}:{match.group(3).lower()}"
-    match = _SESSION.match(arn)
+    match = _SESSION.fullmatch(arn)
     if match is not None:
         return f"name:{match.group(1)}:role:{match.group(2).lower()}"
     return None
@@ -221,7 +221,7 @@ def trusted_context(policies: PrincipalPolicies, principal: Principal) -> Contex
     else:
         values["aws:PrincipalArn"] = policies.principal_arn  # the role ARN, with its path
         values["aws:PrincipalType"] = "AssumedRole"
-        session = _SESSION.match(principal.arn)
+        session = _SESSION.fullmatch(principal.arn)
         if policies.unique_id:
             name = session.group(3) if session else principal.arn.rsplit("/", 1)[-1]
             values["aws:userid"] = f"{policies.unique_id}:{name}"
@@ -276,7 +276,7 @@ def dependencies(arn: str, account: str | None, policies: PrincipalPolicies | No
 
 def account_of(arn: str) -> str | None:
     parts = arn.split(":", 5)
-    if len(parts) == 6 and len(parts[4]) == 12 and parts[4].isdigit():
+    if len(parts) == 6 and len(parts[4]) == 12 and parts[4].isascii() and parts[4].isdigit():
         return parts[4]
     return None
 
@@ -313,4 +313,4 @@ def reserved_key(key_lower: str) -> bool:
 
 
 def valid_account(value: str) -> bool:
-    return _ACCOUNT.match(value) is not None
+    return _ACCOUNT.fullmatch(value) is not None

@@ -12,12 +12,16 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import http.client
 import json
 import logging
+import socket
+import ssl
+import threading
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -34,6 +38,10 @@ MAX_TOKEN_LENGTH = 20_000
 MAX_CLIENT_IDS = 100
 # Tolerated clock difference with the identity provider for exp / nbf / iat.
 LEEWAY_SECONDS = 60
+# One answer for every token whose signature is not checked good, whatever the reason (no
+# provider for its issuer, unknown key, bad signature, undecodable): until then the caller
+# is nobody and must not learn which providers or keys exist.
+NOT_VERIFIED = "the web identity token does not verify"
 
 
 def normalize_url(url: str, field: str = "url") -> tuple[str, str]:
@@ -66,6 +74,8 @@ def parse_jwks(text: str | Mapping[str, Any], field: str = "jwks") -> dict[str, 
     """A JWKS document of public keys, checked by importing it."""
     try:
         document = json.loads(text) if isinstance(text, str) else dict(text)
+    except RecursionError as exc:
+        raise InvalidArgument(field, "the JWKS document is nested too deeply") from exc
     except ValueError as exc:
         raise InvalidArgument(field, "the JWKS document is not JSON") from exc
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
@@ -79,7 +89,7 @@ def parse_jwks(text: str | Mapping[str, Any], field: str = "jwks") -> dict[str, 
             raise InvalidArgument(f"{field}.keys[{n}]", "only public keys are accepted")
     try:
         KeySet.import_key_set(cast(Any, document))
-    except (JoseError, ValueError, TypeError, KeyError) as exc:
+    except (JoseError, ValueError, TypeError, KeyError, RecursionError) as exc:
         raise InvalidArgument(field, f"the JWKS document has an unusable key: {exc}") from exc
     return {"keys": document["keys"]}
 
@@ -103,7 +113,7 @@ def unverified_issuer(token: str) -> str:
         raise Unauthenticated("the web identity token is not a signed JWT")
     try:
         claims = _b64_json(parts[1])
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
         raise Unauthenticated("the web identity token cannot be decoded") from exc
     issuer = claims.get("iss")
     if not isinstance(issuer, str) or not issuer:
@@ -137,10 +147,9 @@ def verify_token(
     try:
         keys = KeySet.import_key_set(cast(Any, dict(jwks)))
         decoded = jwt.decode(token, keys, algorithms=list(ALGORITHMS))
-    except JoseError as exc:
-        raise Unauthenticated(f"the web identity token does not verify ({exc.error})") from exc
-    except (ValueError, TypeError, KeyError) as exc:
-        raise Unauthenticated("the web identity token does not verify") from exc
+    except (JoseError, ValueError, TypeError, KeyError, RecursionError) as exc:
+        # RecursionError: a header or claims set nested too deeply for the JSON parser.
+        raise Unauthenticated(NOT_VERIFIED) from exc
     claims = decoded.claims
     current = time.time() if now is None else now
     issuer = claims.get("iss")
@@ -200,22 +209,113 @@ class JwksSource(Protocol):
     ) -> None: ...
 
 
-def _fetch(url: str, timeout: float) -> bytes:
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        data: bytes = response.read(1 << 20)
-        return data
+# A JWKS document larger than this is refused (real ones are a few kilobytes).
+JWKS_MAX_BYTES = 1 << 20
+# Fetches of providers' JWKS URLs at the same time.
+JWKS_CONCURRENT_FETCHES = 8
+_TLS = ssl.create_default_context()
+
+
+def jwks_url_scheme_allowed(url: str, *, allow_http: bool) -> bool:
+    scheme = urllib.parse.urlsplit(url).scheme
+    return scheme == "https" or (allow_http and scheme == "http")
+
+
+class _Fetch:
+    """One GET of a JWKS URL, run in a worker thread. Redirects are never followed (a 3xx
+    answer is a failure), so a provider cannot send the server to plain http or to an
+    internal address; ``abort()`` cuts the connection from outside, so the caller's
+    deadline bounds the whole fetch, however slowly the other side answers."""
+
+    def __init__(self, url: str, *, timeout: float, allow_http: bool) -> None:
+        self._url = url
+        self._timeout = timeout
+        self._allow_http = allow_http
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._aborted = False
+
+    def run(self) -> bytes:
+        if not jwks_url_scheme_allowed(self._url, allow_http=self._allow_http):
+            raise ValueError("the JWKS URL must be https://")
+        parts = urllib.parse.urlsplit(self._url)
+        host = parts.hostname
+        if not host:
+            raise ValueError("the JWKS URL names no host")
+        https = parts.scheme == "https"
+        port = parts.port or (443 if https else 80)
+        sock = socket.create_connection((host, port), timeout=self._timeout)
+        try:
+            if https:
+                # The handshake comes after the socket is held, so abort() can cut it too.
+                sock = _TLS.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
+            with self._lock:
+                if self._aborted:
+                    raise TimeoutError("the JWKS fetch ran out of time")
+                self._sock = sock
+            if isinstance(sock, ssl.SSLSocket):
+                sock.do_handshake()
+            kind = http.client.HTTPSConnection if https else http.client.HTTPConnection
+            conn = kind(host, port, timeout=self._timeout)
+            conn.sock = sock
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            conn.request("GET", target, headers={"Accept": "application/json"})
+            response = conn.getresponse()
+            if response.status != 200:
+                raise OSError(f"HTTP {response.status} (redirects are not followed)")
+            body = response.read(JWKS_MAX_BYTES + 1)
+            if len(body) > JWKS_MAX_BYTES:
+                raise ValueError(f"the JWKS document is larger than {JWKS_MAX_BYTES} bytes")
+            return body
+        finally:
+            sock.close()
+
+    def abort(self) -> None:
+        with self._lock:
+            self._aborted = True
+            sock = self._sock
+        if sock is not None:
+            # The plain socket's shutdown, even under TLS: it wakes a read blocked in the
+            # worker thread without touching the TLS state that thread is using.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+async def fetch_jwks(
+    url: str, *, deadline: float, allow_http: bool = False, executor: Executor | None = None
+) -> bytes:
+    """The body at ``url``, fetched within ``deadline`` seconds in all."""
+    fetch = _Fetch(url, timeout=deadline, allow_http=allow_http)
+    running = asyncio.get_running_loop().run_in_executor(executor, fetch.run)
+    try:
+        return await asyncio.wait_for(running, deadline)
+    except BaseException:
+        fetch.abort()
+        raise
 
 
 class JwksRefresher:
-    """Fetches providers' JWKS URLs every ``interval`` seconds; failures (no network) only
-    leave the stored keys in place."""
+    """Fetches providers' JWKS URLs every ``interval`` seconds, all providers at once, each
+    fetch within ``timeout`` seconds (and never longer than the interval); failures (no
+    network) only leave the stored keys in place. Plain http URLs are fetched only with
+    ``allow_http`` (tests and development)."""
 
-    def __init__(self, store: JwksSource, *, interval: float = 3600.0, timeout: float = 5.0):
+    def __init__(
+        self,
+        store: JwksSource,
+        *,
+        interval: float = 3600.0,
+        timeout: float = 10.0,
+        allow_http: bool = False,
+    ) -> None:
         self._store = store
         self._interval = interval
-        self._timeout = timeout
+        self._deadline = min(timeout, interval)
+        self._allow_http = allow_http
         self._task: asyncio.Task[None] | None = None
+        # Threads of its own: a slow provider never holds up the default executor's
+        # threads (password hashing runs there).
+        self._executor = ThreadPoolExecutor(JWKS_CONCURRENT_FETCHES, "iamd-jwks")
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="iamd-jwks")
@@ -225,6 +325,7 @@ class JwksRefresher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _run(self) -> None:
         while True:
@@ -233,19 +334,32 @@ class JwksRefresher:
                 await self.refresh_once()
 
     async def refresh_once(self) -> int:
-        refreshed = 0
-        for provider in await self._store.providers_with_jwks_url():
-            url = provider.jwks_url
-            if not url or not url.startswith("https://"):
-                continue
-            try:
-                raw = await asyncio.to_thread(_fetch, url, self._timeout)
-                jwks = parse_jwks(raw.decode())
-            except Exception as exc:
-                log.info("cannot refresh the JWKS of %s (%s); keeping the stored keys", url, exc)
-                continue
-            await self._store.refresh_oidc_provider_jwks(
-                account_id=provider.account_id, host_path=provider.host_path, jwks=jwks
-            )
-            refreshed += 1
-        return refreshed
+        providers = [
+            p
+            for p in await self._store.providers_with_jwks_url()
+            if p.jwks_url and jwks_url_scheme_allowed(p.jwks_url, allow_http=self._allow_http)
+        ]
+        slots = asyncio.Semaphore(JWKS_CONCURRENT_FETCHES)
+
+        async def refresh(provider: Any) -> bool:
+            async with slots:
+                url = provider.jwks_url
+                try:
+                    raw = await fetch_jwks(
+                        url,
+                        deadline=self._deadline,
+                        allow_http=self._allow_http,
+                        executor=self._executor,
+                    )
+                    jwks = parse_jwks(raw.decode())
+                except Exception as exc:
+                    log.info(
+                        "cannot refresh the JWKS of %s (%r); keeping the stored keys", url, exc
+                    )
+                    return False
+                await self._store.refresh_oidc_provider_jwks(
+                    account_id=provider.account_id, host_path=provider.host_path, jwks=jwks
+                )
+                return True
+
+        return sum(await asyncio.gather(*(refresh(p) for p in providers)))

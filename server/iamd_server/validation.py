@@ -12,13 +12,17 @@ from dataclasses import dataclass
 
 from iamd_server.errors import InvalidArgument
 
-_NAME_CHARS = re.compile(r"^[A-Za-z0-9+=,.@_-]+$")
-_INLINE_NAME_CHARS = re.compile(r"^[A-Za-z0-9_+=,.@-]+$")
-_PATH = re.compile(r"^/(?:[\x21-\x7e]*/)?$")
-_PATH_PREFIX = re.compile(r"^/[\x21-\x7e]*$")
-_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+# AWS's patterns (IAM and STS API references), matched whole (fullmatch: "$" would let a
+# trailing newline through) and ASCII only (re.ASCII: \w and \d are ASCII, as in AWS).
+_NAME_CHARS = re.compile(r"[\w+=,.@-]+", re.ASCII)
+_SESSION_NAME_CHARS = re.compile(r"[\w+=,.@-]*", re.ASCII)
+_EXTERNAL_ID_CHARS = re.compile(r"[\w+=,.@:/-]*", re.ASCII)
+_PATH = re.compile(r"/|/[\x21-\x7e]+/", re.ASCII)
+# ListUsers & co.: "any ASCII character from ! (U+0021) through DEL (U+007F)".
+_PATH_PREFIX = re.compile(r"/[\x21-\x7f]*", re.ASCII)
+_ACCOUNT_ID = re.compile(r"[0-9]{12}", re.ASCII)
 _TAG_PUNCTUATION = frozenset(" _.:/=+-@")
-_ARN = re.compile(r"^arn:([a-z-]+):([a-z0-9.-]*):([a-z0-9-]*):([^:]*):(.+)$", re.DOTALL)
+_ARN = re.compile(r"arn:([a-z-]+):([a-z0-9.-]*):([a-z0-9-]*):([^:]*):(.+)", re.DOTALL | re.ASCII)
 
 USER_NAME_MAX = 64
 GROUP_NAME_MAX = 128
@@ -32,14 +36,16 @@ TAG_VALUE_MAX = 256
 MAX_TAGS = 50
 MIN_SESSION_DURATION = 3600
 MAX_SESSION_DURATION = 43200
+SESSION_NAME_MIN, SESSION_NAME_MAX = 2, 64
+EXTERNAL_ID_MIN, EXTERNAL_ID_MAX = 2, 1224
 
 
 def _name(value: str, field: str, what: str, max_len: int) -> str:
     if not 1 <= len(value) <= max_len:
         raise InvalidArgument(field, f"{what} must be 1 to {max_len} characters long")
-    if not _NAME_CHARS.match(value):
+    if not _NAME_CHARS.fullmatch(value):
         raise InvalidArgument(
-            field, f"{what} {value!r} may contain only letters, digits and + = , . @ _ -"
+            field, f"{what} {value!r} may contain only ASCII letters, digits and + = , . @ _ -"
         )
     return value
 
@@ -61,21 +67,36 @@ def policy_name(value: str, field: str = "policy_name") -> str:
 
 
 def inline_policy_name(value: str, field: str = "policy_name") -> str:
-    if not 1 <= len(value) <= INLINE_POLICY_NAME_MAX:
+    return _name(value, field, "policy name", INLINE_POLICY_NAME_MAX)
+
+
+def role_session_name(value: str, field: str = "role_session_name") -> str:
+    """RoleSessionName (and SourceIdentity): 2-64 characters of [\\w+=,.@-], ASCII."""
+    if not SESSION_NAME_MIN <= len(value) <= SESSION_NAME_MAX:
         raise InvalidArgument(
-            field, f"policy name must be 1 to {INLINE_POLICY_NAME_MAX} characters long"
+            field, f"must be {SESSION_NAME_MIN} to {SESSION_NAME_MAX} characters long"
         )
-    if not _INLINE_NAME_CHARS.match(value):
+    if not _SESSION_NAME_CHARS.fullmatch(value):
         raise InvalidArgument(
-            field, f"policy name {value!r} may contain only letters, digits and _ + = , . @ -"
+            field, f"{value!r} may contain only ASCII letters, digits and + = , . @ _ -"
         )
+    return value
+
+
+def external_id(value: str, field: str = "external_id") -> str:
+    if not EXTERNAL_ID_MIN <= len(value) <= EXTERNAL_ID_MAX:
+        raise InvalidArgument(
+            field, f"must be {EXTERNAL_ID_MIN} to {EXTERNAL_ID_MAX} characters long"
+        )
+    if not _EXTERNAL_ID_CHARS.fullmatch(value):
+        raise InvalidArgument(field, "may contain only ASCII letters, digits and + = , . @ : / _ -")
     return value
 
 
 def path(value: str, field: str = "path") -> str:
     if not 1 <= len(value) <= PATH_MAX:
         raise InvalidArgument(field, f"path must be 1 to {PATH_MAX} characters long")
-    if not _PATH.match(value):
+    if not _PATH.fullmatch(value):
         raise InvalidArgument(
             field,
             f"path {value!r} must be '/' or start and end with '/' and contain only"
@@ -87,17 +108,17 @@ def path(value: str, field: str = "path") -> str:
 def path_prefix(value: str, field: str = "path_prefix") -> str:
     if not 1 <= len(value) <= PATH_MAX:
         raise InvalidArgument(field, f"path prefix must be 1 to {PATH_MAX} characters long")
-    if not _PATH_PREFIX.match(value):
+    if not _PATH_PREFIX.fullmatch(value):
         raise InvalidArgument(
             field,
-            f"path prefix {value!r} must start with '/' and contain only printable ASCII"
-            " characters (no spaces)",
+            f"path prefix {value!r} must start with '/' and contain only ASCII characters"
+            " from '!' (U+0021) to DEL (U+007F)",
         )
     return value
 
 
 def account_id(value: str, field: str = "account_id") -> str:
-    if not _ACCOUNT_ID.match(value):
+    if not _ACCOUNT_ID.fullmatch(value):
         raise InvalidArgument(field, f"account id {value!r} must be exactly 12 decimal digits")
     return value
 
@@ -190,7 +211,7 @@ def arn(value: str, field: str = "arn") -> Arn:
     """Parses `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` (the resource may hold colons)."""
     if len(value) > 2048:
         raise InvalidArgument(field, "ARN must be at most 2048 characters long")
-    match = _ARN.match(value)
+    match = _ARN.fullmatch(value)
     if match is None or not match.group(2):
         raise InvalidArgument(
             field, f"{value!r} is not an ARN (arn:partition:service:region:account:resource)"

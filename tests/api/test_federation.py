@@ -3,9 +3,11 @@ AssumeRoleWithWebIdentity with tokens signed by a test key pair (no network)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import grpc
@@ -15,7 +17,13 @@ from iamd.v1 import sts_pb2
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
-from tests.api.management_support import expect_error, management_account, unique
+from tests.api.management_support import (
+    document,
+    error_of,
+    expect_error,
+    management_account,
+    unique,
+)
 from tests.api.sts_support import new_role, session_credentials, trust, whoami
 from tests.harness import ServerProcess, Stubs, stubs
 
@@ -244,4 +252,84 @@ def test_key_rotation_and_provider_deletion(root: Stubs, anonymous: Stubs) -> No
             pb.GetOpenIDConnectProviderRequest(open_id_connect_provider_arn=arn)
         ),
         grpc.StatusCode.NOT_FOUND,
+    )
+
+
+def test_answers_reveal_no_role_provider_or_policy(
+    root: Stubs, anonymous: Stubs, issuer: Issuer, role_arn: str, provider_arn: str
+) -> None:
+    account = management_account(root)
+    missing = f"arn:aws:iam::{account}:role/{unique('missing')}"
+    policy = root.management.CreatePolicy(
+        pb.CreatePolicyRequest(policy_name=unique("session"), policy_document=document("*"))
+    ).policy.arn
+    no_policy = f"arn:aws:iam::{account}:policy/{unique('nope')}"
+    variants: list[dict[str, Any]] = [
+        {},
+        {"duration_seconds": 43200},  # beyond the existing role's maximum
+        {"policy_arns": [policy]},
+        {"policy_arns": [no_policy]},
+    ]
+
+    def answers(token: str, roles: tuple[str, ...]) -> set[tuple[str, str]]:
+        found = set()
+        for role in roles:
+            for fields in variants:
+                error = error_of(partial(web_identity, anonymous, role, token, **fields))
+                found.add((error.code().name, error.details() or ""))
+        return found
+
+    # Forged tokens: the provider's issuer signed with another key, and an issuer with no
+    # provider. Without a valid token nothing is learnt about roles, providers or policies.
+    forged = Issuer(issuer.host, kid=issuer.kid).token()
+    unknown_issuer = Issuer(f"{unique('stranger')}.example.test").token()
+    forged_answers = answers(forged, (role_arn, missing)) | answers(
+        unknown_issuer, (role_arn, missing)
+    )
+    assert len(forged_answers) == 1, forged_answers
+    assert forged_answers.pop()[0] == UNAUTHENTICATED.name
+
+    # A valid token: a role whose trust policy refuses it and a missing role answer alike.
+    refusing = new_role(
+        root,
+        trust(
+            {"Federated": provider_arn},
+            "sts:AssumeRoleWithWebIdentity",
+            StringEquals={f"{issuer.host}:sub": "somebody-else"},
+        ),
+    )
+    valid_answers = answers(issuer.token(), (refusing, missing))
+    assert len(valid_answers) == 1, valid_answers
+    code, message = valid_answers.pop()
+    assert code == DENIED.name
+    assert message == "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+
+
+def _segment(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def test_deeply_nested_json_is_refused_cleanly(
+    root: Stubs, anonymous: Stubs, issuer: Issuer, role_arn: str
+) -> None:
+    deep = "[" * 6000 + "]" * 6000
+    header = _segment(json.dumps({"alg": "RS256", "kid": issuer.kid}))
+    claims = _segment(json.dumps({"iss": issuer.url, "sub": "x", "aud": CLIENT}))
+    nested_header = _segment('{"alg":"RS256","kid":"k1","x":' + deep + "}")
+    nested_claims = _segment('{"iss":"' + issuer.url + '","x":' + deep + "}")
+    signature = _segment("not a signature")
+    for token in (f"{nested_header}.{claims}.{signature}", f"{header}.{nested_claims}.{signature}"):
+        assert len(token) <= 20_000
+        error = expect_error(partial(web_identity, anonymous, role_arn, token), UNAUTHENTICATED)
+        assert "internal" not in (error.details() or "").lower()
+    expect_error(
+        lambda: root.management.CreateOpenIDConnectProvider(
+            pb.CreateOpenIDConnectProviderRequest(
+                url=f"https://{unique('deep')}.example.test",
+                client_ids=[CLIENT],
+                jwks='{"keys":[' + "[" * 100_000 + "]" * 100_000 + "]}",
+            )
+        ),
+        INVALID,
+        field="jwks",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import grpc
@@ -15,6 +16,7 @@ from iamd_server import passwords
 
 from tests.api.management_support import (
     document,
+    error_of,
     expect_error,
     management_account,
     new_member_account,
@@ -226,6 +228,63 @@ def test_login_backoff(server: ServerProcess, root: Stubs, anonymous: Stubs) -> 
     assert login(anonymous, account, name, GOOD).arn
     # Nobody can keep a user out for long: the wait is capped.
     assert max(passwords.BACKOFF_DELAYS) <= 15
+
+
+def answer(client: Stubs, account: str, user: str, password: str) -> tuple[str, str]:
+    """(status code, message) of a Login that fails."""
+    error = error_of(lambda: login(client, account, user, password))
+    return error.code().name, error.details() or ""
+
+
+def admitted_within(seconds: float) -> int:
+    """How many sign-ins the backoff can let through in ``seconds`` from a standing start."""
+    admitted = passwords.FREE_FAILURES
+    waited = 0.0
+    for delay in passwords.BACKOFF_DELAYS[passwords.FREE_FAILURES - 1 :]:
+        waited += delay
+        if waited > seconds:
+            break
+        admitted += 1
+    return admitted
+
+
+def test_parallel_guesses_are_counted_before_checking(
+    server: ServerProcess, root: Stubs, anonymous: Stubs
+) -> None:
+    account = management_account(root)
+    name, _ = new_user(root, server.endpoint)
+    create_profile(root, name, GOOD)
+    start = time.monotonic()
+    with ThreadPoolExecutor(40) as pool:
+        codes = list(
+            pool.map(lambda _: answer(anonymous, account, name, "Wrong-Horse-9")[0], range(40))
+        )
+    elapsed = time.monotonic() - start
+    checked = codes.count(UNAUTHENTICATED.name)
+    assert checked + codes.count(EXHAUSTED.name) == 40, codes
+    # Guesses sent together are counted before any is checked: only the free ones (and any
+    # whose backoff ran out while the others were answered) reach the password check.
+    assert 1 <= checked <= admitted_within(elapsed), (checked, elapsed)
+
+
+def test_unknown_users_answer_like_known_ones(
+    server: ServerProcess, root: Stubs, anonymous: Stubs
+) -> None:
+    account = management_account(root)
+    with_password, _ = new_user(root, server.endpoint)
+    create_profile(root, with_password, GOOD)
+    without_password, _ = new_user(root, server.endpoint)
+    unknown = f"nobody-{time.time_ns()}"
+    guesses = ["Wrong-Horse-9"] * (passwords.FREE_FAILURES + 2)
+    answers = {
+        name: [answer(anonymous, account, name, guess) for guess in guesses]
+        for name in (with_password, without_password, unknown)
+    }
+    # The same codes and messages, backoff included, whether or not the user exists.
+    assert answers[with_password] == answers[without_password] == answers[unknown], answers
+    assert answers[unknown][-1][0] == EXHAUSTED.name
+    # Also for an account that does not exist.
+    assert [answer(anonymous, "000000000000", unknown, g) for g in guesses] == answers[unknown]
 
 
 def test_login_profile_needs_permission(server: ServerProcess, root: Stubs) -> None:

@@ -19,6 +19,7 @@ from iamd_server.sessions import SessionClaims, SessionKeys, new_session_id
 
 from tests.api.management_support import (
     document,
+    error_of,
     expect_error,
     management_account,
     new_member_account,
@@ -142,6 +143,42 @@ def test_unknown_role_is_refused_like_an_unauthorized_one(
     _, user = new_user(root, server.endpoint, policy=document("sts:AssumeRole"))
     missing = f"arn:aws:iam::{account}:role/{unique('missing')}"
     expect_error(lambda: assume(user, missing), DENIED)
+
+
+def refusal(call: Any, role_arn: str) -> tuple[str, str]:
+    """(status code, message with the role ARN blanked) of a call that fails."""
+    error = error_of(call)
+    return error.code().name, (error.details() or "").replace(role_arn, "ROLE")
+
+
+def test_missing_and_forbidden_roles_and_policies_answer_alike(
+    server: ServerProcess, root: Stubs, account: str
+) -> None:
+    other, _ = new_user(root, server.endpoint)
+    existing = new_role(root, trust({"AWS": user_arn(account, other)}))
+    missing = f"arn:aws:iam::{account}:role/{unique('missing')}"
+    policy = root.management.CreatePolicy(
+        pb.CreatePolicyRequest(policy_name=unique("session"), policy_document=document("*"))
+    ).policy.arn
+    no_policy = f"arn:aws:iam::{account}:policy/{unique('nope')}"
+    _, allowed_everywhere = new_user(root, server.endpoint, policy=document("sts:AssumeRole"))
+    _, bare = new_user(root, server.endpoint)
+    for caller in (allowed_everywhere, bare):
+        answers = {
+            refusal(partial(assume, caller, role, **fields), role)
+            for role in (existing, missing)
+            for fields in (
+                {},
+                {"duration_seconds": 43200},  # beyond the existing role's maximum
+                {"policy_arns": [policy]},
+                {"policy_arns": [no_policy]},
+            )
+        }
+        # One answer, as AWS gives: nothing tells which roles or policies exist.
+        assert len(answers) == 1, answers
+        code, message = answers.pop()
+        assert code == DENIED.name
+        assert "is not authorized to perform: sts:AssumeRole on resource: ROLE" in message
 
 
 def test_duration_and_session_name_validation(

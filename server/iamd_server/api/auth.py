@@ -27,8 +27,8 @@ from iamd_server.errors import Unauthenticated
 from iamd_server.key_usage import KeyUsage
 from iamd_server.sessions import SessionAuthority, SessionClaims
 
-_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z2-7]{16}$")
-_ROOT_ARN = re.compile(r"^arn:aws:iam::(\d{12}):root$")
+_KEY_ID = re.compile(r"(AKIA|ASIA)[A-Z2-7]{16}", re.ASCII)
+_ROOT_ARN = re.compile(r"arn:aws:iam::(\d{12}):root", re.ASCII)
 _HEX = frozenset("0123456789abcdef")
 
 # One answer for an unknown key, an inactive key and a wrong signature: a caller that cannot
@@ -59,7 +59,7 @@ class Caller:
 
     @property
     def is_root(self) -> bool:
-        return _ROOT_ARN.match(self.arn) is not None
+        return _ROOT_ARN.fullmatch(self.arn) is not None
 
 
 class StoredKey(Protocol):
@@ -251,7 +251,7 @@ class Authenticator:
         )
 
     async def _load(self, key_id: str) -> _KeyEntry | None:
-        if _KEY_ID.match(key_id) is None:
+        if _KEY_ID.fullmatch(key_id) is None:
             return None
         pending = self._loading.get(key_id)
         if pending is not None:  # another call is loading this key: share its result

@@ -14,6 +14,7 @@ RevokeUserSessions -> iam:PutUserPolicy (the same Deny, on the user).
 from __future__ import annotations
 
 import json
+import urllib.parse
 
 from iamd.v1 import management_pb2 as pb
 
@@ -68,16 +69,33 @@ def _policy(record: PasswordPolicyRecord) -> pb.PasswordPolicy:
     )
 
 
-def _jwks_url(value: str) -> str | None:
+def _jwks_url(value: str, *, allow_http: bool) -> str | None:
     if not value:
         return None
-    if not value.startswith("https://") or len(value) > 2048:
-        raise InvalidArgument("jwks_url", "the JWKS URL must be an https:// URL")
+    try:
+        parts = urllib.parse.urlsplit(value)
+        named_host = bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number
+        named_host = False
+    if (
+        len(value) > 2048
+        or not named_host
+        or not oidc.jwks_url_scheme_allowed(value, allow_http=allow_http)
+        or parts.username is not None
+        or parts.fragment
+        or any(c.isspace() or not c.isprintable() for c in value)
+    ):
+        raise InvalidArgument(
+            "jwks_url", "the JWKS URL must be an https:// URL naming a host (at most 2048 chars)"
+        )
     return value
 
 
 class CredentialsServicer(ManagementBase):
     """`CredentialsServicer(store, decider, master_key)`: the credential Manage RPCs."""
+
+    # Plain http JWKS URLs are accepted only when the server is told so (`--oidc-allow-http`).
+    allow_http_jwks = False
 
     # ---- login profiles ----
 
@@ -239,7 +257,7 @@ class CredentialsServicer(ManagementBase):
                 "jwks", "the provider's signing keys (a JWKS document) are required"
             )
         jwks = oidc.parse_jwks(request.jwks)
-        jwks_url = _jwks_url(request.jwks_url)
+        jwks_url = _jwks_url(request.jwks_url, allow_http=self.allow_http_jwks)
         target = Target(caller, account, oidc_provider_arn(account, host_path))
         await self._check(target, "iam:CreateOpenIDConnectProvider")
         written = await self._store.create_oidc_provider(
@@ -277,7 +295,7 @@ class CredentialsServicer(ManagementBase):
         target = self._provider_target(call, request.open_id_connect_provider_arn)
         jwks = oidc.parse_jwks(request.jwks) if request.jwks else None
         set_url = request.HasField("jwks_url")
-        jwks_url = _jwks_url(request.jwks_url) if set_url else None
+        jwks_url = _jwks_url(request.jwks_url, allow_http=self.allow_http_jwks) if set_url else None
         if jwks is None and not set_url:
             raise InvalidArgument("jwks", "give a new JWKS document or JWKS URL")
         await self._check(target, "iam:UpdateOpenIDConnectProviderThumbprint")

@@ -11,7 +11,7 @@ caller's own policies must also allow it unless the trust policy names the calle
 
 from __future__ import annotations
 
-import re
+import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -52,11 +52,9 @@ from iamd_server.sessions import (
     session_arn,
 )
 from iamd_server.store import Store
+from iamd_server.store.credentials import login_name_key
 from iamd_server.store.records import RoleRecord
 
-_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
-_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
-_SOURCE_IDENTITY = re.compile(r"^[\w+=,.@-]{2,64}$")
 _MIN_DURATION = 900
 _DEFAULT_DURATION = 3600
 _CHAINED_MAX = 3600
@@ -73,12 +71,6 @@ def _credentials(minted: Minted) -> pb.Credentials:
         session_token=minted.session_token,
         expiration=convert.timestamp(datetime.fromtimestamp(minted.expires_at, UTC)),
     )
-
-
-def _session_name(value: str, field: str = "role_session_name") -> str:
-    if not _SESSION_NAME.match(value):
-        raise InvalidArgument(field, "the session name must be 2 to 64 characters of [\\w+=,.@-]")
-    return value
 
 
 def _duration(
@@ -126,19 +118,20 @@ class StsServicer:
             unique_id=caller.principal_id,
         )
 
-    async def _role(self, role_arn: str) -> RoleRecord:
-        """The role with exactly this ARN; a missing role is refused like an unauthorized
-        one, so callers cannot probe which roles exist."""
+    async def _find_role(self, role_arn: str) -> RoleRecord | None:
+        """The role with exactly this ARN, or None. Callers refuse a missing role exactly as
+        a role they may not assume, so nobody can probe which roles exist."""
         parsed = validation.iam_arn(role_arn, "role", "role_arn")
+        validation.role_name(parsed.name, "role_arn")
         try:
             role = await self._store.get_role(account_id=parsed.account_id, role_name=parsed.name)
         except NotFound:
-            role = None
-        if role is None or role.arn != role_arn:
-            raise PermissionDenied(f"not authorized to assume {role_arn}")
-        return role
+            return None
+        return role if role.arn == role_arn else None
 
-    async def _session_policy(self, policy: str, policy_arns: Sequence[str]) -> tuple[str, ...]:
+    @staticmethod
+    def _check_session_policy(policy: str, policy_arns: Sequence[str]) -> None:
+        """What can be checked of the session policies without looking anything up."""
         if policy:
             if len(policy) > _MAX_SESSION_POLICY:
                 raise InvalidArgument(
@@ -152,11 +145,34 @@ class StsServicer:
             raise InvalidArgument("policy_arns", f"at most {_MAX_POLICY_ARNS} policy ARNs")
         for n, arn in enumerate(policy_arns):
             validation.iam_arn(arn, "policy", f"policy_arns[{n}]")
+
+    async def _session_policy_arns(
+        self, role: RoleRecord, policy_arns: Sequence[str]
+    ) -> tuple[str, ...]:
+        """The managed session policies, looked up only once the caller may assume the role
+        (so only then does it learn which exist); as AWS requires, they must be in the
+        role's account."""
+        for n, arn in enumerate(policy_arns):
+            parsed = validation.iam_arn(arn, "policy", f"policy_arns[{n}]")
+            if parsed.account_id != role.account_id:
+                raise InvalidArgument(
+                    f"policy_arns[{n}]", "a session policy must be in the role's account"
+                )
             try:
                 await self._store.get_policy(policy_arn=arn)
             except NotFound as exc:
                 raise InvalidArgument(f"policy_arns[{n}]", f"policy {arn} does not exist") from exc
         return tuple(dict.fromkeys(policy_arns))
+
+    @staticmethod
+    def _role_duration(requested: int | None, role: RoleRecord) -> int:
+        """The session's duration within the role's maximum (told only to allowed callers)."""
+        if requested is not None and requested > role.max_session_duration:
+            raise InvalidArgument(
+                "duration_seconds",
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            )
+        return _duration(requested, _DEFAULT_DURATION, role.max_session_duration)
 
     def _mint(self, claims: SessionClaims) -> Minted:
         return self._sessions.mint(claims)
@@ -226,14 +242,14 @@ class StsServicer:
             raise PermissionDenied("the root user cannot assume roles")
         parent = caller.session
         chained = parent is not None and parent.is_role_session
-        session_name = _session_name(request.role_session_name)
+        session_name = validation.role_session_name(request.role_session_name)
         if request.serial_number or request.token_code:
             raise InvalidArgument("serial_number", "MFA devices are not supported")
-        if request.external_id and not _EXTERNAL_ID.match(request.external_id):
-            raise InvalidArgument("external_id", "must be 2 to 1224 characters of [\\w+=,.@:/-]")
+        if request.external_id:
+            validation.external_id(request.external_id)
         source_identity = request.source_identity
-        if source_identity and not _SOURCE_IDENTITY.match(source_identity):
-            raise InvalidArgument("source_identity", "must be 2 to 64 characters of [\\w+=,.@-]")
+        if source_identity:
+            validation.role_session_name(source_identity, "source_identity")
         if parent is not None and parent.source_identity:
             if source_identity and source_identity != parent.source_identity:
                 raise InvalidArgument(
@@ -243,32 +259,32 @@ class StsServicer:
         else:
             inherited_identity = ""
         tags, transitive = self._session_tags(request, parent)
-        policy_arns = await self._session_policy(request.policy, request.policy_arns)
-        role = await self._role(request.role_arn)
-
+        self._check_session_policy(request.policy, request.policy_arns)
         requested = request.duration_seconds if request.HasField("duration_seconds") else None
+        _duration(requested, _DEFAULT_DURATION, validation.MAX_SESSION_DURATION)
         if chained and requested is not None and requested > _CHAINED_MAX:
             raise InvalidArgument(
                 "duration_seconds",
                 "The requested DurationSeconds exceeds the 1 hour session limit for roles"
                 " assumed by role chaining.",
             )
-        if requested is not None and requested > role.max_session_duration:
-            raise InvalidArgument(
-                "duration_seconds",
-                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-            )
-        duration = _duration(requested, _DEFAULT_DURATION, role.max_session_duration)
 
+        # AWS's one answer for a missing role and a role the caller may not assume.
+        refused = PermissionDenied(
+            f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource:"
+            f" {request.role_arn}"
+        )
+        role = await self._find_role(request.role_arn)
+        if role is None:
+            raise refused
         context = self._assume_context(
             session_name, request.external_id, source_identity, request.tags, transitive
         )
         outcome = await self._decide(caller, "sts:AssumeRole", role.arn, role.account_id, context)
         if outcome.result.decision is not Decision.ALLOWED:
-            raise PermissionDenied(
-                f"{caller.arn} is not authorized to perform sts:AssumeRole on resource"
-                f" {role.arn} ({outcome.result.decision.value})"
-            )
+            raise refused
+        duration = self._role_duration(requested, role)
+        policy_arns = await self._session_policy_arns(role, request.policy_arns)
         extra: list[str] = []
         if request.tags:
             extra.append("sts:TagSession")
@@ -278,7 +294,8 @@ class StsServicer:
             outcome = await self._decide(caller, action, role.arn, role.account_id, context)
             if outcome.result.decision is not Decision.ALLOWED:
                 raise PermissionDenied(
-                    f"{caller.arn} is not authorized to perform {action} on resource {role.arn}"
+                    f"User: {caller.arn} is not authorized to perform: {action} on resource:"
+                    f" {role.arn}"
                 )
 
         now = time.time()
@@ -376,33 +393,34 @@ class StsServicer:
     async def AssumeRoleWithWebIdentity(
         self, request: pb.AssumeRoleWithWebIdentityRequest, call: Call
     ) -> pb.AssumeRoleWithWebIdentityResponse:
-        session_name = _session_name(request.role_session_name)
+        session_name = validation.role_session_name(request.role_session_name)
         token = request.web_identity_token
         issuer = oidc.unverified_issuer(token)
-        policy_arns = await self._session_policy(request.policy, request.policy_arns)
-        role = await self._role(request.role_arn)
+        self._check_session_policy(request.policy, request.policy_arns)
         requested = request.duration_seconds if request.HasField("duration_seconds") else None
-        if requested is not None and requested > role.max_session_duration:
-            raise InvalidArgument(
-                "duration_seconds",
-                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-            )
-        duration = _duration(requested, _DEFAULT_DURATION, role.max_session_duration)
+        _duration(requested, _DEFAULT_DURATION, validation.MAX_SESSION_DURATION)
+        account = validation.iam_arn(request.role_arn, "role", "role_arn").account_id
 
+        # The token is verified before anything about the role is looked up, and a token
+        # of an issuer with no provider in the role's account fails like a forged one: the
+        # caller has no credentials until then, so it must learn nothing about what exists.
         host_path = oidc.issuer_host_path(issuer)
         provider = (
-            await self._store.find_oidc_provider(account_id=role.account_id, host_path=host_path)
+            await self._store.find_oidc_provider(account_id=account, host_path=host_path)
             if host_path is not None
             else None
         )
         if provider is None:
-            raise Unauthenticated(
-                f"no OpenID Connect provider for the token's issuer in account {role.account_id}"
-            )
+            raise Unauthenticated(oidc.NOT_VERIFIED)
         verified = oidc.verify_token(
             token, url=provider.url, client_ids=provider.client_ids, jwks=provider.jwks
         )
 
+        # AWS's one answer for a missing role and a role that does not trust the token.
+        refused = PermissionDenied("Not authorized to perform sts:AssumeRoleWithWebIdentity")
+        role = await self._find_role(request.role_arn)
+        if role is None:
+            raise refused
         # The provider is the principal the trust policy must name ("Federated"); the
         # token's claims are condition keys it may test.
         keys: dict[str, str | Sequence[str]] = dict(
@@ -427,10 +445,9 @@ class StsServicer:
             int(time.time()),
         )
         if result.decision is not Decision.ALLOWED:
-            raise PermissionDenied(
-                f"the trust policy of {role.arn} does not allow this web identity"
-                f" ({result.decision.value})"
-            )
+            raise refused
+        duration = self._role_duration(requested, role)
+        policy_arns = await self._session_policy_arns(role, request.policy_arns)
 
         now = time.time()
         claims = SessionClaims(
@@ -462,8 +479,13 @@ class StsServicer:
     # ---- Login ----
 
     async def Login(self, request: pb.LoginRequest, call: Call) -> pb.LoginResponse:
+        """Every name is answered alike, whether or not a user (or account) goes by it: the
+        same attempt counting and backoff, one slow hash, the same failure message."""
         if not request.account or not request.user_name or not request.password:
             raise InvalidArgument("account", "account, user_name and password are required")
+        validation.short_text(request.account, "account", "account id or name", 50)
+        validation.user_name(request.user_name)
+        passwords.check_password_text(request.password)
         duration = _duration(
             request.duration_seconds if request.HasField("duration_seconds") else None,
             _DEFAULT_DURATION,
@@ -472,35 +494,28 @@ class StsServicer:
         account: str | None = request.account
         if not validation_account(request.account):
             account = await self._store.find_account_by_name(name=request.account)
-        candidate = (
-            await self._store.login_candidate(account_id=account, user_name=request.user_name)
-            if account is not None and len(request.user_name) <= 64
-            else None
+        # Counted before the password is checked, so guesses sent together cannot all pass.
+        name_key = login_name_key(account or request.account, request.user_name)
+        wait = await self._store.claim_login_attempt(
+            name_key=name_key,
+            forget_after_seconds=passwords.FORGET_FAILURES_AFTER_SECONDS,
+            delays=passwords.BACKOFF_DELAYS,
         )
-        now = datetime.now(UTC)
-        if candidate is not None and candidate.blocked_until is not None:
-            wait = (candidate.blocked_until - now).total_seconds()
-            if wait > 0:
-                raise LimitExceeded(
-                    f"too many failed sign-ins for this user; retry in {int(wait) + 1} s"
-                )
+        if wait > 0:
+            raise LimitExceeded(
+                f"too many failed sign-ins for this user name; retry in {math.ceil(wait)} s"
+            )
+        candidate = await self._store.login_candidate(
+            account_id=account or "", user_name=request.user_name
+        )
         hashed = candidate.password_hash if candidate is not None else None
-        if len(request.password) > passwords.MAX_PASSWORD_LENGTH or not (
-            await passwords.verify_password_async(hashed, request.password)
-        ):
-            if candidate is not None:
-                await self._store.record_login_failure(
-                    user_id=candidate.user_id,
-                    forget_after_seconds=passwords.FORGET_FAILURES_AFTER_SECONDS,
-                    delays=passwords.BACKOFF_DELAYS,
-                )
+        if not await passwords.verify_password_async(hashed, request.password):
             raise Unauthenticated(_LOGIN_FAILED)
         assert candidate is not None  # a password verified, so the user exists
-        if candidate.blocked_until is not None:
-            await self._store.clear_login_failures(user_id=candidate.user_id)
+        await self._store.forget_login_attempts(name_key=name_key)
         reset_required = candidate.password_reset_required
         policy = await self._store.get_account_password_policy(account_id=candidate.account_id)
-        if passwords.password_expired(candidate.password_changed_at, policy, now):
+        if passwords.password_expired(candidate.password_changed_at, policy, datetime.now(UTC)):
             if policy is not None and policy.hard_expiry:
                 raise PermissionDenied("the password has expired; an administrator must reset it")
             reset_required = True
@@ -525,4 +540,4 @@ class StsServicer:
 
 
 def validation_account(value: str) -> bool:
-    return len(value) == 12 and value.isdigit()
+    return len(value) == 12 and value.isascii() and value.isdigit()

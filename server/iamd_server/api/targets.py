@@ -36,7 +36,7 @@ from iamd_server.store.records import Tag
 
 ANY = "*"
 
-_USER_ARN = re.compile(r"^arn:aws:iam::(\d{12}):user/(?:.*/)?([^/]+)$")
+_USER_ARN = re.compile(r"arn:aws:iam::(\d{12}):user/(?:.*/)?([^/]+)", re.ASCII)
 
 
 def iam_arn(account_id: str, kind: str, path: str, name: str) -> str:
@@ -66,7 +66,7 @@ def root_arn(account_id: str) -> str:
 
 def caller_user_name(caller: Caller) -> str | None:
     """The IAM user name of a caller that is an IAM user, else None."""
-    match = _USER_ARN.match(caller.arn)
+    match = _USER_ARN.fullmatch(caller.arn)
     return match.group(2) if match else None
 
 

@@ -21,7 +21,7 @@ from iamd_server.store.base import (
 from iamd_server.store.base import max_items as check_max_items
 from iamd_server.store.records import AccessKeyRecord, Page, Written
 
-_KEY_ID = re.compile(r"^[A-Z0-9]{16,128}$")
+_KEY_ID = re.compile(r"[A-Z0-9]{16,128}", re.ASCII)
 STATUSES = ("Active", "Inactive")
 
 KEY_SELECT = (
@@ -71,7 +71,7 @@ class AccessKeyStore(StoreBase):
         encrypted_secret: bytes,
     ) -> Written[AccessKeyRecord]:
         validation.account_id(account_id)
-        if not _KEY_ID.match(access_key_id):
+        if not _KEY_ID.fullmatch(access_key_id):
             raise InvalidArgument("access_key_id", "access key id must be 16-128 of [A-Z0-9]")
         if not encrypted_secret:
             raise InvalidArgument("encrypted_secret", "the encrypted secret is empty")

@@ -7,6 +7,7 @@ counters and JWKS refreshes are bookkeeping: no revision, no audit row.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -62,7 +63,6 @@ class LoginCandidate:
     password_hash: str | None
     password_reset_required: bool
     password_changed_at: datetime | None
-    blocked_until: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +99,12 @@ def parse_oidc_provider_arn(
         raise InvalidArgument(field, f"{arn[:256]!r} is not an OIDC provider ARN")
     validation.account_id(parsed.account, field)
     return parsed.account, host_path
+
+
+def login_name_key(account: str, user_name: str) -> bytes:
+    """What sign-in attempts are counted under: the account (id, or the text given when it
+    names no account) and the user name, case-folded as IAM compares names."""
+    return hashlib.sha256(f"{account.lower()}:{user_name.lower()}".encode()).digest()
 
 
 def _profile(row: asyncpg.Record) -> LoginProfileRecord:
@@ -221,7 +227,7 @@ class CredentialStore(StoreBase):
                     password_hash,
                 )
                 await self._remember_password(conn, user["id"], password_hash)
-                await conn.execute("DELETE FROM iamd_login_failures WHERE user_id = $1", user["id"])
+                await self._forget_attempts(conn, account_id, user["name"])
             if password_reset_required is not None:
                 await conn.execute(
                     "UPDATE iamd_login_profiles SET password_reset_required = $2"
@@ -245,7 +251,7 @@ class CredentialStore(StoreBase):
             if deleted is None:
                 raise NotFound(f"Login Profile for User {user['name']} cannot be found")
             await conn.execute("DELETE FROM iamd_password_history WHERE user_id = $1", user["id"])
-            await conn.execute("DELETE FROM iamd_login_failures WHERE user_id = $1", user["id"])
+            await self._forget_attempts(conn, account_id, user["name"])
             arn = iam_arn(account_id, "user", user["path"], user["name"])
             tx.record(arn, account_id, f"login:{arn}")
         return Written(None, tx.revision)
@@ -349,14 +355,13 @@ class CredentialStore(StoreBase):
     # ---- sign-in ----
 
     async def login_candidate(self, *, account_id: str, user_name: str) -> LoginCandidate | None:
-        """The user with its password hash and backoff state; None when there is no user."""
+        """The user with its password hash; None when there is no user."""
         async with self._read() as conn:
             row = await conn.fetchrow(
                 "SELECT u.id, u.account_id, u.name, u.path, p.password_hash,"
-                " p.password_reset_required, p.password_changed_at, f.blocked_until"
+                " p.password_reset_required, p.password_changed_at"
                 " FROM iamd_users u"
                 " LEFT JOIN iamd_login_profiles p ON p.user_id = u.id"
-                " LEFT JOIN iamd_login_failures f ON f.user_id = u.id"
                 " WHERE u.account_id = $1 AND lower(u.name) = lower($2)",
                 account_id,
                 user_name,
@@ -371,42 +376,70 @@ class CredentialStore(StoreBase):
             password_hash=row["password_hash"],
             password_reset_required=bool(row["password_reset_required"]),
             password_changed_at=row["password_changed_at"],
-            blocked_until=row["blocked_until"],
         )
 
-    async def record_login_failure(
-        self, *, user_id: str, forget_after_seconds: float, delays: Sequence[float]
-    ) -> tuple[int, datetime]:
-        """Counts a failed sign-in; returns (failures in a row, blocked until).
+    async def claim_login_attempt(
+        self, *, name_key: bytes, forget_after_seconds: float, delays: Sequence[float]
+    ) -> float:
+        """Counts a sign-in attempt before its password is checked; returns 0 when it may go
+        ahead, else the seconds left to wait (the attempt is then not counted).
 
-        ``delays[n]`` is the wait after the (n+1)-th failure in a row (the last one repeats);
-        a failure more than ``forget_after_seconds`` after the previous one starts over.
+        The name's row is locked while counting, so attempts sent together, to any replica,
+        are counted one after the other and each sees the waits the others set. ``delays[n]``
+        is the wait after the (n+1)-th attempt in a row (the last one repeats); an attempt
+        more than ``forget_after_seconds`` after the previous one starts over. A successful
+        sign-in forgets the name's attempts (`forget_login_attempts`).
         """
+        forget = float(forget_after_seconds)
         async with self._pool.acquire() as conn, conn.transaction():
-            failures = int(
-                await conn.fetchval(
-                    "INSERT INTO iamd_login_failures AS f (user_id, failures, last_failed_at,"
-                    " blocked_until) VALUES ($1, 1, now(), now())"
-                    " ON CONFLICT (user_id) DO UPDATE SET failures = CASE"
-                    " WHEN f.last_failed_at < now() - make_interval(secs => $2) THEN 1"
-                    " ELSE f.failures + 1 END, last_failed_at = now()"
-                    " RETURNING failures",
-                    user_id,
-                    float(forget_after_seconds),
-                )
+            await conn.execute(
+                "INSERT INTO iamd_login_attempts (name_key, attempts, last_attempt_at,"
+                " blocked_until) VALUES ($1, 0, clock_timestamp(), clock_timestamp())"
+                " ON CONFLICT (name_key) DO NOTHING",
+                name_key,
             )
-            delay = delays[min(failures, len(delays)) - 1] if delays else 0.0
-            blocked: datetime = await conn.fetchval(
-                "UPDATE iamd_login_failures SET blocked_until = now() + make_interval(secs => $2)"
-                " WHERE user_id = $1 RETURNING blocked_until",
-                user_id,
+            row = await conn.fetchrow(
+                "SELECT attempts, last_attempt_at < clock_timestamp()"
+                " - make_interval(secs => $2) AS stale,"
+                " extract(epoch FROM blocked_until - clock_timestamp())::float8 AS wait"
+                " FROM iamd_login_attempts WHERE name_key = $1 FOR UPDATE",
+                name_key,
+                forget,
+            )
+            wait = float(row["wait"])
+            if wait > 0:
+                return wait
+            attempts = 1 if row["stale"] else int(row["attempts"]) + 1
+            delay = delays[min(attempts, len(delays)) - 1] if delays else 0.0
+            await conn.execute(
+                "UPDATE iamd_login_attempts SET attempts = $2, last_attempt_at = clock_timestamp(),"
+                " blocked_until = clock_timestamp() + make_interval(secs => $3)"
+                " WHERE name_key = $1",
+                name_key,
+                attempts,
                 float(delay),
             )
-        return failures, blocked
+            # Each attempt removes up to two expired rows: the table cannot outgrow the
+            # names tried within the forget window.
+            await conn.execute(
+                "DELETE FROM iamd_login_attempts WHERE name_key IN (SELECT name_key"
+                " FROM iamd_login_attempts WHERE last_attempt_at < clock_timestamp()"
+                " - make_interval(secs => $1) LIMIT 2 FOR UPDATE SKIP LOCKED)",
+                forget,
+            )
+        return 0.0
 
-    async def clear_login_failures(self, *, user_id: str) -> None:
+    async def forget_login_attempts(self, *, name_key: bytes) -> None:
         async with self._read() as conn:
-            await conn.execute("DELETE FROM iamd_login_failures WHERE user_id = $1", user_id)
+            await conn.execute("DELETE FROM iamd_login_attempts WHERE name_key = $1", name_key)
+
+    @staticmethod
+    async def _forget_attempts(conn: asyncpg.Connection, account_id: str, user_name: str) -> None:
+        """A new or removed password starts the user's count over."""
+        await conn.execute(
+            "DELETE FROM iamd_login_attempts WHERE name_key = $1",
+            login_name_key(account_id, user_name),
+        )
 
     async def find_account_by_name(self, *, name: str) -> str | None:
         """The id of the only account with this name (None when none or several)."""

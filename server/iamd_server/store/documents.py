@@ -22,7 +22,7 @@ from iamd_server.errors import InvalidArgument, LimitExceeded, MalformedPolicyDo
 from iamd_server.policy import PolicyKind, policy_size, validate_policy
 from iamd_server.store.base import ROLE, USER, EntityKind
 
-_ENTITY_ARN = re.compile(r"^arn:aws:iam::([0-9]{12}):(user|role)/.+$")
+_ENTITY_ARN = re.compile(r"arn:aws:iam::([0-9]{12}):(user|role)/.+", re.ASCII)
 
 # SQL: the current ARN of each referenced entity, or NULL when it no longer exists.
 _REFS_SQL = """
@@ -86,7 +86,7 @@ def entity_principals(document: str) -> list[str]:
     found: list[str] = []
     for mapping, key in _principal_values(parsed):
         for value in _aws_strings(mapping[key]):
-            if _ENTITY_ARN.match(value) and value not in found:
+            if _ENTITY_ARN.fullmatch(value) and value not in found:
                 found.append(value)
     return found
 
@@ -120,7 +120,7 @@ async def resolve_principals(
     """
     resolved: dict[str, str] = {}
     for arn in entity_principals(document):
-        match = _ENTITY_ARN.match(arn)
+        match = _ENTITY_ARN.fullmatch(arn)
         assert match is not None
         account_id, kind_name = match.group(1), match.group(2)
         known = await conn.fetchval("SELECT 1 FROM iamd_accounts WHERE account_id = $1", account_id)

@@ -43,9 +43,9 @@ from iamd_server.store.records import (
 from iamd_server.store.resources import read_acl, read_resource_policy
 from iamd_server.store.services import service_record
 
-_ROOT = re.compile(r"^arn:aws:iam::([0-9]{12}):root$")
-_ENTITY = re.compile(r"^arn:aws:iam::([0-9]{12}):(user|role)/.+$")
-_SESSION = re.compile(r"^arn:aws:sts::([0-9]{12}):assumed-role/([^/]+)/.+$")
+_ROOT = re.compile(r"arn:aws:iam::([0-9]{12}):root", re.ASCII)
+_ENTITY = re.compile(r"arn:aws:iam::([0-9]{12}):(user|role)/.+", re.ASCII)
+_SESSION = re.compile(r"arn:aws:sts::([0-9]{12}):assumed-role/([^/]+)/.+", re.ASCII)
 
 _POLICY_ARN = "'arn:aws:iam::' || p.account_id || ':policy' || p.path || p.name"
 
@@ -144,7 +144,7 @@ class Loader(StoreBase):
     async def _entity_row(
         self, conn: asyncpg.Connection, principal_arn: str
     ) -> tuple[EntityKind, asyncpg.Record] | None:
-        session = _SESSION.match(principal_arn)
+        session = _SESSION.fullmatch(principal_arn)
         if session:
             row = await conn.fetchrow(
                 "SELECT * FROM iamd_roles WHERE account_id = $1 AND lower(name) = lower($2)"
@@ -153,7 +153,7 @@ class Loader(StoreBase):
                 session.group(2),
             )
             return (ROLE, row) if row is not None else None
-        match = _ENTITY.match(principal_arn)
+        match = _ENTITY.fullmatch(principal_arn)
         if match is None:
             return None
         kind = USER if match.group(2) == "user" else ROLE
@@ -164,7 +164,7 @@ class Loader(StoreBase):
         """Everything the evaluator needs about a user, role (or role session) or root."""
         async with self._snapshot() as conn:
             revision = await self._revision(conn)
-            root = _ROOT.match(principal_arn)
+            root = _ROOT.fullmatch(principal_arn)
             if root:
                 account_id = root.group(1)
                 if (
@@ -319,7 +319,7 @@ class Loader(StoreBase):
     async def get_account_for_principal(self, *, principal_arn: str) -> str | None:
         """The account of an existing root, user, role or role session; None otherwise."""
         async with self._read() as conn:
-            root = _ROOT.match(principal_arn)
+            root = _ROOT.fullmatch(principal_arn)
             if root:
                 known = await conn.fetchval(
                     "SELECT 1 FROM iamd_accounts WHERE account_id = $1", root.group(1)

@@ -17,7 +17,7 @@ import asyncpg
 
 # An arbitrary constant that names iamd's migration lock among other advisory locks.
 _LOCK_ID = 0x1A3D_0001
-_FILE_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_FILE_NAME = re.compile(r"([0-9]{4})_[a-z0-9_]+\.sql")
 
 
 class SchemaTooNew(RuntimeError):
@@ -45,7 +45,7 @@ def migrations_dir() -> Path:
 def load_migrations(directory: Path | None = None) -> list[Migration]:
     found: list[Migration] = []
     for path in sorted((directory or migrations_dir()).glob("*.sql")):
-        match = _FILE_NAME.match(path.name)
+        match = _FILE_NAME.fullmatch(path.name)
         if match is None:
             raise ValueError(f"migration file name {path.name!r} is not NNNN_name.sql")
         found.append(Migration(int(match.group(1)), path.stem, path.read_text()))

@@ -21,9 +21,9 @@ CONDITION_TYPES = frozenset(
         "ARN", "ArnList",
     }
 )  # fmt: skip
-_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_KEY = re.compile(r"^[A-Za-z0-9.-]+:[A-Za-z0-9_./*${}-]{1,256}$")
+_PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,63}", re.ASCII)
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
+_KEY = re.compile(r"[A-Za-z0-9.-]+:[A-Za-z0-9_./*${}-]{1,256}", re.ASCII)
 
 
 def _strings(value: Any, field: str) -> list[str]:
@@ -35,7 +35,7 @@ def _strings(value: Any, field: str) -> list[str]:
 def check_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
     """Normalises and validates a service definition; returns the dict that is stored."""
     prefix = definition.get("service_prefix")
-    if not isinstance(prefix, str) or not _PREFIX.match(prefix):
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
         raise InvalidArgument("definition.service_prefix", "must be lowercase [a-z0-9-], 1-64")
     if prefix in BUILTIN_PREFIXES:
         raise FailedPrecondition(f"service prefix {prefix!r} is built in and read-only")
@@ -43,7 +43,7 @@ def check_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
     for i, rt in enumerate(definition.get("resource_types") or []):
         field = f"definition.resource_types[{i}]"
         name, pattern = rt.get("name"), rt.get("arn_pattern")
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise InvalidArgument(f"{field}.name", "must be 1-128 of [A-Za-z0-9_-]")
         if not isinstance(pattern, str) or not pattern.startswith("arn:") or pattern.count(":") < 5:
             raise InvalidArgument(f"{field}.arn_pattern", "must be an ARN pattern (6 parts)")
@@ -59,7 +59,7 @@ def check_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
     for i, ck in enumerate(definition.get("condition_keys") or []):
         field = f"definition.condition_keys[{i}]"
         name, type_ = ck.get("name"), ck.get("type", "String")
-        if not isinstance(name, str) or not _KEY.match(name):
+        if not isinstance(name, str) or not _KEY.fullmatch(name):
             raise InvalidArgument(f"{field}.name", "must be vendor:name")
         if type_ not in CONDITION_TYPES:
             raise InvalidArgument(f"{field}.type", f"unknown condition key type {type_!r}")
@@ -69,7 +69,7 @@ def check_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
     for i, action in enumerate(definition.get("actions") or []):
         field = f"definition.actions[{i}]"
         name = action.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise InvalidArgument(f"{field}.name", "must be 1-128 of [A-Za-z0-9_-]")
         if name.lower() in seen:
             raise InvalidArgument(f"{field}.name", f"duplicate action {name!r}")
