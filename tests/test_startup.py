@@ -1,17 +1,25 @@
 """Start-up failures end the process with one clear line on stderr, never a traceback; a wrong
-or missing master key is one of them. Every case runs a real `iamd serve`."""
+or missing master key is one of them; a database lost at runtime is reported once, not once
+per retry. Every case runs a real `iamd serve`."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+import pytest
 from iamd.v1 import management_pb2 as mpb
+from iamd.v1 import sts_pb2
+from iamd_server.store.embedded import EmbeddedPostgres
 
-from tests.harness import start_server, stubs
-from tests.launch import assert_one_line_failure, run_to_exit, serve_argv
+from tests.harness import read_profile, start_server, stubs
+from tests.launch import assert_one_line_failure, launch, run_to_exit, serve_argv
 
 
 def _listening_socket() -> socket.socket:
@@ -134,3 +142,46 @@ def test_database_without_a_check_value_takes_only_the_key_that_decrypts_its_sec
     # From now on the check value alone refuses the wrong key.
     result = run_to_exit(serve_argv(other, database_url=database_url))
     assert_one_line_failure(result, str(other / "master.key"))
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[EmbeddedPostgres]:
+    """A throwaway cluster of this test's own: the test stops and restarts it."""
+    directory = Path(tempfile.mkdtemp(prefix="iamd-outage-"))
+    cluster = EmbeddedPostgres(directory, throwaway=True)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_lost_database_is_reported_once_and_its_return_once(
+    own_cluster: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    dsn = own_cluster.start()
+    server = launch(serve_argv(tmp_path, database_url=dsn))
+    client = stubs(server.endpoint, read_profile(tmp_path / "credentials"))
+    try:
+        identity = sts_pb2.GetCallerIdentityRequest()
+        client.sts.GetCallerIdentity(identity)
+        before = len(server.stderr)
+        own_cluster.stop()
+        # Signed calls go on (their key is cached) and leave last-used times to write.
+        for _ in range(6):
+            client.sts.GetCallerIdentity(identity)
+            time.sleep(1)
+        during = len(server.stderr)
+        for _ in range(5):
+            client.sts.GetCallerIdentity(identity)
+            time.sleep(1)
+        assert len(server.stderr) == during, "".join(server.stderr[during:])
+        assert during - before <= 4, "".join(server.stderr[before:])
+
+        own_cluster.start()
+        assert server.wait_for_stderr("change feed reconnected", 15), "".join(server.stderr)
+        client.management.CreateUser(mpb.CreateUserRequest(user_name="after-outage"))
+    finally:
+        client.close()
+        assert server.stop() == 0
+    assert "Traceback" not in "".join(server.stderr), "".join(server.stderr)
