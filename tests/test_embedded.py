@@ -353,3 +353,33 @@ def test_the_cluster_never_runs_as_root(tmp_path: Path, data_dirs: Callable[[Pat
             assert server.stop() == 0
         if os.geteuid() == 0:
             subprocess.run(["userdel", name], capture_output=True, check=False)
+
+
+def test_a_cluster_that_trusted_every_local_connection_is_locked_down(
+    open_dir: Path, data_dirs: Callable[[Path], Path]
+) -> None:
+    """A data directory from before: `initdb -A trust`, owned by the cluster's user."""
+    data_dir = data_dirs(open_dir / "data")
+    data_dir.mkdir()
+    owner = pwd.getpwnam("postgres").pw_uid if os.geteuid() == 0 else os.geteuid()
+    os.chown(data_dir, owner, -1)
+    bin_dir = find_pg_bin_dir()
+    assert bin_dir is not None
+    subprocess.run(
+        [str(bin_dir / "initdb"), "-D", str(data_dir / "pgdata"), "-A", "trust", "-U", "postgres"],
+        capture_output=True,
+        cwd="/",
+        check=True,
+        user=owner if owner != os.geteuid() else None,
+    )
+    server = launch(serve_argv(open_dir, data_dir=data_dir))
+    try:
+        assert "created and started" not in "".join(server.stdout)
+        postmaster, pid_file = _postmaster(data_dir)
+        socket_dir = Path(pid_file[4])
+        assert _tcp_listeners(postmaster) == []
+        assert "password" in _refused(socket_dir, None).lower()
+        assert stat.S_IMODE((data_dir / PASSWORD_FILE).stat().st_mode) == 0o600
+        _create_user(server, open_dir / "credentials", "on-old-cluster")
+    finally:
+        assert server.stop() == 0
