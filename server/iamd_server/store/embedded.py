@@ -133,6 +133,10 @@ def _has_binaries(directory: Path) -> bool:
     return all((directory / name).is_file() for name in ("initdb", "pg_ctl", "postgres"))
 
 
+def _debian_bin_dirs() -> list[str]:
+    return [str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")]
+
+
 def _candidate_bin_dirs() -> list[Path]:
     configured = os.environ.get("IAMD_POSTGRES_BIN_DIR")
     if configured:
@@ -150,10 +154,6 @@ def _candidate_bin_dirs() -> list[Path]:
     if spec is not None and spec.submodule_search_locations:
         found += [Path(p) / "pginstall" / "bin" for p in spec.submodule_search_locations]
     return [d for d in dict.fromkeys(found) if _has_binaries(d)]
-
-
-def _debian_bin_dirs() -> list[str]:
-    return [str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")]
 
 
 def major_version(bin_dir: Path) -> int:
