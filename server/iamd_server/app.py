@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import gc
 import logging
 import signal
-from collections.abc import Sequence
+import sys
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,9 +34,11 @@ from iamd_server.crypto import MasterKey
 from iamd_server.decisions import Decider
 from iamd_server.end_users import EndUsers
 from iamd_server.key_usage import KeyUsage
+from iamd_server.master_key import load_master_key
 from iamd_server.oidc import JwksRefresher
 from iamd_server.session_policies import SessionPolicies
 from iamd_server.sessions import SessionAuthority, SessionKeys
+from iamd_server.startup import StartupError, bind, connect, one_line
 from iamd_server.store import Store
 from iamd_server.store.embedded import EmbeddedPostgres
 from iamd_server.store.migrate import migrate
@@ -103,28 +105,55 @@ class IamdServer:
     _health: health.aio.HealthServicer | None = field(default=None)
     _key_usage: KeyUsage | None = None
     _jwks: JwksRefresher | None = None
+    _unstarted: grpc.aio.Server | None = None  # bound, not serving yet
 
     async def start(self) -> str:
+        """Claims the data directory and the port first, so a start that cannot succeed
+        fails before it changes anything; every failure is a StartupError."""
+        embedded = None
+        if not self.settings.database_url:
+            embedded = self._embedded = EmbeddedPostgres(self.settings.data_dir)
+            embedded.lock()
+        server = grpc.aio.server(
+            options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 << 20)]
+        )
+        self._unstarted = server
+        tls = self.settings.server_credentials()
+        port = bind(server, self.settings.listen, tls)
+        host = self.settings.listen.rsplit(":", 1)[0]
+        self.address = f"{host}:{port}"
+        if self.settings.metrics_listen:
+            try:
+                metrics.serve_http(self.settings.metrics_listen)
+            except (OSError, ValueError) as exc:
+                raise StartupError(
+                    f"cannot serve metrics on {self.settings.metrics_listen}: {one_line(exc)}"
+                ) from exc
+
         dsn = self.settings.database_url
-        if not dsn:
-            self._embedded = EmbeddedPostgres(self.settings.data_dir)
-            dsn = await asyncio.to_thread(self._embedded.start)
-        async with _connection(dsn) as conn:
+        if embedded is not None:
+            dsn = await asyncio.to_thread(embedded.start)
+            verb = "created and started" if embedded.created else "started"
+            print(f"iamd: {verb} an embedded {embedded.describe()}", flush=True)
+        assert dsn
+        conn = await connect(dsn)
+        try:
             applied = await migrate(conn)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
+            key = await load_master_key(conn, self.settings.master_key_file)
+        finally:
+            await conn.close()
         self.pool = await create_pool(dsn, max_size=self.settings.pool_size)
         metrics.watch_pool(self.pool)
         self.store = Store(self.pool)
-        master_key = MasterKey.load_or_create(self.settings.master_key_file)
+        master_key = MasterKey(key)
 
         # Listen before anything is cached, so no change can slip between load and listen.
         self.feed = ChangeFeed(dsn)
         # Temporary credentials are verified from their sealed token; revocations arrive
         # as change notifications. Long-term keys' last use is written in batches.
-        sessions = SessionAuthority(
-            SessionKeys.from_master_key_file(self.settings.master_key_file), self.store
-        )
+        sessions = SessionAuthority(SessionKeys(key), self.store)
         session_policies = SessionPolicies(self.store)
         self._key_usage = KeyUsage(self.pool)
         self.authenticator = Authenticator(
@@ -151,19 +180,6 @@ class IamdServer:
             allow_http=self.settings.oidc_allow_http,
         )
         self._jwks.start()
-
-        server = grpc.aio.server(
-            options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 << 20)]
-        )
-        tls = self.settings.server_credentials()
-        if tls is None:
-            port = server.add_insecure_port(self.settings.listen)
-        else:
-            port = server.add_secure_port(self.settings.listen, tls)
-        if port == 0:
-            raise OSError(f"cannot listen on {self.settings.listen}")
-        host = self.settings.listen.rsplit(":", 1)[0]
-        self.address = f"{host}:{port}"
 
         management = ManagementServicer(self.store, self.decider, master_key)
         authorization = AuthorizationServicer(self.decider, self.feed)
@@ -199,7 +215,7 @@ class IamdServer:
         ]
         reflection.enable_server_reflection(names, server)
         await server.start()
-        self._server = server
+        self._server, self._unstarted = server, None
 
         await bootstrap(
             self.pool,
@@ -210,8 +226,6 @@ class IamdServer:
             tls=tls is not None,
             audience=self.settings.service_name,
         )
-        if self.settings.metrics_listen:
-            metrics.serve_http(self.settings.metrics_listen)
         for descriptor in _SERVICES:
             await self._health.set(descriptor.full_name, health_pb2.HealthCheckResponse.SERVING)
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -240,23 +254,34 @@ class IamdServer:
             log.warning("revision %d not yet applied here after %.1f s", revision, limit)
 
     async def stop(self) -> None:
+        """Stops what was started, in reverse order; safe after a start that failed midway."""
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
         if self._server is not None:
             # In-flight calls finish within the grace period; new ones are refused.
             await self._server.stop(self.settings.grace_seconds)
-        if self._jwks is not None:
-            await self._jwks.stop()
-        if self._key_usage is not None:
-            await self._key_usage.stop()
-        if self.decider is not None:
-            await self.decider.stop()
-        if self.feed is not None:
-            await self.feed.stop()
-        if self.pool is not None:
-            await self.pool.close()
+        self._unstarted = None
+        steps: list[tuple[str, Callable[[], Awaitable[None]] | None]] = [
+            ("OIDC key refresh", self._jwks.stop if self._jwks else None),
+            ("access key usage", self._key_usage.stop if self._key_usage else None),
+            ("decider", self.decider.stop if self.decider else None),
+            ("change feed", self.feed.stop if self.feed else None),
+            ("database pool", self._close_pool if self.pool else None),
+        ]
+        for name, step in steps:
+            if step is None:
+                continue
+            try:
+                await step()
+            except Exception as exc:
+                log.warning("stopping the %s failed: %s", name, one_line(exc))
         if self._embedded is not None:
+            # Stops the cluster only if this process started it.
             await asyncio.to_thread(self._embedded.stop)
+
+    async def _close_pool(self) -> None:
+        assert self.pool is not None
+        await asyncio.wait_for(self.pool.close(), 10)
 
     async def wait(self) -> None:
         if self._server is not None:
@@ -271,24 +296,26 @@ def _local_endpoint(address: str) -> str:
     return address
 
 
-@contextlib.asynccontextmanager
-async def _connection(dsn: str):  # type: ignore[no-untyped-def]
-    conn = await asyncpg.connect(dsn)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
 async def serve(settings: Settings) -> None:
-    """Runs until SIGINT or SIGTERM, then drains in-flight calls and stops cleanly."""
+    """Runs until SIGINT or SIGTERM, then drains in-flight calls and stops cleanly.
+
+    Raises StartupError when the server cannot start."""
     server = IamdServer(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        address = await server.start()
+        try:
+            address = await server.start()
+        except StartupError:
+            raise
+        except Exception as exc:
+            log.debug("start-up failed", exc_info=exc)
+            raise StartupError(
+                f"cannot start: {type(exc).__name__}: {one_line(exc)}"
+                " (--log-level DEBUG shows where)"
+            ) from exc
         # Everything built so far lives as long as the process: keep the cyclic collector
         # from walking it again and again under load (it only ever grows the cost per call).
         gc.collect()
@@ -318,5 +345,9 @@ def serve_command(args: argparse.Namespace) -> int:
         oidc_allow_http=args.oidc_allow_http,
         jwks_refresh_seconds=args.oidc_jwks_refresh_seconds,
     )
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except StartupError as exc:
+        print(f"iamd: {exc}", file=sys.stderr, flush=True)
+        return 1
     return 0

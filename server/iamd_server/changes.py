@@ -165,7 +165,7 @@ class ChangeFeed:
                 await conn.fetchval(CURRENT_REVISION_SQL, timeout=self._connect_timeout) or 0
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("change feed probe failed (%s); reconnecting", exc)
+            log.debug("change feed probe failed (%s); reconnecting", exc)
             self._lost.set()
             conn.terminate()
             return
@@ -198,7 +198,10 @@ class ChangeFeed:
                 log.info("change feed reconnected at revision %d", self.applied_revision)
                 return
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("reconnecting the change feed failed: %s", exc)
+                # Once per outage: the database may stay down for long.
+                (log.warning if delay == 0.05 else log.debug)(
+                    "reconnecting the change feed failed: %s; retrying until it is back", exc
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
 

@@ -9,6 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+# iamd forks only to run PostgreSQL's programs, never to use gRPC in a child: without fork
+# support gRPC does not log a line at each of those forks.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 DEFAULT_HOME = Path(os.environ.get("IAMD_HOME", Path.home() / ".iamd"))
 
 
@@ -96,22 +100,21 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 async def _migrate(args: argparse.Namespace) -> int:
-    import asyncpg
-
+    from iamd_server.startup import connect
     from iamd_server.store.embedded import EmbeddedPostgres
     from iamd_server.store.migrate import migrate
 
     embedded = None if args.database_url else EmbeddedPostgres(args.data_dir)
-    dsn = args.database_url or (embedded.start() if embedded else "")
     try:
-        conn = await asyncpg.connect(dsn)
+        dsn = args.database_url if embedded is None else await asyncio.to_thread(embedded.start)
+        conn = await connect(dsn)
         try:
             applied = await migrate(conn)
         finally:
             await conn.close()
     finally:
         if embedded is not None:
-            embedded.stop()
+            await asyncio.to_thread(embedded.stop)
     print("applied: " + ", ".join(applied) if applied else "schema is up to date")
     return 0
 
@@ -123,7 +126,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return simulate_module.run(args)
     if args.command == "migrate":
-        return asyncio.run(_migrate(args))
+        from iamd_server.startup import StartupError
+
+        try:
+            return asyncio.run(_migrate(args))
+        except StartupError as exc:
+            print(f"iamd: {exc}", file=sys.stderr)
+            return 1
     from iamd_server.app import serve_command
 
     return serve_command(args)

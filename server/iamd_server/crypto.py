@@ -1,16 +1,14 @@
 """Secrets at rest: access-key secrets are encrypted under the server's master key.
 
-Every replica of a deployment is given the same 32-byte master key (a file). AES-GCM with a
-random nonce per value; the access key id is bound as associated data so a ciphertext cannot
-be moved to another key's row.
+Every replica of a deployment is given the same 32-byte master key (a file, loaded and checked
+against the database by `master_key.py`). AES-GCM with a random nonce per value; the access
+key id is bound as associated data so a ciphertext cannot be moved to another key's row.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 import string
-from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -35,18 +33,6 @@ class MasterKey:
     @classmethod
     def generate(cls) -> MasterKey:
         return cls(AESGCM.generate_key(bit_length=256))
-
-    @classmethod
-    def load_or_create(cls, path: Path) -> MasterKey:
-        """Reads the key file, creating it (mode 0600) with a fresh key when it is missing."""
-        if path.exists():
-            return cls(bytes.fromhex(path.read_text().strip()))
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key = AESGCM.generate_key(bit_length=256)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key.hex() + "\n")
-        return cls(key)
 
     def encrypt(self, plaintext: str, *, bound_to: str) -> bytes:
         nonce = secrets.token_bytes(_NONCE_BYTES)

@@ -50,12 +50,21 @@ class KeyUsage:
             await self.flush()
 
     async def _run(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self._interval)
             try:
                 await self.flush()
             except Exception as exc:
-                log.warning("writing access key last-used times failed (%s); will retry", exc)
+                # One line when writes start failing and one when they work again, not one
+                # per attempt while the database is down.
+                if not failing:
+                    log.warning("writing access key last-used times failed (%s); will retry", exc)
+                failing = True
+                continue
+            if failing:
+                log.info("writing access key last-used times works again")
+            failing = False
 
     async def flush(self) -> int:
         if not self._pending:

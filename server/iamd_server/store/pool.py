@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import asyncpg
+
+
+class _QuietFloorRetries(logging.Filter):
+    """asyncpg retries its minimum of connections while the database is down, logging a
+    traceback each time; the change feed already says once that the database is lost and
+    once that it is back."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to restore the pool connection floor")
+
+
+logging.getLogger("asyncpg.pool").addFilter(_QuietFloorRetries())
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
