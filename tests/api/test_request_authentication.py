@@ -154,7 +154,9 @@ def test_malformed_request_signatures_are_unauthenticated(
             ("", "0" * 64),
             (now, "Z" * 64),
             (now, "0" * 65),
-            (now, "0" * 10_000),
+            # Long, but under gRPC's 8 KiB soft metadata limit, past which the transport
+            # itself refuses some calls at random (RESOURCE_EXHAUSTED) before iamd sees them.
+            (now, "0" * 4_000),
         ):
             metadata = (
                 (signing.HEADER_KEY_ID, key_id),
