@@ -5,6 +5,7 @@ as a subprocess against a real `iamd serve`: JSON and table output, file:// docu
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -306,3 +307,16 @@ def test_api_errors_go_to_stderr(server: ServerProcess, root: Client) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("iamctl: DeleteConflict: cannot delete user i-bob")
     assert result.stderr.count("DeleteConflict") == 1
+
+
+def test_the_client_distribution_ships_every_package() -> None:
+    """client/pyproject.toml lists its packages by hand: a new subpackage must be listed."""
+    client = Path(__file__).resolve().parents[2] / "client"
+    listed = set(
+        tomllib.loads((client / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(init.parent.relative_to(client).parts)
+        for init in client.glob("iamd*/**/__init__.py")
+    }
+    assert found <= listed, found - listed
