@@ -3,16 +3,15 @@ on a pseudo-terminal) against a real `iamd serve`, one test per habit."""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pexpect
 from iamd_client import Client
 
 from tests.client.conftest import BIN, iamctl, iamctl_env, policy
+from tests.client.terminal import converse
 from tests.harness import ServerProcess
 
 
@@ -180,58 +179,43 @@ def test_configure_asks_on_a_terminal(
         policy_document=policy({"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"}),
     )
     credentials = tmp_path / "credentials"
-    env = iamctl_env(credentials, IAMD_ENDPOINT=server.endpoint, COLUMNS="100")
+    env = iamctl_env(credentials, IAMD_ENDPOINT=server.endpoint)
+    configure = [str(BIN / "iamctl"), "configure", "--profile", "ops"]
 
-    def configure() -> pexpect.spawn[str]:
-        child = pexpect.spawn(
-            str(BIN / "iamctl"),
-            ["configure", "--profile", "ops"],
-            env=env,
-            encoding="utf-8",
-            timeout=30,
-        )
-        child.logfile_read = io.StringIO()  # everything the terminal showed
-        return child
-
-    child = configure()
-    child.expect_exact("Access key ID [None]: ")
-    child.sendline(key.access_key_id)
-    child.expect_exact("Secret access key [None]: ")
-    child.sendline(key.secret_access_key)
-    child.expect_exact("Session token [None]: ")
-    child.sendline("")
-    child.expect_exact(f"Endpoint [{server.endpoint}]: ")
-    child.sendline("")
-    child.expect_exact("Default output format [None]: ")
-    child.sendline("text")
-    child.expect_exact(f"Wrote profile ops to {credentials}")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
-    assert isinstance(child.logfile_read, io.StringIO)
-    transcript = child.logfile_read.getvalue()
-    assert key.access_key_id in transcript  # typed answers are echoed...
-    assert key.secret_access_key not in transcript  # ...but not the secret
+    first = converse(
+        configure,
+        env,
+        [
+            ("Access key ID [None]: ", key.access_key_id),
+            ("Secret access key [None]: ", key.secret_access_key),
+            ("Session token [None]: ", ""),
+            (f"Endpoint [{server.endpoint}]: ", ""),
+            ("Default output format [None]: ", "text"),
+        ],
+    )
+    assert first.failed_at is None, first.transcript
+    assert first.exit_status == 0, first.transcript
+    assert f"Wrote profile ops to {credentials}" in first.transcript
+    assert key.access_key_id in first.transcript  # typed answers are echoed...
+    assert key.secret_access_key not in first.transcript  # ...but not the secret
     assert credentials.stat().st_mode & 0o777 == 0o600
     saved = credentials.read_text()
     assert f"secret_access_key = {key.secret_access_key}" in saved
     assert "output = text" in saved
 
     # Asked again, the current values show masked, and Enter keeps them.
-    child = configure()
-    child.expect_exact(f"Access key ID [****************{key.access_key_id[-4:]}]: ")
-    child.sendline("")
-    child.expect_exact(f"Secret access key [****************{key.secret_access_key[-4:]}]: ")
-    child.sendline("")
-    child.expect_exact("Session token [None]: ")
-    child.sendline("")
-    child.expect_exact(f"Endpoint [{server.endpoint}]: ")
-    child.sendline("")
-    child.expect_exact("Default output format [text]: ")
-    child.sendline("")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    again = converse(
+        configure,
+        env,
+        [
+            (f"Access key ID [****************{key.access_key_id[-4:]}]: ", ""),
+            (f"Secret access key [****************{key.secret_access_key[-4:]}]: ", ""),
+            ("Session token [None]: ", ""),
+            (f"Endpoint [{server.endpoint}]: ", ""),
+            ("Default output format [text]: ", ""),
+        ],
+    )
+    assert again.failed_at is None and again.exit_status == 0, again.transcript
     assert credentials.read_text() == saved
 
     # The profile works (its endpoint, its key), with its default output format: text.

@@ -11,7 +11,7 @@
 Modules: `main` (entry point), `commands` (names, namespaces, did-you-mean), `options`
 (global options), `flags` and `docs` (a command's flags and their help), `values` (flag
 values -> request), `paging`, `shape`/`output`/`text`/`table` (printing), and the local
-commands `apply`, `configure`, `completion`, `help`.
+commands `apply`, `configure`, `completion` and `overview` (`iamctl help`).
 """
 
 from iamd_client.cli.main import main

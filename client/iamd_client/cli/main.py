@@ -15,10 +15,10 @@ from google.protobuf.message_factory import GetMessageClass
 
 from iamd_client import _apply, _calls
 from iamd_client._convert import fill
-from iamd_client.cli import apply, completion, configure, help, options, paging
+from iamd_client.cli import apply, completion, configure, options, overview, paging
 from iamd_client.cli.commands import NAMESPACES, RpcCommand, lookup, suggest
 from iamd_client.cli.flags import command_parser
-from iamd_client.cli.output import emit
+from iamd_client.cli.output import check_format, emit
 from iamd_client.cli.shape import response_data
 from iamd_client.cli.usage import (
     EXIT_API_ERROR,
@@ -80,11 +80,11 @@ def _parser(target: _Target) -> Parser:
 
 def _help(words: list[str], out: TextIO) -> int:
     if not words:
-        out.write(help.top_help())
+        out.write(overview.top_help())
         return 0
     found = _resolve(words)
     if isinstance(found, str):
-        out.write(help.namespace_help(found))
+        out.write(overview.namespace_help(found))
     else:
         out.write(_parser(found).format_help())
     return 0
@@ -135,6 +135,7 @@ def run_rpc(target: _Target, opts: options.GlobalOptions, out: TextIO) -> int:
             raise UsageError("--starting-token resumes pagination: drop --no-paginate/--marker")
         request.max_items = limits.page_size or limits.max_items or 0
     output = options.output_format(opts, _profile_settings(opts))
+    check_format(output)
     response_type: type[Message] = GetMessageClass(method.output_type)
 
     with Client.from_environment(
@@ -166,7 +167,7 @@ def _run(argv: list[str], out: TextIO) -> int:
     if not rest:
         raise UsageError("a command is required", hint=HINT)
     if rest[0] in ("-h", "--help"):
-        out.write(help.top_help())
+        out.write(overview.top_help())
         return 0
     if rest[0] == "help":
         return _help(rest[1:], out)

@@ -12,12 +12,24 @@ from iamd_client.cli.text import write_text
 from iamd_client.cli.usage import UsageError
 
 
-def _yaml(value: Any, out: TextIO) -> None:
+def _yaml_module() -> Any:
     try:
         import yaml
     except ImportError:
         raise UsageError("--output yaml needs PyYAML (pip install 'iamd-client[yaml]')") from None
-    yaml.safe_dump(value, out, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return yaml
+
+
+def check_format(fmt: str) -> None:
+    """Fail before any call when the format cannot be printed (so no write goes unseen)."""
+    if fmt == "yaml":
+        _yaml_module()
+
+
+def _yaml(value: Any, out: TextIO) -> None:
+    _yaml_module().safe_dump(
+        value, out, sort_keys=False, default_flow_style=False, allow_unicode=True
+    )
 
 
 def emit(
