@@ -27,7 +27,7 @@ def test_aws_cli_namespaces(server: ServerProcess, root: Client, account: str) -
     assert [u["UserName"] for u in listed["Users"]] == ["h-ns"]
     assert json.loads(run(server, "sts", "get-caller-identity"))["Account"] == account
     accounts = json.loads(run(server, "organizations", "list-accounts"))["Accounts"]
-    assert account in [a["Id"] if "Id" in a else a["AccountId"] for a in accounts]
+    assert account in [a["AccountId"] for a in accounts]
 
     trust = policy(
         {
