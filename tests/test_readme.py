@@ -1,16 +1,20 @@
-"""The README's tour and SDK example, run exactly as written against a real server.
+"""The README's tour, role example and SDK example, run exactly as written against a real
+server.
 
 The shell block between ``<!-- tour:start -->`` and ``<!-- tour:end -->`` runs under bash
-with the venv's `iamctl` on PATH; the Python block between the sdk markers runs afterwards
-(it reads alice, whom the tour created). Both read the server's `default` profile through
-IAMD_SHARED_CREDENTIALS_FILE. Editing either block so it no longer works fails these tests.
+with the venv's `iamctl` on PATH; the role example (``role`` markers) and the Python block
+between the sdk markers run afterwards (they use alice, whom the tour created). All read the
+server's `default` profile through IAMD_SHARED_CREDENTIALS_FILE (the role example a copy of
+that file, since it adds profiles). Editing a block so it no longer works fails these tests.
 """
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -107,10 +111,67 @@ def test_tour_runs_as_written(tour: str, account: str) -> None:
     created = [d["User"] for d in documents if "User" in d]
     assert [u["Arn"] for u in created] == [alice]
 
-    rows = {line.split()[0]: line.split() for line in table.splitlines() if "orders:" in line}
-    assert set(rows) == {"orders:GetOrder", "orders:CancelOrder"}, table
-    assert "allowed" in rows["orders:GetOrder"]
-    assert "implicitDeny" in rows["orders:CancelOrder"]
+    # The AWS CLI's table: boxed sections of "| key | value |" rows (80 columns, no terminal).
+    assert table.splitlines()[1].strip("| ") == "SimulatePrincipalPolicy", table
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()]
+    pairs = [(row[0], row[1]) for row in cells if len(row) == 2]
+    actions = [value for key, value in pairs if key == "EvalActionName"]
+    outcomes = [value for key, value in pairs if key == "EvalDecision"]
+    assert list(zip(actions, outcomes, strict=True)) == [
+        ("orders:GetOrder", "allowed"),
+        ("orders:CancelOrder", "implicitDeny"),
+    ], table
+
+
+def test_role_example_runs_as_written(
+    tour: str, environment: dict[str, str], account: str, tmp_path: Path
+) -> None:
+    credentials = tmp_path / "credentials"
+    shutil.copyfile(environment["IAMD_SHARED_CREDENTIALS_FILE"], credentials)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + fenced_block("role", "sh")],
+        cwd=work,
+        env={**environment, "IAMD_SHARED_CREDENTIALS_FILE": str(credentials)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, f"role example failed:\n{result.stdout}\n{result.stderr}"
+    documents, rest = json_documents(result.stdout)
+    (role,) = [d["Role"] for d in documents if "Role" in d]
+    assert role["Arn"] == f"arn:aws:iam::{account}:role/reader"
+    trust = role["AssumeRolePolicyDocument"]  # a JSON value, as the AWS CLI prints it
+    assert trust["Statement"][0]["Principal"] == {
+        "AWS": f"arn:aws:iam::{account}:user/support/alice"
+    }
+
+    lines = rest.splitlines()
+    assert lines[:2] == [
+        f"Wrote profile alice to {credentials}",
+        f"Wrote profile reader-session to {credentials}",
+    ]
+    assert lines[2] == f"arn:aws:sts::{account}:assumed-role/reader/alice-audit"
+    assert "alice" in lines[3].split("\t")
+    assert lines[4] == "list-roles: denied by the session policy"
+    revoked, after = json_documents("\n".join(lines[5:]))
+    assert revoked[0]["Revision"] > 0
+    assert after.strip() == "the session is revoked"
+    assert result.stderr.splitlines() == [
+        f"iamctl: AccessDenied: arn:aws:sts::{account}:assumed-role/reader/alice-audit is not "
+        "authorized to perform iam:ListRoles on resource * (implicitDeny: session policy "
+        "does not allow the action)",
+        "iamctl: Unauthenticated: the session has been revoked",
+    ]
+
+    profiles = configparser.ConfigParser(interpolation=None)
+    profiles.read(credentials)
+    assert profiles["alice"]["access_key_id"].startswith("AKIA")
+    assert profiles["reader-session"]["access_key_id"].startswith("ASIA")
+    assert profiles["reader-session"]["session_token"]
+    assert profiles["reader-session"]["endpoint"] == profiles["default"]["endpoint"]
+    assert credentials.stat().st_mode & 0o777 == 0o600
 
 
 def test_sdk_example_runs_as_written(

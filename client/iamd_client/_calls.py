@@ -1581,7 +1581,7 @@ def authorize_batch(
     explain: bool = False,
     at_least_revision: int = 0,
 ) -> Call[authz.AuthorizeBatchResponse]:
-    """Decide up to 100 checks against one snapshot (see `authorize_check`)."""
+    """Decide up to 1,000 checks against one snapshot (see `authorize_check`)."""
     return make_call(
         AUTHORIZATION,
         "AuthorizeBatch",

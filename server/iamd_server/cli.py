@@ -27,65 +27,100 @@ def _add_database_arguments(parser: argparse.ArgumentParser) -> None:
         "--data-dir",
         type=Path,
         default=Path(os.environ.get("IAMD_DATA_DIR", DEFAULT_HOME / "data")),
-        help="where the embedded PostgreSQL keeps its data (env IAMD_DATA_DIR)",
+        help="where the embedded PostgreSQL keeps its data (env IAMD_DATA_DIR; default:"
+        " $IAMD_HOME/data)",
     )
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="iamd", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="iamd",
+        description=__doc__,
+        epilog="IAMD_HOME (default: ~/.iamd) holds the default data directory, credentials"
+        " file and master key. The options of serve and migrate can also be set by the"
+        " environment variable named in their help; an option given wins.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the gRPC service")
+    serve = commands.add_parser(
+        "serve",
+        help="run the gRPC service",
+        description="Run the gRPC service. IAMD_HOME (default: ~/.iamd) holds the default"
+        " data directory, credentials file and master key.",
+    )
     _add_database_arguments(serve)
-    serve.add_argument("--listen", default=os.environ.get("IAMD_LISTEN", "127.0.0.1:50051"))
+    serve.add_argument(
+        "--listen",
+        default=os.environ.get("IAMD_LISTEN", "127.0.0.1:50051"),
+        metavar="HOST:PORT",
+        help="address of the gRPC service (env IAMD_LISTEN; default: 127.0.0.1:50051)",
+    )
     serve.add_argument(
         "--metrics-listen",
         default=os.environ.get("IAMD_METRICS_LISTEN"),
-        help="HOST:PORT for Prometheus metrics over HTTP (off when unset)",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics over HTTP there (env IAMD_METRICS_LISTEN; default: off)",
     )
     serve.add_argument(
         "--credentials-file",
         type=Path,
         default=Path(os.environ.get("IAMD_SHARED_CREDENTIALS_FILE", DEFAULT_HOME / "credentials")),
-        help="where first start writes the management account's root credentials",
+        help="where first start writes the management account's root credentials (env"
+        " IAMD_SHARED_CREDENTIALS_FILE; default: $IAMD_HOME/credentials)",
     )
     serve.add_argument(
         "--master-key-file",
         type=Path,
         default=Path(os.environ.get("IAMD_MASTER_KEY_FILE", DEFAULT_HOME / "master.key")),
-        help="32-byte key (hex) that encrypts stored secrets; every replica needs the same one",
+        help="32-byte key (hex) that encrypts stored secrets, created on first start; every"
+        " replica needs the same one (env IAMD_MASTER_KEY_FILE; default:"
+        " $IAMD_HOME/master.key)",
     )
     serve.add_argument(
         "--tls-cert-file",
         type=Path,
         default=os.environ.get("IAMD_TLS_CERT_FILE"),
-        help="serve TLS with this PEM certificate chain (with --tls-key-file)",
+        help="serve TLS with this PEM certificate chain, with --tls-key-file (env"
+        " IAMD_TLS_CERT_FILE; default: plaintext)",
     )
-    serve.add_argument("--tls-key-file", type=Path, default=os.environ.get("IAMD_TLS_KEY_FILE"))
+    serve.add_argument(
+        "--tls-key-file",
+        type=Path,
+        default=os.environ.get("IAMD_TLS_KEY_FILE"),
+        help="PEM private key of --tls-cert-file (env IAMD_TLS_KEY_FILE)",
+    )
     serve.add_argument(
         "--tls-client-ca-file",
         type=Path,
         default=os.environ.get("IAMD_TLS_CLIENT_CA_FILE"),
-        help="require client certificates signed by this CA (mutual TLS)",
+        help="require client certificates signed by this CA, mutual TLS (env"
+        " IAMD_TLS_CLIENT_CA_FILE; default: no client certificates)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default=os.environ.get("IAMD_LOG_LEVEL", "INFO"),
+        help="DEBUG, INFO, WARNING or ERROR (env IAMD_LOG_LEVEL; default: INFO)",
     )
     serve.add_argument(
         "--service-name",
         default=os.environ.get("IAMD_SERVICE_NAME", "iamd"),
-        help="the audience calls must be signed for (env IAMD_SERVICE_NAME; clients' audience)",
+        help="the audience calls must be signed for, the clients' audience (env"
+        " IAMD_SERVICE_NAME; default: iamd)",
     )
     serve.add_argument(
         "--oidc-allow-http",
         action="store_true",
         default=os.environ.get("IAMD_OIDC_ALLOW_HTTP", "") not in ("", "0", "false"),
-        help="accept and fetch plain http:// JWKS URLs (tests and development only)",
+        help="accept and fetch plain http:// JWKS URLs, for tests and development only (env"
+        " IAMD_OIDC_ALLOW_HTTP; default: https only)",
     )
     serve.add_argument(
         "--oidc-jwks-refresh-seconds",
         type=float,
         default=float(os.environ.get("IAMD_OIDC_JWKS_REFRESH_SECONDS", "3600")),
-        help="how often providers' JWKS URLs are fetched again",
+        help="how often providers' JWKS URLs are fetched again (env"
+        " IAMD_OIDC_JWKS_REFRESH_SECONDS; default: 3600)",
     )
-    serve.add_argument("--log-level", default=os.environ.get("IAMD_LOG_LEVEL", "INFO"))
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations and exit")
     _add_database_arguments(migrate)

@@ -9,10 +9,18 @@ import pytest
 from iamd.v1 import management_pb2 as pb
 from iamd.v1 import types_pb2
 
-from tests.api.management_support import expect_error, unique
+from tests.api.management_support import (
+    document,
+    expect_error,
+    management_account,
+    new_member_account,
+    new_user,
+    unique,
+)
 from tests.harness import ServerProcess, Stubs, stubs
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
+DENIED = grpc.StatusCode.PERMISSION_DENIED
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +108,48 @@ def test_user_validation_names_the_field(root: Stubs) -> None:
     expect_error(
         lambda: m.ListUsers(pb.ListUsersRequest(max_items=1001)), INVALID, field="max_items"
     )
-    # GetUser without a name means "the calling user": the root is not an IAM user.
-    expect_error(lambda: m.GetUser(pb.GetUserRequest()), INVALID, field="user_name")
+
+
+def test_get_user_without_a_name_is_the_caller(root: Stubs, server: ServerProcess) -> None:
+    # As AWS: the calling user, or for an account root the root itself (no UserName or Path,
+    # UserId = the account id).
+    me = root.management.GetUser(pb.GetUserRequest()).user
+    account = management_account(root)
+    assert me.arn == f"arn:aws:iam::{account}:root"
+    assert me.user_id == account and me.account_id == account
+    assert me.user_name == "" and me.path == ""
+    assert me.create_date.seconds > 0
+    described = root.management.DescribeAccount(pb.DescribeAccountRequest()).account
+    assert me.create_date == described.create_date
+
+    name, user = new_user(root, server.endpoint, policy=document("iam:GetUser"), path="/me/")
+    try:
+        own = user.management.GetUser(pb.GetUserRequest()).user
+        assert own.user_name == name
+        assert own.arn == f"arn:aws:iam::{account}:user/me/{name}"
+    finally:
+        user.close()
+
+    # Without iam:GetUser a user may not read itself, with or without the name.
+    name, bare = new_user(root, server.endpoint)
+    try:
+        expect_error(lambda: bare.management.GetUser(pb.GetUserRequest()), DENIED)
+    finally:
+        bare.close()
+
+    # Another account's root is not "the caller": a name is required there.
+    member, member_root = new_member_account(root, server.endpoint)
+    try:
+        assert member_root.management.GetUser(pb.GetUserRequest()).user.arn == (
+            f"arn:aws:iam::{member}:root"
+        )
+    finally:
+        member_root.close()
+    expect_error(
+        lambda: root.management.GetUser(pb.GetUserRequest(account_id=member)),
+        INVALID,
+        field="user_name",
+    )
 
 
 def test_user_not_found_everywhere(root: Stubs) -> None:

@@ -74,12 +74,16 @@ def iamctl_env(credentials_file: Path, **extra: str) -> dict[str, str]:
 
 
 def iamctl(
-    credentials_file: Path, *argv: str, cwd: Path | None = None, check: bool = True
+    credentials_file: Path,
+    *argv: str,
+    cwd: Path | None = None,
+    check: bool = True,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed `iamctl` as a subprocess."""
+    """Run the installed `iamctl` as a subprocess (`env`: extra environment variables)."""
     result = subprocess.run(
         [str(BIN / "iamctl"), *argv],
-        env=iamctl_env(credentials_file),
+        env=iamctl_env(credentials_file, **(env or {})),
         cwd=cwd,
         capture_output=True,
         text=True,

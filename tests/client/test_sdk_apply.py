@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from iamd_client import Client
+from iamd_client import Client, NotFound
 from iamd_client._apply import SpecError, execute, load_spec, plan, print_plan
 
 from tests.client.conftest import iamctl
@@ -266,3 +267,44 @@ def test_iamctl_apply_twice_then_after_an_edit(
     ]
     assert root.get_user(user_name="a7-bob").user.permissions_boundary_arn == ""
     assert root.get_role(role_name="a7-deployer").role.description == "deploys things"
+
+
+def test_the_readme_example_applies_as_written(
+    server: ServerProcess, root: Client, account: str, tmp_path: Path
+) -> None:
+    """client/README.md's example of each kind, applied with the installed iamctl."""
+    readme = (Path(__file__).resolve().parents[2] / "client" / "README.md").read_text()
+    section = re.search(
+        r"<!-- apply:start -->\n```yaml\n(.*?)```\n<!-- apply:end -->", readme, re.S
+    )
+    assert section is not None, "client/README.md has no apply example"
+    path = tmp_path / "desired.yaml"
+    path.write_text(section.group(1))
+
+    dry = iamctl(server.credentials_file, "apply", "-f", str(path), "--dry-run")
+    assert "Dry run: nothing changed." in dry.stdout
+    with pytest.raises(NotFound):  # the dry run created nothing
+        root.get_user(user_name="carol")
+    first = iamctl(server.credentials_file, "apply", "-f", str(path))
+    for change in (
+        "+ create managed policy iam-read",
+        "+ create group support",
+        "+ create user carol",
+        "+ create role auditor",
+    ):
+        assert change in first.stdout
+    before = head(root)
+    second = iamctl(server.credentials_file, "apply", "-f", str(path))
+    assert second.stdout.strip() == "No changes."
+    assert writes_since(root, before) == []
+
+    carol = root.get_user(user_name="carol").user
+    assert carol.path == "/support/"
+    assert carol.permissions_boundary_arn == f"arn:aws:iam::{account}:policy/support-boundary"
+    members = {u.user_name for u in root.get_group(group_name="support").users}
+    assert members == {"carol", "dave"}
+    role = root.get_role(role_name="auditor").role
+    assert role.description == "Reads IAM for audits"
+    attached = [p.policy_name for p in root.iter_attached_role_policies(role_name="auditor")]
+    assert attached == ["iam-read"]
+    assert [p for p in root.iter_group_policies(group_name="support")] == ["own-keys"]

@@ -4,16 +4,18 @@ as a subprocess against a real `iamd serve`: JSON and table output, file:// docu
 
 from __future__ import annotations
 
-import argparse
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from iamd.v1 import authorization_pb2, management_pb2, types_pb2
-from iamd_client import Client, iamctl
+from iamd_client import Client
 from iamd_client._convert import fill, parse_enum, to_aws
+from iamd_client.cli import main, values
+from iamd_client.cli.commands import SERVICES, kebab, rpc_commands
 from iamd_client.errors import Unauthenticated
 from iamd_client.signing import SigningCredentials
 
@@ -23,57 +25,46 @@ from tests.harness import ServerProcess
 
 # ---- no server -----------------------------------------------------------------------------
 
+OFFLINE = ["--endpoint", "127.0.0.1:1"]  # usage errors are reported before any call
+
 
 def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    offline = ["--endpoint", "127.0.0.1:1"]  # usage errors are reported before any call
-    code = iamctl.main(
-        [*offline, "update-access-key", "--access-key-id", "AKIA", "--status", "Sleeping"]
-    )
+    code = main([*OFFLINE, "update-access-key", "--access-key-id", "AKIA", "--status", "Sleeping"])
     assert code == 2
     assert "Active, Inactive" in capsys.readouterr().err
-    assert iamctl.main([*offline, "create-user", "--user-name", "x", "--tags", "notatag"]) == 2
-    assert iamctl.main([*offline, "get-caller-identity", "--query", "Users[x]"]) == 2
-    assert "--query 'Users[x]'" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        iamctl.main(["create-user"])  # --user-name is required
+    assert main([*OFFLINE, "create-user", "--user-name", "x", "--tags", "notatag"]) == 2
     capsys.readouterr()
-
-
-def test_query_paths() -> None:
-    assert iamctl.parse_query("Account") == ["Account"]
-    assert iamctl.parse_query("User.Arn") == ["User", "Arn"]
-    assert iamctl.parse_query("Users[0].UserName") == ["Users", 0, "UserName"]
-    assert iamctl.parse_query("Users[-1]") == ["Users", -1]
-    for bad in ("", ".Account", "User..Arn", "User.", "Users[x]", "Users[0", "a b"):
-        with pytest.raises(iamctl.UsageError):
-            iamctl.parse_query(bad)
-    data = {"Users": [{"UserName": "a", "Tags": [{"Key": "k"}]}], "IsTruncated": False}
-    assert iamctl.select(data, ["Users", 0, "Tags", 0, "Key"]) == "k"
-    assert iamctl.select(data, ["Users", 5]) is None
-    assert iamctl.select(data, ["Nope", "Deeper"]) is None
-    assert iamctl.select(data, ["IsTruncated"]) is False
+    assert main([*OFFLINE, "get-caller-identity", "--query", "Users[x"]) == 2
+    err = capsys.readouterr().err
+    assert "--query 'Users[x': not a JMESPath expression" in err
+    assert main(["create-user"]) == 2  # --user-name is required
+    err = capsys.readouterr().err
+    assert err.startswith("usage: iamctl create-user")
+    assert "the following arguments are required: --user-name" in err
+    assert main(["create-user", "--usr-name", "x"]) == 2
+    assert "unknown option --usr-name; did you mean --user-name?" in capsys.readouterr().err
 
 
 def test_parse_context() -> None:
-    assert iamctl.parse_context("aws:SourceIp=ip:10.0.0.1") == {
+    assert values.parse_context("aws:SourceIp=ip:10.0.0.1") == {
         "key": "aws:SourceIp",
         "type": types_pb2.CONTEXT_KEY_TYPE_IP,
         "values": ["10.0.0.1"],
     }
-    assert iamctl.parse_context("k=stringList:a,b")["values"] == ["a", "b"]
-    assert iamctl.parse_context("k=numeric:5")["type"] == types_pb2.CONTEXT_KEY_TYPE_NUMERIC
+    assert values.parse_context("k=stringList:a,b")["values"] == ["a", "b"]
+    assert values.parse_context("k=numeric:5")["type"] == types_pb2.CONTEXT_KEY_TYPE_NUMERIC
     # Without a known type the whole value is a string, colons included.
-    arn = iamctl.parse_context("aws:SourceArn=arn:aws:sns:us-east-1:1:t")
+    arn = values.parse_context("aws:SourceArn=arn:aws:sns:us-east-1:1:t")
     assert arn["type"] == types_pb2.CONTEXT_KEY_TYPE_STRING
     assert arn["values"] == ["arn:aws:sns:us-east-1:1:t"]
-    assert iamctl.parse_context("k=plain")["values"] == ["plain"]
+    assert values.parse_context("k=plain")["values"] == ["plain"]
 
 
 def test_context_entries_json_in_aws_shape() -> None:
     field = authorization_pb2.SimulateCustomPolicyRequest.DESCRIPTOR.fields_by_name[
         "context_entries"
     ]
-    items = iamctl.parse_items(
+    items = values.parse_items(
         field,
         [
             '{"ContextKeyName": "aws:MultiFactorAuthPresent", "ContextKeyType": "boolean", '
@@ -129,37 +120,27 @@ def test_enum_spellings() -> None:
 
 
 def test_every_rpc_has_a_command() -> None:
-    parser = iamctl.build_parser()
-    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    choices = commands.choices
-    for service in iamctl.SERVICES:
+    commands = rpc_commands()
+    for service in SERVICES:
         for method in service.methods:
-            assert iamctl.kebab(method.name) in choices
-    assert "simulate-principal-policy" in choices
-    assert "assume-role" in choices
-    assert "apply" in choices
+            assert commands[kebab(method.name)].method is method
+    assert commands["simulate-principal-policy"].namespace == "iam"
+    assert commands["assume-role"].namespace == "sts"
+    assert commands["list-accounts"].namespace == "organizations"
+    assert commands["attach-service-control-policy"].namespace == "organizations"
+    assert commands["update-account-password-policy"].namespace == "iam"
 
 
-def test_configure_writes_a_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_configure_with_flags_writes_a_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "creds"
-    code = iamctl.main(
-        [
-            "--profile",
-            "ops",
-            "--endpoint",
-            "h:1",
-            "configure",
-            "--access-key-id",
-            "AKIA9",
-            "--secret-access-key",
-            "s9",
-            "--credentials-file",
-            str(target),
-        ]
-    )
+    argv = ["--profile", "ops", "--endpoint", "h:1", "configure", "--access-key-id", "AKIA9"]
+    code = main([*argv, "--secret-access-key", "s9", "--credentials-file", str(target)])
     assert code == 0
-    assert "[ops]" in target.read_text()
-    capsys.readouterr()
+    text = target.read_text()
+    assert "[ops]" in text and "endpoint = h:1" in text and "secret_access_key = s9" in text
+    assert capsys.readouterr().out == f"Wrote profile ops to {target}\n"
 
 
 # ---- the installed iamctl against a real server --------------------------------------------
@@ -198,7 +179,7 @@ def test_put_user_policy_from_a_file(server: ServerProcess, root: Client, tmp_pa
             "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
         }
     )
-    (tmp_path / "p.json").write_text(document)
+    (tmp_path / "p.json").write_text(document + "\n")
     cli(server, "create-user", "--user-name", "i-carol")
     out = cli(
         server,
@@ -214,58 +195,57 @@ def test_put_user_policy_from_a_file(server: ServerProcess, root: Client, tmp_pa
     stored = root.get_user_policy(user_name="i-carol", policy_name="p").policy_document
     assert json.loads(stored) == json.loads(document)
     out = cli(server, "get-user-policy", "--user-name", "i-carol", "--policy-name", "p")
-    assert json.loads(out["PolicyDocument"]) == json.loads(document)
-
-
-def test_list_users_follows_markers_unless_paging_is_asked(
-    server: ServerProcess, root: Client
-) -> None:
-    names = [f"i-page-{n}" for n in range(5)]
-    for name in names:
-        root.create_user(user_name=name, path="/i-page/")
-    out = cli(server, "list-users", "--path-prefix", "/i-page/")
-    assert [u["UserName"] for u in out["Users"]] == names
-    assert "Marker" not in out and "IsTruncated" not in out
-    page = cli(server, "list-users", "--path-prefix", "/i-page/", "--max-items", "2")
-    assert [u["UserName"] for u in page["Users"]] == names[:2]
-    assert page["IsTruncated"] is True and page["Marker"]
-    rest = cli(server, "list-users", "--path-prefix", "/i-page/", "--marker", page["Marker"])
-    assert [u["UserName"] for u in rest["Users"]][:1] == [names[2]]
+    assert out["PolicyDocument"] == json.loads(document)  # printed as JSON, not a string
 
 
 def test_list_users_as_a_table(server: ServerProcess) -> None:
     cli(server, "create-user", "--user-name", "i-dora", "--path", "/i-table/")
     result = run_iamctl(
-        server.credentials_file, "list-users", "--path-prefix", "/i-table/", "--output", "table"
+        server.credentials_file,
+        *("list-users", "--path-prefix", "/i-table/", "--output", "table"),
+        env={"COLUMNS": "200"},  # the terminal's width (on a pipe: 80)
     )
     lines = result.stdout.splitlines()
-    assert lines[0] == "Users:"
-    assert lines[1].split()[:3] == ["UserName", "UserId", "Arn"]
-    assert set(lines[2]) == {"-", " "}
-    assert lines[3].split()[0] == "i-dora"
-    assert len(lines) == 4
-    # Global options are accepted before the command too.
+    # The AWS CLI's shape: a title box, then a section per list, columns sorted by name.
+    assert lines[0] == "-" * len(lines[0])
+    assert lines[1].strip("| ") == "ListUsers"
+    assert lines[3].strip("| ") == "Users"
+    header = [c.strip() for c in lines[5].strip("|").split("|")]
+    assert header == ["AccountId", "Arn", "CreateDate", "Path", "UserId", "UserName"]
+    row = [c.strip() for c in lines[7].strip("|").split("|")]
+    assert row[3:4] == ["/i-table/"] and row[5] == "i-dora"
+    assert len({len(line) for line in lines}) == 1, result.stdout  # a rectangle
+    # Global options are accepted before the command too; one record turns vertical in 80
+    # columns, as in the AWS CLI.
     result = run_iamctl(
         server.credentials_file, "--output", "table", "get-user", "--user-name", "i-dora"
     )
-    assert any(line.startswith("User.Arn ") for line in result.stdout.splitlines())
+    pairs = [[c.strip() for c in line.strip("|").split("|")] for line in result.stdout.splitlines()]
+    assert ["UserName", "i-dora"] in pairs
 
 
 def test_query(server: ServerProcess, root: Client, account: str) -> None:
     def query(*argv: str) -> str:
         return run_iamctl(server.credentials_file, *argv).stdout
 
-    assert query("get-caller-identity", "--query", "Account") == f"{account}\n"
+    assert query("get-caller-identity", "--query", "Account", "--output", "text") == f"{account}\n"
+    assert query("get-caller-identity", "--query", "Account") == f'"{account}"\n'  # JSON
     root.create_user(user_name="i-query", path="/i-query/")
-    assert query("get-user", "--user-name", "i-query", "--query", "User.Arn") == (
-        f"arn:aws:iam::{account}:user/i-query/i-query\n"
-    )
+    assert query(
+        "get-user", "--user-name", "i-query", "--query", "User.Arn", "--output", "text"
+    ) == (f"arn:aws:iam::{account}:user/i-query/i-query\n")
     listed = ("list-users", "--path-prefix", "/i-query/")
-    assert query(*listed, "--query", "Users[0].UserName") == "i-query\n"
+    assert json.loads(query(*listed, "--query", "Users[0].UserName")) == "i-query"
     assert json.loads(query(*listed, "--query", "Users[0]"))["UserName"] == "i-query"
     assert json.loads(query(*listed, "--query", "Users[1]")) is None
     secret = query(
-        "create-access-key", "--user-name", "i-query", "--query", "AccessKey.SecretAccessKey"
+        "create-access-key",
+        "--user-name",
+        "i-query",
+        "--query",
+        "AccessKey.SecretAccessKey",
+        "--output",
+        "text",
     )
     assert len(secret.strip()) >= 40 and " " not in secret.strip()
     keys = query("list-access-keys", "--user-name", "i-query", "--query", "AccessKeyMetadata")
@@ -309,7 +289,7 @@ def test_authorize_explain(server: ServerProcess, root: Client, account: str) ->
     assert "aws:SourceIp" in denied["Explain"]["MissingContextKeys"]
 
 
-def test_api_errors_go_to_stderr(server: ServerProcess) -> None:
+def test_api_errors_go_to_stderr(server: ServerProcess, root: Client) -> None:
     cli(server, "create-user", "--user-name", "i-bob")
     result = run_iamctl(server.credentials_file, "create-user", "--user-name", "i-bob", check=False)
     assert result.returncode == 1
@@ -324,6 +304,25 @@ def test_api_errors_go_to_stderr(server: ServerProcess) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("iamctl: ")
     assert "user_name" in result.stderr
+    # The reason is said once, even when the server's message leads with it.
+    root.create_access_key(user_name="i-bob")
+    result = run_iamctl(server.credentials_file, "delete-user", "--user-name", "i-bob", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("iamctl: DeleteConflict: cannot delete user i-bob")
+    assert result.stderr.count("DeleteConflict") == 1
+
+
+def test_the_client_distribution_ships_every_package() -> None:
+    """client/pyproject.toml lists its packages by hand: a new subpackage must be listed."""
+    client = Path(__file__).resolve().parents[2] / "client"
+    listed = set(
+        tomllib.loads((client / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(init.parent.relative_to(client).parts)
+        for init in client.glob("iamd*/**/__init__.py")
+    }
+    assert found <= listed, found - listed
 
 
 def test_revoke_user_sessions(server: ServerProcess, root: Client) -> None:

@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 from iamd.v1 import management_pb2 as pb
+from iamd.v1 import types_pb2
 
 from iamd_server import validation
 from iamd_server.api import convert, targets
+from iamd_server.api.auth import Caller
 from iamd_server.api.dispatch import Call
 from iamd_server.api.management_base import ManagementBase, Target, marker_out, paging
 
@@ -45,11 +47,28 @@ class IdentitiesMixin(ManagementBase):
     async def GetUser(self, request: pb.GetUserRequest, call: Call) -> pb.GetUserResponse:
         caller = call.require_caller()
         account = targets.account_for(request.account_id, caller)
+        if not request.user_name and caller.is_root and account == caller.account_id:
+            return await self._get_root_user(caller)
         name = request.user_name or self._own_user_name(caller, account)
         target = await self._user(call, account, name)
         await self._check(target, "iam:GetUser")
         record = await self._store.get_user(account_id=target.account, user_name=name)
         return pb.GetUserResponse(user=convert.user(record))
+
+    async def _get_root_user(self, caller: Caller) -> pb.GetUserResponse:
+        """GetUser without a name by an account root: the root itself, shaped as AWS returns
+        it (no UserName or Path; UserId is the account id; created with the account)."""
+        # The root ARN is no user resource: checked like an account-wide call (SCPs apply).
+        await self._check(Target(caller, caller.account_id, targets.ANY), "iam:GetUser")
+        account = await self._store.describe_account(account_id=caller.account_id)
+        return pb.GetUserResponse(
+            user=types_pb2.User(
+                user_id=caller.account_id,
+                arn=caller.arn,
+                create_date=convert.timestamp(account.create_date),
+                account_id=caller.account_id,
+            )
+        )
 
     async def ListUsers(self, request: pb.ListUsersRequest, call: Call) -> pb.ListUsersResponse:
         target = self._account_target(call, request.account_id)
