@@ -7,7 +7,6 @@ set-operator and negation rules of iam-semantics 4.3/4.4.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
@@ -15,11 +14,13 @@ from functools import lru_cache
 from .context import Context, ContextValue
 from .grammar import split_operator
 from .patterns import (
+    ArnPattern,
+    Glob,
     Matcher,
+    arn_from_pieces,
     compile_arn_patterns,
     compile_globs,
-    compiled_regex,
-    glob_regex_source,
+    glob_from_pieces,
 )
 from .values import IpNetwork, parse_binary, parse_bool, parse_date, parse_ip, parse_number
 from .variables import Template, parse_template
@@ -74,30 +75,13 @@ class _Equals(_Test):
         return False
 
 
-def _template_regex(template: Template, context: Context, arn: bool) -> re.Pattern[str] | None:
+def _template_pattern(template: Template, context: Context, arn: bool) -> Glob | ArnPattern | None:
+    """The value pattern with the request's variables substituted (their text is literal)."""
     pieces = template.resolve(context)
     if pieces is None:
         return None
-    if not arn:
-        source = "".join(glob_regex_source(t) if pat else re.escape(t) for t, pat in pieces)
-        return compiled_regex(source)
-    # ARN: wildcards in the first five segments stay within a segment.
-    out: list[str] = []
-    colons = 0
-    for text, is_pattern in pieces:
-        for ch in text:
-            if ch == ":" and colons < 5:
-                colons += 1
-                out.append(":")
-            elif is_pattern and ch == "*":
-                out.append("[^:]*" if colons < 5 else ".*")
-            elif is_pattern and ch == "?":
-                out.append("[^:]" if colons < 5 else ".")
-            else:
-                out.append(re.escape(ch))
-    if colons < 5:
-        return None
-    return compiled_regex("".join(out))
+    resolved = tuple(pieces)
+    return arn_from_pieces(resolved) if arn else glob_from_pieces(resolved)
 
 
 class _Like(_Test):
@@ -109,11 +93,11 @@ class _Like(_Test):
         self.templates = tuple(templates)
 
     def __call__(self, value: str, context: Context) -> bool:
-        if self.matcher(value):
+        if self.matcher.test(value):
             return True
         for template in self.templates:
-            regex = _template_regex(template, context, self.arn)
-            if regex is not None and regex.fullmatch(value) is not None:
+            pattern = _template_pattern(template, context, self.arn)
+            if pattern is not None and pattern.match(value):
                 return True
         return False
 
@@ -201,13 +185,10 @@ class _Ip(_Test):
         network = _ip(value)
         if network is None:
             return False
-        # The block list is scanned in policy order and the scan ends at the first block of
-        # the other address family (the reference evaluator's rule, which the conformance
-        # corpus pins): an IPv4 address never matches an IPv6 block, nor any block after it.
+        # Any listed block may match, in any order; an address only lies in blocks of its own
+        # family (0.0.0.0/0 holds every IPv4 address, ::/0 every IPv6 address).
         for block in self.values:
-            if block.version != network.version:
-                return False
-            if network.subnet_of(block):  # type: ignore[arg-type]
+            if block.version == network.version and network.subnet_of(block):  # type: ignore[arg-type]
                 return True
         return False
 
