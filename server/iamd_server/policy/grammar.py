@@ -96,7 +96,10 @@ IAM_RESOURCE_PREFIXES = (
     "report/",
     "access-report/",
 )
-_VENDOR_RE = re.compile(r"[A-Za-z0-9.*?-]+")
+# AWS: "Vendor s3* is not valid" - a vendor is `*` or letters, digits, `.` and `-`; the
+# action name after the colon is not checked ("iam: asdf safdsf af " is accepted, stored and
+# never matches an action).
+_VENDOR_RE = re.compile(r"[A-Za-z0-9.-]+|\*")
 _SID_RE = re.compile(r"[A-Za-z0-9]*")
 _ACCOUNT_RE = re.compile(r"\d{12}")
 _UNIQUE_ID_RE = re.compile(r"A[A-Z]{3}[A-Z0-9]{4,124}")
@@ -322,6 +325,25 @@ def _parse(
                                 "Condition",
                             )
 
+    # Step 3 (cont.): the legacy ARN shape of resources, checked (as AWS does) only while
+    # no resource has failed the format check of step 7.
+    format_failed = False
+    for raw in raws:
+        entries = [
+            (element, resource)
+            for element in ("Resource", "NotResource")
+            if element in raw.body
+            for resource in _string_list(raw.body[element]) or ()
+        ]
+        if any(_resource_problem(resource) is not None for _, resource in entries):
+            format_failed = True
+        if format_failed:
+            continue
+        for element, resource in entries:
+            legacy = _legacy_resource_problem(resource)
+            if legacy is not None:
+                raise raw.error(f"{LEGACY}: {legacy}.", element)
+
     # Step 4: Sids.
     seen: set[str] = set()
     for raw in raws:
@@ -458,28 +480,52 @@ def _check_structure(raw: _Raw) -> None:
 
 
 def _resource_problem(resource: str) -> str | None:
+    """The format check of a Resource/NotResource entry (reported at step 7).
+
+    An ARN may have fewer than six segments, as AWS's validator accepts: `arn:aws:sqs` and
+    `arn:aws:sqs:us-east-1:*` are valid entries (`_legacy_resource_problem` refuses the
+    short ones with an empty segment). What they match: patterns.SHORT_PATTERNS.
+    """
     if resource == "*":
         return None
     shown = resource[:256]
     parts = resource.split(":", 5)
-    if len(parts) < 6 or parts[0] != "arn":
+    if len(parts) < 2 or parts[0] != "arn":
         return f'Resource {shown} must be in ARN format or "*".'
-    partition, service, region, account, rest = parts[1:]
+    partition = parts[1]
     if partition not in PARTITIONS and "*" not in partition and "?" not in partition:
         return f'Partition "{partition[:64]}" is not valid for resource "{shown}".'
-    if not service or "*" in service or "?" in service:
+    service = parts[2] if len(parts) > 2 else None
+    if service is None or "*" in service or "?" in service:
         return "Resource vendor must be fully qualified and cannot contain regexes."
+    region = parts[3] if len(parts) > 3 else None
     if service == "iam":
-        if region:
+        if region is None or region:
             return f"IAM resource {shown} cannot contain region information."
-        if rest != "*" and rest != "root" and not rest.startswith(IAM_RESOURCE_PREFIXES):
+        rest = parts[5] if len(parts) == 6 else "*"
+        if rest not in ("*", "root") and not rest.startswith(IAM_RESOURCE_PREFIXES):
             return (
                 'IAM resource path must either be "*" or start with '
                 + ", ".join(IAM_RESOURCE_PREFIXES)
                 + f" (resource {shown})."
             )
-    if service == "s3" and not account and region:
-        return f"Resource {shown} can not contain region information."
+    if service == "s3":
+        account = parts[4] if len(parts) > 4 else ""
+        if region is None or (region and not account):
+            return f"Resource {shown} can not contain region information."
+    return None
+
+
+def _legacy_resource_problem(resource: str) -> str | None:
+    """AWS's legacy parser: a short ARN may not have an empty segment, and the service
+    segment may not be empty (`arn:aws:s3::bucket`, `arn:aws::x`)."""
+    if resource == "*":
+        return None
+    if resource.count(":") < 5 and "::" in resource:
+        return f"resource {resource[:256]!r} has an empty segment and fewer than six"
+    parts = resource.split(":", 3)
+    if len(parts) > 2 and not parts[2]:
+        return f"resource {resource[:256]!r} has an empty service segment"
     return None
 
 
@@ -494,7 +540,7 @@ def _action_problem(action: str) -> str | None:
     vendor, _, name = action.partition(":")
     if ":" in name:
         return f"Actions/Condition can contain only one colon. (action {action[:128]!r})"
-    if not _VENDOR_RE.fullmatch(vendor) or not name or any(c.isspace() for c in name):
+    if not _VENDOR_RE.fullmatch(vendor):
         return f"Vendor {vendor[:64]} is not valid (action {action[:128]!r})"
     return None
 
