@@ -17,6 +17,7 @@ from .patterns import (
     compile_arn_patterns,
     compile_globs,
     has_wildcard,
+    pieces_text,
 )
 from .principal import PrincipalMatcher
 from .variables import Template, parse_template
@@ -111,6 +112,7 @@ class CompiledStatement:
         "policy_id",
         "principal",
         "resource_any",
+        "resource_entries",
         "resource_exact",
         "resource_others",
         "resource_prefixes",
@@ -175,6 +177,7 @@ class CompiledStatement:
                 if a.partition(":")[0] not in services and a[: a.index(":") + 2] not in initials
             )
         self.not_resource = parsed.not_resource
+        self.resource_entries = parsed.resources
         if parsed.resources is None:
             self.resource_any = True
             self.resources: Matcher | None = None
@@ -233,6 +236,23 @@ class CompiledStatement:
                     hit = True
                     break
         return hit is not self.not_resource
+
+    def matched_resource_entry(
+        self, resource: str, context: Context
+    ) -> tuple[str, str | None] | None:
+        """The first Resource/NotResource entry that matches `resource`, and for an entry
+        with variables the entry as substituted for this request (explain output)."""
+        templates = {t.entry: t for t in self.resource_templates}
+        for entry in self.resource_entries or ():
+            template = templates.get(entry)
+            if template is None:
+                if compile_arn_patterns((entry,)).test(resource):
+                    return entry, None
+                continue
+            pieces = template.resolve(context)
+            if pieces is not None and template.matches(resource, context):
+                return entry, pieces_text(pieces)
+        return None
 
     def conditions_hold(self, context: Context) -> bool:
         for condition in self.conditions:  # noqa: SIM110 - a loop is faster than all(genexpr)

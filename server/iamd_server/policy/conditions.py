@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
+from typing import NamedTuple
 
 from .context import Context, ContextValue
 from .grammar import split_operator
@@ -21,11 +22,12 @@ from .patterns import (
     compile_arn_patterns,
     compile_globs,
     glob_from_pieces,
+    pieces_text,
 )
 from .values import IpNetwork, parse_binary, parse_bool, parse_date, parse_ip, parse_number
 from .variables import Template, parse_template
 
-__all__ = ["Condition", "compile_condition"]
+__all__ = ["Condition", "ConditionTrace", "compile_condition"]
 
 _NEGATED = {
     "StringNotEquals": "StringEquals",
@@ -202,6 +204,20 @@ class _Null(_Test):
         return False
 
 
+class ConditionTrace(NamedTuple):
+    """How one condition went for a request (explain output)."""
+
+    operator: str
+    key: str
+    # The request's values of the key; None when the key is absent.
+    context_values: tuple[str, ...] | None
+    result: bool
+    # (context value, policy value as written, the policy value with its variables
+    # substituted or None when it has none) for each context value some policy value
+    # matched, before any negation: the CIDR block holding the address, the pattern...
+    matches: tuple[tuple[str, str, str | None], ...]
+
+
 class Condition:
     """One key under one operator."""
 
@@ -217,7 +233,9 @@ class Condition:
         "operator",
         "set_op",
         "test_value",
+        "values",
         "variable_keys",
+        "variables",
     )
 
     def __init__(self, operator: str, key: str, values: Sequence[str], variables: bool) -> None:
@@ -233,6 +251,8 @@ class Condition:
         self.negated = base in _NEGATED
         family = _NEGATED.get(base, base)
         self.base = family
+        self.values = tuple(values)
+        self.variables = variables
         plain: list[str] = []
         templates: list[Template] = []
         for value in values:
@@ -275,6 +295,35 @@ class Condition:
         if self.set_op == "ForAllValues":
             return all(test(v, context) is not negated for v in value.values)
         return any(test(v, context) is not negated for v in value.values)
+
+    def explain(self, context: Context) -> ConditionTrace:
+        """The outcome and, for each context value, the policy value it matched."""
+        value = context.get(self.key_lower)
+        present = value.values if value is not None and value.values else None
+        matches: list[tuple[str, str, str | None]] = []
+        if present is not None and self.base != "Null":
+            singles = [self._single(v, context) for v in self.values]
+            for item in present:
+                for written, (test, substituted) in zip(self.values, singles, strict=True):
+                    if test(item, context):
+                        matches.append((item, written, substituted))
+                        break
+        return ConditionTrace(self.operator, self.key, present, self.test(context), tuple(matches))
+
+    def _single(self, written: str, context: Context) -> tuple[_Test, str | None]:
+        """A test of one policy value, and that value with its variables substituted."""
+        family = self.base
+        template = (
+            parse_template(written) if self.variables and family in _VARIABLE_FAMILIES else None
+        )
+        if template is None:
+            return _make_test(family, [written], []), None
+        pieces = template.resolve(context)
+        shown = None
+        if pieces is not None:
+            like = family in ("StringLike", "ArnLike", "ArnEquals")
+            shown = pieces_text(tuple(pieces)) if like else "".join(t for t, _ in pieces)
+        return _make_test(family, [], [template]), shown
 
 
 def _make_test(family: str, plain: list[str], templates: list[Template]) -> _Test:
