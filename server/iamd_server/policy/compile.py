@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from .conditions import Condition
-from .grammar import ParsedPolicy, ParsedStatement, parse_policy
+from .grammar import TRUST_ACTIONS, ParsedPolicy, ParsedStatement, parse_policy
 from .kinds import PolicyKind
 from .patterns import (
     ArnPattern,
@@ -164,6 +164,17 @@ class CompiledStatement:
                     initials.add(f"{vendor}:{name[0]}")
                 else:
                     exact.add(f"{vendor}:{name}")
+        if kind is PolicyKind.TRUST:
+            # A role's trust policy is consulted for the trust actions only, whatever its
+            # action element says (`"Action": "*"` stored before writes were checked must
+            # not make it a resource policy for iam:PutRolePolicy on the role).
+            confined = frozenset(
+                a for a in TRUST_ACTIONS if self.actions.test(a) is not self.not_action
+            )
+            self.actions = compile_globs(confined)
+            self.not_action = False
+            catch_all = False
+            services, initials, exact = set(), set(), set(confined)
         if catch_all:
             self.services: frozenset[str] | None = None
             self.initials: frozenset[str] = frozenset()

@@ -13,13 +13,16 @@ from typing import Any
 
 from .errors import PolicyValidationError
 from .kinds import MAX_POLICY_SIZE, PolicyKind, policy_size
+from .patterns import compile_globs
 from .values import parse_date
 
 __all__ = [
     "BASE_OPERATORS",
     "CURRENT_VERSION",
+    "TRUST_ACTIONS",
     "ParsedPolicy",
     "ParsedStatement",
+    "check_trust_actions",
     "parse_policy",
     "split_operator",
 ]
@@ -62,6 +65,19 @@ BASE_OPERATORS = frozenset(
         "Null",
     }
 )
+
+# The only actions a role's trust policy is consulted for (AWS: the trust policy is the
+# role's resource policy for assuming it, tagging the session, setting its source identity
+# and context). Lowercase, as actions are compared.
+TRUST_ACTIONS = (
+    "sts:assumerole",
+    "sts:assumerolewithwebidentity",
+    "sts:assumerolewithsaml",
+    "sts:tagsession",
+    "sts:setsourceidentity",
+    "sts:setcontext",
+)
+TRUST_ACTION_MESSAGE = "AssumeRole policy may only specify STS AssumeRole actions."
 
 _TOP_KEYS = frozenset({"Version", "Id", "Statement"})
 _STATEMENT_KEYS = frozenset(
@@ -543,6 +559,26 @@ def _action_problem(action: str) -> str | None:
     if not _VENDOR_RE.fullmatch(vendor):
         return f"Vendor {vendor[:64]} is not valid (action {action[:128]!r})"
     return None
+
+
+def check_trust_actions(parsed: ParsedPolicy) -> None:
+    """A trust policy written now may name only the actions it is consulted for.
+
+    AWS refuses other actions with "AssumeRole policy may only specify STS AssumeRole
+    actions." (also a misspelt one such as `sts:TagSessions`). An entry is accepted when it
+    is an `sts:` pattern matching at least one trust action (`sts:AssumeRole*`, `sts:*`);
+    `*` alone is refused. This runs on writes only: documents stored before it existed still
+    load, and evaluation consults any trust policy for the trust actions alone.
+    """
+    for statement in parsed.statements:
+        field = "NotAction" if statement.not_action else "Action"
+        for action in statement.actions:
+            vendor, _, name = action.lower().partition(":")
+            matcher = compile_globs((name,))
+            if vendor != "sts" or not any(matcher(a[4:]) for a in TRUST_ACTIONS):
+                raise PolicyValidationError(
+                    TRUST_ACTION_MESSAGE, statement.index, statement.sid, field
+                )
 
 
 def _principal_value_ok(ptype: str, value: str) -> bool:
