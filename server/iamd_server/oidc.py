@@ -66,7 +66,7 @@ def parse_jwks(text: str | Mapping[str, Any], field: str = "jwks") -> dict[str, 
     """A JWKS document of public keys, checked by importing it."""
     try:
         document = json.loads(text) if isinstance(text, str) else dict(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise InvalidArgument(field, "the JWKS document is not JSON") from exc
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise InvalidArgument(field, 'the JWKS document must be {"keys": [...]}')
@@ -103,7 +103,7 @@ def unverified_issuer(token: str) -> str:
         raise Unauthenticated("the web identity token is not a signed JWT")
     try:
         claims = _b64_json(parts[1])
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
         raise Unauthenticated("the web identity token cannot be decoded") from exc
     issuer = claims.get("iss")
     if not isinstance(issuer, str) or not issuer:
@@ -139,7 +139,7 @@ def verify_token(
         decoded = jwt.decode(token, keys, algorithms=list(ALGORITHMS))
     except JoseError as exc:
         raise Unauthenticated(f"the web identity token does not verify ({exc.error})") from exc
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise Unauthenticated("the web identity token does not verify") from exc
     claims = decoded.claims
     current = time.time() if now is None else now

@@ -22,6 +22,7 @@ __all__ = [
     "TRUST_ACTIONS",
     "ParsedPolicy",
     "ParsedStatement",
+    "check_shape",
     "check_trust_actions",
     "parse_policy",
     "split_operator",
@@ -202,6 +203,54 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
+# AWS's bound on a PolicyDocument request parameter; quotas per kind are smaller, but they
+# count non-whitespace characters only.
+MAX_DOCUMENT_CHARACTERS = 131_072
+# A valid document nests 6 deep at most (document, Statement, statement, Condition, operator,
+# values); anything much deeper is refused before the parser recurses into it.
+MAX_NESTING = 32
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+
+
+def _nesting_depth(document: str) -> int:
+    """The deepest nesting of arrays and objects, strings skipped (a linear scan)."""
+    if document.count("[") + document.count("{") <= MAX_NESTING:
+        return 0  # cannot be deeper than that
+    # Drop escaped backslashes, then escaped quotes (left to right, as JSON reads them), then
+    # every byte but brackets, braces and quotes: what is left is the document's structure.
+    plain = document.replace("\\\\", "").replace('\\"', "")
+    structure = plain.encode("utf-8", "surrogatepass").translate(None, _NOT_STRUCTURE)
+    depth = deepest = 0
+    in_string = False
+    for byte in structure:
+        if byte == 0x22:  # "
+            in_string = not in_string
+        elif in_string:
+            continue
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_NESTING:
+                    break
+        else:
+            depth -= 1
+    return deepest
+
+
+def check_shape(document: str) -> None:
+    """Refuse a document too long or too deeply nested to parse (PolicyValidationError);
+    cheap, so callers may run it before anything else, size quotas included."""
+    if len(document) > MAX_DOCUMENT_CHARACTERS:
+        raise PolicyValidationError(
+            SYNTAX + f" Document is longer than {MAX_DOCUMENT_CHARACTERS} characters."
+        )
+    if _nesting_depth(document) > MAX_NESTING:
+        raise PolicyValidationError(
+            SYNTAX + f" Document is nested deeper than {MAX_NESTING} levels."
+        )
+
+
 def _load(document: str | bytes) -> Any:
     if isinstance(document, bytes | bytearray):
         try:
@@ -210,6 +259,7 @@ def _load(document: str | bytes) -> Any:
             raise PolicyValidationError(SYNTAX + " Document is not valid UTF-8.") from None
     if not isinstance(document, str):
         raise PolicyValidationError(SYNTAX + " Document must be a JSON string.")
+    check_shape(document)
     try:
         return json.loads(document, object_pairs_hook=_pairs_hook, parse_constant=_reject_constant)
     except _DuplicateKeyError as exc:
