@@ -15,7 +15,6 @@ tuple of prefixes (`abc*`), a tuple of suffixes (`*abc`, plain globs only) and t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection, Iterable, Sequence
 from functools import lru_cache
 
@@ -27,7 +26,6 @@ __all__ = [
     "Matcher",
     "compile_arn_patterns",
     "compile_globs",
-    "compiled_regex",
     "has_wildcard",
     "pieces_text",
 ]
@@ -385,12 +383,6 @@ def glob_from_pieces(pieces: Pieces) -> Glob:
 def arn_from_pieces(pieces: Pieces) -> ArnPattern | None:
     text, wild = _wild_positions(pieces)
     return ArnPattern.compile(text, wild)
-
-
-@lru_cache(maxsize=8192)
-def compiled_regex(source: str) -> re.Pattern[str]:
-    """For service-definition templates (written by administrators, not by callers)."""
-    return re.compile(source, re.DOTALL)
 
 
 class Matcher:
