@@ -17,8 +17,6 @@ CORPUS = Path(__file__).resolve().parents[1] / "conformance" / "public.jsonl"
 SERVER = Path(__file__).resolve().parents[2] / "server"
 
 
-# Cases whose expected decisions contradict the documented evaluation rules; the engine
-# follows the rules (see the notes) rather than being tuned to individual cases.
 def load_cases() -> list[dict[str, Any]]:
     with CORPUS.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]

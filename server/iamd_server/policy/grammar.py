@@ -550,7 +550,7 @@ def _resource_problem(resource: str) -> str | None:
 
     An ARN may have fewer than six segments, as AWS's validator accepts: `arn:aws:sqs` and
     `arn:aws:sqs:us-east-1:*` are valid entries (`_legacy_resource_problem` refuses the
-    short ones with an empty segment). What they match: patterns.SHORT_PATTERNS.
+    short ones with an empty segment). What they match: patterns.ArnPattern.
     """
     if resource == "*":
         return None

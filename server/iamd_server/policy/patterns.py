@@ -20,7 +20,6 @@ from functools import lru_cache
 
 __all__ = [
     "ARN_SEGMENTS",
-    "SHORT_PATTERNS",
     "ArnPattern",
     "Glob",
     "Matcher",
@@ -228,7 +227,14 @@ class ArnPattern:
     matches.
 
     A pattern with fewer than six segments whose last character is a wildcard `*` covers the
-    segments it leaves out (`SHORT_PATTERNS`); one without never matches.
+    segments it leaves out; one without never matches. AWS, IAM User Guide, "IAM JSON policy
+    elements: Resource", Using wildcards in resource ARNs: "You can use multiple * or ?
+    characters in each segment. If the * wildcard is the last character of a resource ARN
+    segment, it can expand to match beyond the colon boundaries." So
+    `arn:aws:sqs:us-east-1:*` covers every SQS ARN in us-east-1, `arn:aws:sqs:*` every SQS
+    ARN, and `arn:aws:sqs` (no wildcard) names no resource. Patterns with all six segments
+    keep the segment-wise rule (ArnLike: "each of the six colon-delimited components of the
+    ARN is checked individually").
     """
 
     __slots__ = ("globs", "literals", "prefix", "rest", "source", "tail")
@@ -336,17 +342,6 @@ class ArnPattern:
 
     def __repr__(self) -> str:
         return f"ArnPattern({self.source!r})"
-
-
-SHORT_PATTERNS = """\
-AWS, IAM User Guide, "IAM JSON policy elements: Resource", Using wildcards in resource ARNs:
-"You can use multiple * or ? characters in each segment. If the * wildcard is the last
-character of a resource ARN segment, it can expand to match beyond the colon boundaries."
-So `arn:aws:sqs:us-east-1:*` covers every SQS ARN in us-east-1, `arn:aws:sqs:*` every SQS
-ARN; `arn:aws:sqs` (no wildcard) names no resource and matches nothing. Patterns with all six
-segments keep the segment-wise rule (ArnLike: "each of the six colon-delimited components of
-the ARN is checked individually").
-"""
 
 
 def _wild_positions(pieces: Pieces) -> tuple[str, frozenset[int]]:
