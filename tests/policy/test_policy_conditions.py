@@ -127,19 +127,89 @@ def ip(v: str) -> Context:
         ("IpAddress", ["2001:db8::/32"], "2001:db8::1", True),
         ("IpAddress", ["2001:db8::/32"], "203.0.113.5", False),
         ("IpAddress", ["0.0.0.0/0"], "2001:db8::1", False),
+        ("IpAddress", ["::/0"], "203.0.113.5", False),
         ("IpAddress", ["10.0.0.0/8"], "10.1.0.0/16", True),
         ("NotIpAddress", ["10.0.0.0/8", "192.0.2.0/24"], "192.0.2.1", False),
         ("NotIpAddress", ["10.0.0.0/8", "192.0.2.0/24"], "198.51.100.1", True),
-        # Blocks are scanned in order; a block of the other family ends the scan.
+        # Any block may match, whatever the families and the order of the list.
         ("IpAddress", ["2001:db8::/32", "203.0.113.0/24"], "2001:db8::7", True),
         ("IpAddress", ["203.0.113.0/24", "2001:db8::/32"], "203.0.113.9", True),
-        ("IpAddress", ["2001:db8::/32", "203.0.113.0/24"], "203.0.113.9", False),
-        ("NotIpAddress", ["192.0.2.0/24", "2001:db8::/32", "0.0.0.0/0"], "203.0.113.9", True),
-        ("NotIpAddress", ["0.0.0.0/0", "2001:db8::/32"], "203.0.113.9", False),
+        ("IpAddress", ["2001:db8::/32", "203.0.113.0/24"], "203.0.113.9", True),
+        ("IpAddress", ["203.0.113.0/24", "2001:db8::/32"], "2001:db8::7", True),
+        ("IpAddress", ["2001:db8::/32", "192.0.2.0/24"], "203.0.113.9", False),
+        ("NotIpAddress", ["2001:db8::/32", "203.0.113.0/24"], "203.0.113.9", False),
+        ("NotIpAddress", ["2001:db8::/32", "192.0.2.0/24"], "203.0.113.9", True),
+        # IPv4-mapped IPv6 addresses are the IPv4 address they carry, in values and blocks.
+        ("IpAddress", ["203.0.113.0/24"], "::ffff:203.0.113.9", True),
+        ("IpAddress", ["192.0.2.0/24"], "::ffff:203.0.113.9", False),
+        ("IpAddress", ["0.0.0.0/0"], "::ffff:203.0.113.9", True),
+        ("IpAddress", ["::/0"], "::ffff:203.0.113.9", False),
+        ("IpAddress", ["::ffff:203.0.113.0/120"], "203.0.113.9", True),
+        ("IpAddress", ["::ffff:203.0.113.0/120"], "203.0.114.9", False),
+        ("IpAddress", ["::ffff:0:0/96"], "198.51.100.1", True),
+        ("NotIpAddress", ["203.0.113.0/24"], "::ffff:203.0.113.9", False),
+        ("NotIpAddress", ["::/0"], "::ffff:203.0.113.9", True),
+        ("IpAddress", ["2001:db8::/32"], "::ffff:203.0.113.9", False),
     ],
 )
 def test_ip_operators(operator: str, policy: list[str], value: str, expected: bool) -> None:
     assert check(operator, policy, ip(value), key="aws:SourceIp") is expected
+
+
+ZERO_LISTS = (
+    ["0.0.0.0/0"],
+    ["0.0.0.0/0", "2001:db8::/32"],
+    ["2001:db8::/32", "0.0.0.0/0"],
+    ["192.0.2.0/24", "2001:db8::/32", "0.0.0.0/0"],
+    ["2001:db8::/32", "192.0.2.0/24", "0.0.0.0/0", "::1/128"],
+)
+V4 = ("0.0.0.0", "10.1.2.3", "203.0.113.9", "255.255.255.255", "::ffff:198.51.100.7")
+V6 = ("::", "::1", "2001:db8::7", "fe80::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+
+
+@pytest.mark.parametrize("blocks", ZERO_LISTS)
+@pytest.mark.parametrize("address", V4)
+def test_ipv4_zero_block_holds_every_ipv4_address(blocks: list[str], address: str) -> None:
+    """0.0.0.0/0 at any place of the list: every operator form sees the address inside."""
+    context = ip(address)
+    key = "aws:SourceIp"
+    assert check("IpAddress", blocks, context, key=key) is True
+    assert check("IpAddressIfExists", blocks, context, key=key) is True
+    assert check("NotIpAddress", blocks, context, key=key) is False
+    assert check("NotIpAddressIfExists", blocks, context, key=key) is False
+    listed = Context.from_entries([(key, "ipList", [address, "192.0.2.1"])])
+    assert check("ForAllValues:IpAddress", blocks, listed, key=key) is True
+    assert check("ForAnyValue:IpAddress", blocks, listed, key=key) is True
+    assert check("ForAnyValue:NotIpAddress", blocks, listed, key=key) is False
+    assert check("ForAllValues:NotIpAddress", blocks, listed, key=key) is False
+
+
+@pytest.mark.parametrize(
+    "blocks",
+    [
+        ["::/0"],
+        ["::/0", "192.0.2.0/24"],
+        ["192.0.2.0/24", "::/0"],
+        ["0.0.0.0/0", "192.0.2.0/24", "::/0"],
+    ],
+)
+@pytest.mark.parametrize("address", V6)
+def test_ipv6_zero_block_holds_every_ipv6_address(blocks: list[str], address: str) -> None:
+    context = ip(address)
+    key = "aws:SourceIp"
+    assert check("IpAddress", blocks, context, key=key) is True
+    assert check("NotIpAddress", blocks, context, key=key) is False
+    listed = Context.from_entries([(key, "ipList", [address, "2001:db8::1"])])
+    assert check("ForAllValues:IpAddress", blocks, listed, key=key) is True
+    assert check("ForAnyValue:NotIpAddress", blocks, listed, key=key) is False
+
+
+@pytest.mark.parametrize("address", V6)
+def test_ipv4_zero_block_holds_no_ipv6_address(address: str) -> None:
+    context = ip(address)
+    key = "aws:SourceIp"
+    assert check("IpAddress", ["0.0.0.0/0"], context, key=key) is False
+    assert check("NotIpAddress", ["0.0.0.0/0"], context, key=key) is True
 
 
 def arn(v: str) -> Context:

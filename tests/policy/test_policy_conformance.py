@@ -17,8 +17,6 @@ CORPUS = Path(__file__).resolve().parents[1] / "conformance" / "public.jsonl"
 SERVER = Path(__file__).resolve().parents[2] / "server"
 
 
-# Cases whose expected decisions contradict the documented evaluation rules; the engine
-# follows the rules (see the notes) rather than being tuned to individual cases.
 def load_cases() -> list[dict[str, Any]]:
     with CORPUS.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
@@ -93,6 +91,44 @@ def test_corpus_through_iamd_simulate() -> None:
     command = [_iamd() or "iamd", "simulate"]
     outputs = _run_cli(command, lines)
     assert compare(cases, outputs) == []
+
+
+@pytest.mark.skipif(_iamd() is None, reason="iamd console script not installed")
+def test_iamd_simulate_input_file_explains_the_corrected_cases() -> None:
+    """`iamd simulate --input` over the corpus: every decision, and the explanation shows the
+    CIDR block that held the address (c01317) and the substituted resource (c01901)."""
+    env = {**os.environ, "PYTHONPATH": str(SERVER)}
+    command = [_iamd() or "iamd", "simulate", "--input", str(CORPUS), "--format", "json"]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    outputs = {item["id"]: item for item in map(json.loads, proc.stdout.splitlines())}
+    assert compare(load_cases(), outputs) == []
+
+    ip_case = outputs["c01317"]["EvaluationResults"][0]
+    assert ip_case["EvalDecision"] == "implicitDeny"
+    (statement,) = ip_case["StatementTrace"]
+    assert statement["Applies"] is False
+    ip_condition = next(c for c in statement["Conditions"] if c["Operator"] == "NotIpAddress")
+    assert ip_condition["Result"] is False
+    assert ip_condition["Matches"] == [
+        {"ContextValue": "203.0.113.9", "PolicyValue": "0.0.0.0/0", "Substituted": None}
+    ]
+
+    dev_jobs = "arn:aws:sqs:us-east-1:111122223333:dev-jobs"
+    queue_case = next(
+        r for r in outputs["c01901"]["EvaluationResults"] if r["EvalResourceName"] == dev_jobs
+    )
+    assert queue_case["EvalDecision"] == "allowed"
+    applied = [t for t in queue_case["StatementTrace"] if t["Applies"]]
+    assert [
+        (t["StatementIndex"], t["MatchedResource"], t["SubstitutedResource"]) for t in applied
+    ] == [
+        (
+            1,
+            "arn:aws:sqs:*:111122223333:${aws:PrincipalTag/team}-*",
+            "arn:aws:sqs:*:111122223333:dev-*",
+        )
+    ]
 
 
 def test_cli_errors_do_not_stop_the_run(tmp_path: Path) -> None:

@@ -172,11 +172,13 @@ def test_variables_in_resources() -> None:  # 22-25
     dollar = doc(allow("s3:GetObject", "arn:aws:s3:::b/a${$}b$c${?}"))
     assert decision([dollar], resource="arn:aws:s3:::b/a$b$c?") == "allowed"
     assert decision([dollar], resource="arn:aws:s3:::b/a$b$cx") == "implicitDeny"
-    # A variable is not substituted at the very start of the resource part.
+    # A variable is substituted anywhere after the fifth colon, also at its very start.
     tag = Context.from_entries([("aws:PrincipalTag/team", "string", ["dev"])])
     queue = "arn:aws:sqs:us-east-1:111122223333:dev-jobs"
     leading = doc(allow("sqs:*", "arn:aws:sqs:*:111122223333:${aws:PrincipalTag/team}-*"))
-    assert decision([leading], action="sqs:SendMessage", resource=queue, context=tag) == (
+    assert decision([leading], action="sqs:SendMessage", resource=queue, context=tag) == ("allowed")
+    ops = queue.replace("dev-", "ops-")
+    assert decision([leading], action="sqs:SendMessage", resource=ops, context=tag) == (
         "implicitDeny"
     )
     inner = doc(allow("sqs:*", "arn:aws:sqs:*:111122223333:q-${aws:PrincipalTag/team}"))

@@ -110,3 +110,92 @@ def test_policy_errors_name_the_input() -> None:
             SimulationInput.from_request(request(PolicyInputList=[doc(allow()), '{"x": 1}']))
         )
     assert info.value.message.startswith("PolicyInputList.2: Syntax errors in policy.")
+
+
+def test_statement_trace_explains_matches() -> None:
+    """The trace names the resource entry as substituted, the principal match, and for each
+    condition the policy value (block, resolved pattern) each context value matched."""
+    identity = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::${aws:PrincipalTag/team}-data/*",
+                    "Condition": {
+                        "IpAddress": {"aws:SourceIp": ["2001:db8::/32", "10.0.0.0/8"]},
+                        "StringLike": {"s3:prefix": ["home/${aws:username}/*", "pub/*"]},
+                    },
+                },
+                {"Effect": "Deny", "Action": "s3:PutObject", "Resource": "*"},
+            ],
+        }
+    )
+    resource_policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": {
+                "Effect": "Deny",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCT}:user/mallory"},
+                "Action": "s3:*",
+                "NotResource": "arn:aws:s3:::dev-data/secret*",
+            },
+        }
+    )
+    simulation = SimulationInput.from_request(
+        {
+            "PolicyInputList": [identity],
+            "ResourcePolicy": resource_policy,
+            "ActionNames": ["s3:GetObject"],
+            "ResourceArns": ["arn:aws:s3:::dev-data/home/alice/a.txt"],
+            "CallerArn": USER,
+            "ResourceOwner": f"arn:aws:iam::{ACCT}:root",
+            "ContextEntries": [
+                {
+                    "ContextKeyName": "aws:PrincipalTag/team",
+                    "ContextKeyType": "string",
+                    "ContextKeyValues": ["dev"],
+                },
+                {
+                    "ContextKeyName": "aws:username",
+                    "ContextKeyType": "string",
+                    "ContextKeyValues": ["alice"],
+                },
+                {
+                    "ContextKeyName": "aws:SourceIp",
+                    "ContextKeyType": "ip",
+                    "ContextKeyValues": ["::ffff:10.1.2.3"],
+                },
+                {
+                    "ContextKeyName": "s3:prefix",
+                    "ContextKeyType": "string",
+                    "ContextKeyValues": ["home/alice/a.txt"],
+                },
+            ],
+        }
+    )
+    (item,) = simulate_custom_policy(simulation, trace=True)
+    assert item.result.decision.value == "allowed"
+    out = result_to_json(item)
+    first, denied = out["StatementTrace"]  # the PutObject statement is not listed
+    assert first["Applies"] is True
+    assert first["MatchedResource"] == "arn:aws:s3:::${aws:PrincipalTag/team}-data/*"
+    assert first["SubstitutedResource"] == "arn:aws:s3:::dev-data/*"
+    ip_condition, like = first["Conditions"]
+    assert ip_condition["Matches"] == [
+        {"ContextValue": "::ffff:10.1.2.3", "PolicyValue": "10.0.0.0/8", "Substituted": None}
+    ]
+    assert like["Matches"] == [
+        {
+            "ContextValue": "home/alice/a.txt",
+            "PolicyValue": "home/${aws:username}/*",
+            "Substituted": "home/alice/*",
+        }
+    ]
+    assert denied["PolicyKind"] == "RESOURCE"
+    assert denied["ResourceElement"] == "NotResource"
+    assert denied["MatchedResource"] is None
+    assert denied["PrincipalMatched"] is False
+    assert denied["Applies"] is False
+    assert "StatementTrace" not in result_to_json(simulate_custom_policy(simulation)[0])

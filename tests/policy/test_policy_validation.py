@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from iamd_server.policy import (
     MAX_POLICY_SIZE,
     PolicyKind,
@@ -12,6 +14,7 @@ from iamd_server.policy import (
     policy_size,
     validate_policy,
 )
+from iamd_server.policy.grammar import MAX_NESTING, _nesting_depth
 
 from tests.policy.policy_helpers import allow, doc
 
@@ -328,3 +331,71 @@ def test_error_is_value_error_with_fields() -> None:
     assert isinstance(e, ValueError)
     assert str(e) == "msg (statement 2, Sid 'S1', field Action)"
     assert str(PolicyValidationError("plain")) == "plain"
+
+
+NESTED_DOCUMENTS = (
+    "[" * 100_000 + "]" * 100_000,
+    "[" * 60_000 + "]" * 60_000,
+    "{" * 50_000,
+    '{"a":' * 3000 + "1" + "}" * 3000,
+    '{"Version": "2012-10-17", "Statement": ' + "[" * 40 + "]" * 40 + "}",
+    json.dumps(
+        {"Version": "2012-10-17", "Statement": [allow(Condition={"X": {"k:a": [[[[]]]]}})]}
+    ).replace("[[[[]]]]", "[" * 900 + "]" * 900),
+)
+
+
+@pytest.mark.parametrize("text", NESTED_DOCUMENTS)
+def test_deeply_nested_documents_are_malformed(text: str) -> None:
+    for kind in (ID, PolicyKind.RESOURCE, PolicyKind.TRUST, PolicyKind.SERVICE_CONTROL):
+        e = error(text, kind)
+        assert e.message.startswith("Syntax errors in policy."), e.message
+        assert "nested" in e.message or "longer than" in e.message
+
+
+def test_documents_longer_than_aws_allows() -> None:
+    padded = doc(allow()) + " " * 131_072
+    assert "longer than 131072 characters" in error(padded).message
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    tricky = ["[" * 40, "{" * 40, '\\"[[[[', "\\\\", 'a\\\\"]]]', "\\u005b" * 40]
+    statements = [allow("s3:GetObject", f"arn:aws:s3:::b/{t}") for t in tricky]
+    statements += [allow("s3:GetObject", "*") for _ in range(20)]  # > 32 brackets overall
+    validate_policy(doc(*statements), ID)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab', max_size=6),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(alphabet='[]{}"\\a', max_size=3), children, max_size=3)
+    ),
+    max_leaves=60,
+)
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.integers(0, 40))
+def test_nesting_depth_agrees_with_the_parsed_value(value: object, wrap: int) -> None:
+    wrapped: object = value
+    for _ in range(wrap):
+        wrapped = [wrapped]
+    text = json.dumps(wrapped)
+    true_depth = _depth(wrapped)
+    measured = _nesting_depth(text)
+    openers = text.count("[") + text.count("{")
+    if openers <= MAX_NESTING:
+        assert measured == 0
+    elif true_depth > MAX_NESTING:
+        assert measured > MAX_NESTING
+    else:
+        assert measured == true_depth

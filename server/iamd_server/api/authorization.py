@@ -63,7 +63,12 @@ from iamd_server.policy.simulate import (
 )
 
 MAX_BATCH = 1000
+# Request context bounds (README, API notes): keys per request, values per key, characters
+# per value (2,048: the longest ARN AWS allows) and per key name.
 MAX_CONTEXT_ENTRIES = 100
+MAX_CONTEXT_VALUES = 100
+MAX_CONTEXT_VALUE_LENGTH = 2048
+MAX_CONTEXT_KEY_LENGTH = 256
 MAX_SIMULATION_ITEMS = 1000
 DEFAULT_SIMULATION_ITEMS = 100
 # Longest wait for `at_least_revision` when the call has no deadline.
@@ -196,6 +201,30 @@ def explanation(result: EvaluationResult, principal_arn: str = "") -> pb.Explana
     )
 
 
+def check_context_sizes(entries: Sequence[types_pb2.ContextEntry], field: str) -> None:
+    """Bounds the work a request's context can cause (every value may be matched against
+    every pattern of every statement): InvalidArgument naming the entry that is too big."""
+    if len(entries) > MAX_CONTEXT_ENTRIES:
+        raise InvalidArgument(field, f"at most {MAX_CONTEXT_ENTRIES} context entries")
+    for index, entry in enumerate(entries):
+        key = entry.key
+        if not 5 <= len(key) <= MAX_CONTEXT_KEY_LENGTH or ":" not in key:
+            raise InvalidArgument(
+                f"{field}[{index}].key", f"must be 5-{MAX_CONTEXT_KEY_LENGTH} chars, vendor:Name"
+            )
+        values = entry.values
+        if len(values) > MAX_CONTEXT_VALUES:
+            raise InvalidArgument(
+                f"{field}[{index}].values", f"at most {MAX_CONTEXT_VALUES} values per key"
+            )
+        for position, value in enumerate(values):
+            if len(value) > MAX_CONTEXT_VALUE_LENGTH:
+                raise InvalidArgument(
+                    f"{field}[{index}].values[{position}]",
+                    f"at most {MAX_CONTEXT_VALUE_LENGTH} characters",
+                )
+
+
 def request_context(
     entries: Sequence[types_pb2.ContextEntry], field: str, *, keep_reserved: bool = False
 ) -> Context | None:
@@ -203,13 +232,10 @@ def request_context(
     itself (principal, session and clock keys) are dropped unless ``keep_reserved``."""
     if not entries:
         return None
-    if len(entries) > MAX_CONTEXT_ENTRIES:
-        raise InvalidArgument(field, f"at most {MAX_CONTEXT_ENTRIES} context entries")
+    check_context_sizes(entries, field)
     converted: list[tuple[str, str, Sequence[str]]] = []
     for index, entry in enumerate(entries):
         key = entry.key
-        if not 5 <= len(key) <= 256 or ":" not in key:
-            raise InvalidArgument(f"{field}[{index}].key", "must be 5-256 chars, vendor:Name")
         type_name = _CONTEXT_TYPES.get(entry.type)
         if type_name is None:
             raise InvalidArgument(f"{field}[{index}].type", "a context key type is required")
@@ -671,6 +697,7 @@ def _simulation_input(request: Any, policies: Sequence[str], caller: str = "") -
         raise InvalidArgument("action_names", "at least one action is required")
     if len(request.action_names) > 100 or len(request.resource_arns) > 100:
         raise InvalidArgument("action_names", "at most 100 actions and 100 resources")
+    check_context_sizes(request.context_entries, "context_entries")
     data: dict[str, Any] = {
         "ActionNames": list(request.action_names),
         "PolicyInputList": list(policies),

@@ -19,7 +19,7 @@ from .evaluate import (
     PolicySets,
     evaluate,
 )
-from .grammar import ParsedPolicy, parse_policy
+from .grammar import ParsedPolicy, check_trust_actions, parse_policy
 from .kinds import INLINE_POLICY_SIZE_LIMITS, MAX_POLICY_SIZE, PolicyKind, policy_size
 from .principal import GrantClass, Principal, PrincipalKind
 from .resolve import bind_principal_ids
@@ -87,6 +87,9 @@ def validate_policy(document: str | bytes, kind: PolicyKind, *, managed: bool = 
     """Raise PolicyValidationError if the document is malformed for `kind`.
 
     `managed=True` applies the managed-policy rules (Version 2012-10-17 required, 6,144
-    characters); permissions boundaries always get them.
+    characters); permissions boundaries always get them. For writes: a trust policy may
+    only name the trust actions (documents already stored are loaded with `parse_policy`).
     """
-    parse_policy(document, kind, managed=managed)
+    parsed = parse_policy(document, kind, managed=managed)
+    if kind is PolicyKind.TRUST:
+        check_trust_actions(parsed)

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import itertools
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from .conditions import Condition
-from .grammar import ParsedPolicy, ParsedStatement, parse_policy
+from .grammar import TRUST_ACTIONS, ParsedPolicy, ParsedStatement, parse_policy
 from .kinds import PolicyKind
 from .patterns import (
+    ArnPattern,
     Matcher,
+    Pieces,
+    arn_from_pieces,
     compile_arn_patterns,
     compile_globs,
-    compiled_regex,
-    glob_regex_source,
     has_wildcard,
+    pieces_text,
 )
 from .principal import PrincipalMatcher
-from .variables import VARIABLE, Template, parse_template
+from .variables import Template, parse_template
 
 if TYPE_CHECKING:
     from .context import Context
@@ -40,21 +41,31 @@ _SEQUENCE = itertools.count()
 
 
 class _ResourceTemplate:
-    """A Resource entry holding variables; resolved against each request's context."""
+    """A Resource entry holding variables; resolved against each request's context.
 
-    __slots__ = ("head", "template")
+    Variables are substituted anywhere in the resource part (after the fifth colon), the
+    first five segments are matched as written.
+    """
 
-    def __init__(self, head: str, template: Template) -> None:
-        # `head` is the regex for the first five segments (variables are not allowed there).
-        self.head = head
+    __slots__ = ("entry", "head", "template")
+
+    def __init__(self, entry: str, head: str, template: Template) -> None:
+        self.entry = entry
+        self.head = head  # the first five segments with their colons
         self.template = template
 
-    def matches(self, resource: str, context: Context) -> bool:
+    def resolve(self, context: Context) -> Pieces | None:
         pieces = self.template.resolve(context)
         if pieces is None:
+            return None
+        return ((self.head, True), *pieces)
+
+    def matches(self, resource: str, context: Context) -> bool:
+        pieces = self.resolve(context)
+        if pieces is None:
             return False
-        tail = "".join(glob_regex_source(t) if pat else re.escape(t) for t, pat in pieces)
-        return compiled_regex(self.head + tail).fullmatch(resource) is not None
+        pattern = arn_from_pieces(pieces)
+        return pattern is not None and pattern.match(resource)
 
 
 def _compile_resources(
@@ -67,14 +78,8 @@ def _compile_resources(
         template = parse_template(parts[5]) if variables and len(parts) == 6 else None
         if template is None:
             plain.append(entry)
-            continue
-        if template.tokens[0][0] == VARIABLE:
-            # Variables are substituted after the start of the resource part only (the
-            # reference evaluator's rule, pinned by the conformance corpus): an entry whose
-            # resource part starts with `${...}` matches no resource.
-            continue
-        head = "".join(glob_regex_source(p, segment=True) + ":" for p in parts[:5])
-        templates.append(_ResourceTemplate(head, template))
+        else:
+            templates.append(_ResourceTemplate(entry, ":".join(parts[:5]) + ":", template))
     return compile_arn_patterns(plain), tuple(templates)
 
 
@@ -107,9 +112,10 @@ class CompiledStatement:
         "policy_id",
         "principal",
         "resource_any",
+        "resource_entries",
         "resource_exact",
+        "resource_others",
         "resource_prefixes",
-        "resource_regex",
         "resource_simple",
         "resource_templates",
         "resources",
@@ -158,6 +164,17 @@ class CompiledStatement:
                     initials.add(f"{vendor}:{name[0]}")
                 else:
                     exact.add(f"{vendor}:{name}")
+        if kind is PolicyKind.TRUST:
+            # A role's trust policy is consulted for the trust actions only, whatever its
+            # action element says (`"Action": "*"` stored before writes were checked must
+            # not make it a resource policy for iam:PutRolePolicy on the role).
+            confined = frozenset(
+                a for a in TRUST_ACTIONS if self.actions.test(a) is not self.not_action
+            )
+            self.actions = compile_globs(confined)
+            self.not_action = False
+            catch_all = False
+            services, initials, exact = set(), set(), set(confined)
         if catch_all:
             self.services: frozenset[str] | None = None
             self.initials: frozenset[str] = frozenset()
@@ -171,6 +188,7 @@ class CompiledStatement:
                 if a.partition(":")[0] not in services and a[: a.index(":") + 2] not in initials
             )
         self.not_resource = parsed.not_resource
+        self.resource_entries = parsed.resources
         if parsed.resources is None:
             self.resource_any = True
             self.resources: Matcher | None = None
@@ -190,7 +208,12 @@ class CompiledStatement:
         rm = self.resources
         self.resource_exact = rm.exact if rm is not None else frozenset()
         self.resource_prefixes = rm.prefixes if rm is not None else ()
-        self.resource_regex = rm.regex if rm is not None else None
+        # Tests of the entries that are neither exact nor prefixes (ArnPattern.matcher()).
+        self.resource_others: tuple[Callable[[str], bool], ...] = (
+            tuple(p.matcher() for p in rm.others if isinstance(p, ArnPattern))
+            if rm is not None
+            else ()
+        )
         self.principal = (
             PrincipalMatcher(parsed.principal) if parsed.principal is not None else None
         )
@@ -209,14 +232,7 @@ class CompiledStatement:
         self.condition_keys = tuple(keys.items())
 
     def matches_action(self, action_lower: str) -> bool:
-        actions = self.actions
-        hit = (
-            actions.any
-            or action_lower in actions.exact
-            or bool(actions.prefixes and action_lower.startswith(actions.prefixes))
-            or (actions.regex is not None and actions.regex.fullmatch(action_lower) is not None)
-        )
-        return hit is not self.not_action
+        return self.actions.test(action_lower) is not self.not_action
 
     def matches_resource(self, resource: str, context: Context) -> bool:
         if self.resource_any:
@@ -224,19 +240,30 @@ class CompiledStatement:
         m = self.resources
         if m is None:
             return True
-        # Matcher.__call__ inlined: this is the innermost loop of every decision.
-        hit = (
-            m.any
-            or resource in m.exact
-            or bool(m.prefixes and resource.startswith(m.prefixes))
-            or (m.regex is not None and m.regex.fullmatch(resource) is not None)
-        )
+        hit = m.test(resource)
         if not hit:
             for template in self.resource_templates:
                 if template.matches(resource, context):
                     hit = True
                     break
         return hit is not self.not_resource
+
+    def matched_resource_entry(
+        self, resource: str, context: Context
+    ) -> tuple[str, str | None] | None:
+        """The first Resource/NotResource entry that matches `resource`, and for an entry
+        with variables the entry as substituted for this request (explain output)."""
+        templates = {t.entry: t for t in self.resource_templates}
+        for entry in self.resource_entries or ():
+            template = templates.get(entry)
+            if template is None:
+                if compile_arn_patterns((entry,)).test(resource):
+                    return entry, None
+                continue
+            pieces = template.resolve(context)
+            if pieces is not None and template.matches(resource, context):
+                return entry, pieces_text(pieces)
+        return None
 
     def conditions_hold(self, context: Context) -> bool:
         for condition in self.conditions:  # noqa: SIM110 - a loop is faster than all(genexpr)
@@ -305,9 +332,9 @@ class StatementBucket:
         "by_resource",
         "check_action",
         "individual",
+        "others",
         "prefix_pairs",
         "prefixes",
-        "regex_statements",
         "statements",
     )
 
@@ -317,7 +344,7 @@ class StatementBucket:
         self.check_action = check_action
         by_resource: dict[str, list[CompiledStatement]] = {}
         pairs: list[tuple[str, CompiledStatement]] = []
-        regexes: list[CompiledStatement] = []
+        others: list[CompiledStatement] = []
         individual: list[CompiledStatement] = []
         for st in statements:
             if not st.resource_simple:
@@ -327,12 +354,12 @@ class StatementBucket:
                 by_resource.setdefault(resource, []).append(st)
             for prefix in st.resource_prefixes:
                 pairs.append((prefix, st))
-            if st.resource_regex is not None:
-                regexes.append(st)
+            if st.resource_others:
+                others.append(st)
         self.by_resource = {k: tuple(v) for k, v in by_resource.items()}
         self.prefix_pairs = tuple(pairs)
         self.prefixes = tuple(p for p, _ in pairs)
-        self.regex_statements = tuple(regexes)
+        self.others = tuple(others)
         self.individual = tuple(individual)
 
     def matching(self, resource: str, context: Context) -> list[CompiledStatement] | None:
@@ -348,13 +375,14 @@ class StatementBucket:
                         found = [st]
                     elif st not in found:
                         found.append(st)
-        for st in self.regex_statements:
-            regex = st.resource_regex
-            if regex is not None and regex.fullmatch(resource) is not None:
-                if found is None:
-                    found = [st]
-                elif st not in found:
-                    found.append(st)
+        for st in self.others:
+            for test in st.resource_others:
+                if test(resource):
+                    if found is None:
+                        found = [st]
+                    elif st not in found:
+                        found.append(st)
+                    break
         for st in self.individual:
             if st.resource_any or st.matches_resource(resource, context):
                 if found is None:

@@ -7,24 +7,27 @@ set-operator and negation rules of iam-semantics 4.3/4.4.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
+from typing import NamedTuple
 
 from .context import Context, ContextValue
 from .grammar import split_operator
 from .patterns import (
+    ArnPattern,
+    Glob,
     Matcher,
+    arn_from_pieces,
     compile_arn_patterns,
     compile_globs,
-    compiled_regex,
-    glob_regex_source,
+    glob_from_pieces,
+    pieces_text,
 )
 from .values import IpNetwork, parse_binary, parse_bool, parse_date, parse_ip, parse_number
 from .variables import Template, parse_template
 
-__all__ = ["Condition", "compile_condition"]
+__all__ = ["Condition", "ConditionTrace", "compile_condition"]
 
 _NEGATED = {
     "StringNotEquals": "StringEquals",
@@ -74,30 +77,13 @@ class _Equals(_Test):
         return False
 
 
-def _template_regex(template: Template, context: Context, arn: bool) -> re.Pattern[str] | None:
+def _template_pattern(template: Template, context: Context, arn: bool) -> Glob | ArnPattern | None:
+    """The value pattern with the request's variables substituted (their text is literal)."""
     pieces = template.resolve(context)
     if pieces is None:
         return None
-    if not arn:
-        source = "".join(glob_regex_source(t) if pat else re.escape(t) for t, pat in pieces)
-        return compiled_regex(source)
-    # ARN: wildcards in the first five segments stay within a segment.
-    out: list[str] = []
-    colons = 0
-    for text, is_pattern in pieces:
-        for ch in text:
-            if ch == ":" and colons < 5:
-                colons += 1
-                out.append(":")
-            elif is_pattern and ch == "*":
-                out.append("[^:]*" if colons < 5 else ".*")
-            elif is_pattern and ch == "?":
-                out.append("[^:]" if colons < 5 else ".")
-            else:
-                out.append(re.escape(ch))
-    if colons < 5:
-        return None
-    return compiled_regex("".join(out))
+    resolved = tuple(pieces)
+    return arn_from_pieces(resolved) if arn else glob_from_pieces(resolved)
 
 
 class _Like(_Test):
@@ -109,11 +95,11 @@ class _Like(_Test):
         self.templates = tuple(templates)
 
     def __call__(self, value: str, context: Context) -> bool:
-        if self.matcher(value):
+        if self.matcher.test(value):
             return True
         for template in self.templates:
-            regex = _template_regex(template, context, self.arn)
-            if regex is not None and regex.fullmatch(value) is not None:
+            pattern = _template_pattern(template, context, self.arn)
+            if pattern is not None and pattern.match(value):
                 return True
         return False
 
@@ -201,13 +187,10 @@ class _Ip(_Test):
         network = _ip(value)
         if network is None:
             return False
-        # The block list is scanned in policy order and the scan ends at the first block of
-        # the other address family (the reference evaluator's rule, which the conformance
-        # corpus pins): an IPv4 address never matches an IPv6 block, nor any block after it.
+        # Any listed block may match, in any order; an address only lies in blocks of its own
+        # family (0.0.0.0/0 holds every IPv4 address, ::/0 every IPv6 address).
         for block in self.values:
-            if block.version != network.version:
-                return False
-            if network.subnet_of(block):  # type: ignore[arg-type]
+            if block.version == network.version and network.subnet_of(block):  # type: ignore[arg-type]
                 return True
         return False
 
@@ -219,6 +202,20 @@ class _Null(_Test):
 
     def __call__(self, value: str, context: Context) -> bool:
         return False
+
+
+class ConditionTrace(NamedTuple):
+    """How one condition went for a request (explain output)."""
+
+    operator: str
+    key: str
+    # The request's values of the key; None when the key is absent.
+    context_values: tuple[str, ...] | None
+    result: bool
+    # (context value, policy value as written, the policy value with its variables
+    # substituted or None when it has none) for each context value some policy value
+    # matched, before any negation: the CIDR block holding the address, the pattern...
+    matches: tuple[tuple[str, str, str | None], ...]
 
 
 class Condition:
@@ -236,7 +233,9 @@ class Condition:
         "operator",
         "set_op",
         "test_value",
+        "values",
         "variable_keys",
+        "variables",
     )
 
     def __init__(self, operator: str, key: str, values: Sequence[str], variables: bool) -> None:
@@ -252,6 +251,8 @@ class Condition:
         self.negated = base in _NEGATED
         family = _NEGATED.get(base, base)
         self.base = family
+        self.values = tuple(values)
+        self.variables = variables
         plain: list[str] = []
         templates: list[Template] = []
         for value in values:
@@ -294,6 +295,35 @@ class Condition:
         if self.set_op == "ForAllValues":
             return all(test(v, context) is not negated for v in value.values)
         return any(test(v, context) is not negated for v in value.values)
+
+    def explain(self, context: Context) -> ConditionTrace:
+        """The outcome and, for each context value, the policy value it matched."""
+        value = context.get(self.key_lower)
+        present = value.values if value is not None and value.values else None
+        matches: list[tuple[str, str, str | None]] = []
+        if present is not None and self.base != "Null":
+            singles = [self._single(v, context) for v in self.values]
+            for item in present:
+                for written, (test, substituted) in zip(self.values, singles, strict=True):
+                    if test(item, context):
+                        matches.append((item, written, substituted))
+                        break
+        return ConditionTrace(self.operator, self.key, present, self.test(context), tuple(matches))
+
+    def _single(self, written: str, context: Context) -> tuple[_Test, str | None]:
+        """A test of one policy value, and that value with its variables substituted."""
+        family = self.base
+        template = (
+            parse_template(written) if self.variables and family in _VARIABLE_FAMILIES else None
+        )
+        if template is None:
+            return _make_test(family, [written], []), None
+        pieces = template.resolve(context)
+        shown = None
+        if pieces is not None:
+            like = family in ("StringLike", "ArnLike", "ArnEquals")
+            shown = pieces_text(tuple(pieces)) if like else "".join(t for t, _ in pieces)
+        return _make_test(family, [], [template]), shown
 
 
 def _make_test(family: str, plain: list[str], templates: list[Template]) -> _Test:

@@ -13,13 +13,17 @@ from typing import Any
 
 from .errors import PolicyValidationError
 from .kinds import MAX_POLICY_SIZE, PolicyKind, policy_size
+from .patterns import compile_globs
 from .values import parse_date
 
 __all__ = [
     "BASE_OPERATORS",
     "CURRENT_VERSION",
+    "TRUST_ACTIONS",
     "ParsedPolicy",
     "ParsedStatement",
+    "check_shape",
+    "check_trust_actions",
     "parse_policy",
     "split_operator",
 ]
@@ -63,6 +67,19 @@ BASE_OPERATORS = frozenset(
     }
 )
 
+# The only actions a role's trust policy is consulted for (AWS: the trust policy is the
+# role's resource policy for assuming it, tagging the session, setting its source identity
+# and context). Lowercase, as actions are compared.
+TRUST_ACTIONS = (
+    "sts:assumerole",
+    "sts:assumerolewithwebidentity",
+    "sts:assumerolewithsaml",
+    "sts:tagsession",
+    "sts:setsourceidentity",
+    "sts:setcontext",
+)
+TRUST_ACTION_MESSAGE = "AssumeRole policy may only specify STS AssumeRole actions."
+
 _TOP_KEYS = frozenset({"Version", "Id", "Statement"})
 _STATEMENT_KEYS = frozenset(
     {
@@ -96,7 +113,10 @@ IAM_RESOURCE_PREFIXES = (
     "report/",
     "access-report/",
 )
-_VENDOR_RE = re.compile(r"[A-Za-z0-9.*?-]+")
+# AWS: "Vendor s3* is not valid" - a vendor is `*` or letters, digits, `.` and `-`; the
+# action name after the colon is not checked ("iam: asdf safdsf af " is accepted, stored and
+# never matches an action).
+_VENDOR_RE = re.compile(r"[A-Za-z0-9.-]+|\*")
 _SID_RE = re.compile(r"[A-Za-z0-9]*")
 _ACCOUNT_RE = re.compile(r"\d{12}")
 _UNIQUE_ID_RE = re.compile(r"A[A-Z]{3}[A-Z0-9]{4,124}")
@@ -183,6 +203,54 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
+# AWS's bound on a PolicyDocument request parameter; quotas per kind are smaller, but they
+# count non-whitespace characters only.
+MAX_DOCUMENT_CHARACTERS = 131_072
+# A valid document nests 6 deep at most (document, Statement, statement, Condition, operator,
+# values); anything much deeper is refused before the parser recurses into it.
+MAX_NESTING = 32
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+
+
+def _nesting_depth(document: str) -> int:
+    """The deepest nesting of arrays and objects, strings skipped (a linear scan)."""
+    if document.count("[") + document.count("{") <= MAX_NESTING:
+        return 0  # cannot be deeper than that
+    # Drop escaped backslashes, then escaped quotes (left to right, as JSON reads them), then
+    # every byte but brackets, braces and quotes: what is left is the document's structure.
+    plain = document.replace("\\\\", "").replace('\\"', "")
+    structure = plain.encode("utf-8", "surrogatepass").translate(None, _NOT_STRUCTURE)
+    depth = deepest = 0
+    in_string = False
+    for byte in structure:
+        if byte == 0x22:  # "
+            in_string = not in_string
+        elif in_string:
+            continue
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_NESTING:
+                    break
+        else:
+            depth -= 1
+    return deepest
+
+
+def check_shape(document: str) -> None:
+    """Refuse a document too long or too deeply nested to parse (PolicyValidationError);
+    cheap, so callers may run it before anything else, size quotas included."""
+    if len(document) > MAX_DOCUMENT_CHARACTERS:
+        raise PolicyValidationError(
+            SYNTAX + f" Document is longer than {MAX_DOCUMENT_CHARACTERS} characters."
+        )
+    if _nesting_depth(document) > MAX_NESTING:
+        raise PolicyValidationError(
+            SYNTAX + f" Document is nested deeper than {MAX_NESTING} levels."
+        )
+
+
 def _load(document: str | bytes) -> Any:
     if isinstance(document, bytes | bytearray):
         try:
@@ -191,6 +259,7 @@ def _load(document: str | bytes) -> Any:
             raise PolicyValidationError(SYNTAX + " Document is not valid UTF-8.") from None
     if not isinstance(document, str):
         raise PolicyValidationError(SYNTAX + " Document must be a JSON string.")
+    check_shape(document)
     try:
         return json.loads(document, object_pairs_hook=_pairs_hook, parse_constant=_reject_constant)
     except _DuplicateKeyError as exc:
@@ -321,6 +390,25 @@ def _parse(
                                 LEGACY + f": invalid date {str(value)[:64]!r} for {key[:128]}.",
                                 "Condition",
                             )
+
+    # Step 3 (cont.): the legacy ARN shape of resources, checked (as AWS does) only while
+    # no resource has failed the format check of step 7.
+    format_failed = False
+    for raw in raws:
+        entries = [
+            (element, resource)
+            for element in ("Resource", "NotResource")
+            if element in raw.body
+            for resource in _string_list(raw.body[element]) or ()
+        ]
+        if any(_resource_problem(resource) is not None for _, resource in entries):
+            format_failed = True
+        if format_failed:
+            continue
+        for element, resource in entries:
+            legacy = _legacy_resource_problem(resource)
+            if legacy is not None:
+                raise raw.error(f"{LEGACY}: {legacy}.", element)
 
     # Step 4: Sids.
     seen: set[str] = set()
@@ -458,28 +546,52 @@ def _check_structure(raw: _Raw) -> None:
 
 
 def _resource_problem(resource: str) -> str | None:
+    """The format check of a Resource/NotResource entry (reported at step 7).
+
+    An ARN may have fewer than six segments, as AWS's validator accepts: `arn:aws:sqs` and
+    `arn:aws:sqs:us-east-1:*` are valid entries (`_legacy_resource_problem` refuses the
+    short ones with an empty segment). What they match: patterns.ArnPattern.
+    """
     if resource == "*":
         return None
     shown = resource[:256]
     parts = resource.split(":", 5)
-    if len(parts) < 6 or parts[0] != "arn":
+    if len(parts) < 2 or parts[0] != "arn":
         return f'Resource {shown} must be in ARN format or "*".'
-    partition, service, region, account, rest = parts[1:]
+    partition = parts[1]
     if partition not in PARTITIONS and "*" not in partition and "?" not in partition:
         return f'Partition "{partition[:64]}" is not valid for resource "{shown}".'
-    if not service or "*" in service or "?" in service:
+    service = parts[2] if len(parts) > 2 else None
+    if service is None or "*" in service or "?" in service:
         return "Resource vendor must be fully qualified and cannot contain regexes."
+    region = parts[3] if len(parts) > 3 else None
     if service == "iam":
-        if region:
+        if region is None or region:
             return f"IAM resource {shown} cannot contain region information."
-        if rest != "*" and rest != "root" and not rest.startswith(IAM_RESOURCE_PREFIXES):
+        rest = parts[5] if len(parts) == 6 else "*"
+        if rest not in ("*", "root") and not rest.startswith(IAM_RESOURCE_PREFIXES):
             return (
                 'IAM resource path must either be "*" or start with '
                 + ", ".join(IAM_RESOURCE_PREFIXES)
                 + f" (resource {shown})."
             )
-    if service == "s3" and not account and region:
-        return f"Resource {shown} can not contain region information."
+    if service == "s3":
+        account = parts[4] if len(parts) > 4 else ""
+        if region is None or (region and not account):
+            return f"Resource {shown} can not contain region information."
+    return None
+
+
+def _legacy_resource_problem(resource: str) -> str | None:
+    """AWS's legacy parser: a short ARN may not have an empty segment, and the service
+    segment may not be empty (`arn:aws:s3::bucket`, `arn:aws::x`)."""
+    if resource == "*":
+        return None
+    if resource.count(":") < 5 and "::" in resource:
+        return f"resource {resource[:256]!r} has an empty segment and fewer than six"
+    parts = resource.split(":", 3)
+    if len(parts) > 2 and not parts[2]:
+        return f"resource {resource[:256]!r} has an empty service segment"
     return None
 
 
@@ -494,9 +606,29 @@ def _action_problem(action: str) -> str | None:
     vendor, _, name = action.partition(":")
     if ":" in name:
         return f"Actions/Condition can contain only one colon. (action {action[:128]!r})"
-    if not _VENDOR_RE.fullmatch(vendor) or not name or any(c.isspace() for c in name):
+    if not _VENDOR_RE.fullmatch(vendor):
         return f"Vendor {vendor[:64]} is not valid (action {action[:128]!r})"
     return None
+
+
+def check_trust_actions(parsed: ParsedPolicy) -> None:
+    """A trust policy written now may name only the actions it is consulted for.
+
+    AWS refuses other actions with "AssumeRole policy may only specify STS AssumeRole
+    actions." (also a misspelt one such as `sts:TagSessions`). An entry is accepted when it
+    is an `sts:` pattern matching at least one trust action (`sts:AssumeRole*`, `sts:*`);
+    `*` alone is refused. This runs on writes only: documents stored before it existed still
+    load, and evaluation consults any trust policy for the trust actions alone.
+    """
+    for statement in parsed.statements:
+        field = "NotAction" if statement.not_action else "Action"
+        for action in statement.actions:
+            vendor, _, name = action.lower().partition(":")
+            matcher = compile_globs((name,))
+            if vendor != "sts" or not any(matcher(a[4:]) for a in TRUST_ACTIONS):
+                raise PolicyValidationError(
+                    TRUST_ACTION_MESSAGE, statement.index, statement.sid, field
+                )
 
 
 def _principal_value_ok(ptype: str, value: str) -> bool:

@@ -7,12 +7,12 @@ registry can be shared by concurrent evaluations and swapped atomically.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from .patterns import compiled_regex
+from .templates import compile_template
 
 __all__ = [
     "ActionDefinition",
@@ -25,44 +25,10 @@ __all__ = [
 
 _PREFIX_RE = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-_TEMPLATE_VAR_RE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
 class ServiceDefinitionError(ValueError):
     """A service definition is malformed."""
-
-
-def _template_regex(template: str) -> re.Pattern[str]:
-    """`arn:${Partition}:s3:::${BucketName}/${ObjectName}` -> a full-match regex.
-
-    In the first five segments a variable matches one segment. In the resource part a
-    variable matches up to the next `/`, except a final variable directly after `/`, which
-    takes the rest (names with paths, object keys). `*` in a template is a wildcard.
-    """
-    parts = template.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn":
-        raise ServiceDefinitionError(f"ARN template must have six parts: {template!r}")
-
-    def convert(text: str, head: bool) -> str:
-        out: list[str] = []
-        pos = 0
-        matches = list(_TEMPLATE_VAR_RE.finditer(text))
-        for i, match in enumerate(matches):
-            literal = text[pos : match.start()]
-            out.append(re.escape(literal).replace(r"\*", "[^:]*" if head else ".*"))
-            last = i == len(matches) - 1 and match.end() == len(text)
-            if head:
-                out.append("[^:]*")
-            elif last and text[: match.start()].endswith("/"):
-                out.append(".+")
-            else:
-                out.append("[^/]+")
-            pos = match.end()
-        out.append(re.escape(text[pos:]).replace(r"\*", "[^:]*" if head else ".*"))
-        return "".join(out)
-
-    source = ":".join(convert(p, True) for p in parts[:5]) + ":" + convert(parts[5], False)
-    return compiled_regex(source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +38,19 @@ class ResourceTypeDefinition:
     # Trust/key-policy semantics: the resource policy must grant the caller or its account.
     requires_resource_policy_grant: bool = False
     condition_keys: tuple[str, ...] = ()
-    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    # The ARN template compiled (templates.py: linear time, no regular expression).
+    matcher: Callable[[str], bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not _NAME_RE.fullmatch(self.name):
             raise ServiceDefinitionError(f"invalid resource type name {self.name!r}")
-        object.__setattr__(self, "regex", _template_regex(self.arn_pattern))
+        matcher = compile_template(self.arn_pattern)
+        if matcher is None:
+            raise ServiceDefinitionError(f"ARN template must have six parts: {self.arn_pattern!r}")
+        object.__setattr__(self, "matcher", matcher)
 
     def matches(self, arn: str) -> bool:
-        return self.regex.fullmatch(arn) is not None
+        return self.matcher(arn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +128,7 @@ class ServiceDefinition:
             # A wildcard request resource stands for any resource of the action.
             return _APPLICABLE
         for target in targets:
-            if target.regex.fullmatch(resource) is not None:
+            if target.matcher(resource):
                 return _APPLICABLE_GRANT if target.requires_resource_policy_grant else _APPLICABLE
         return _NOT_APPLICABLE
 

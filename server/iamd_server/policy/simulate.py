@@ -23,6 +23,8 @@ from .kinds import PolicyKind
 from .principal import Principal
 from .resolve import bind_principal_ids
 from .services import ServiceRegistry
+from .trace import StatementTrace, trace_to_json
+from .trace import trace as trace_statements
 
 __all__ = [
     "InvalidInputError",
@@ -124,6 +126,8 @@ class SimulationResult:
     action: str
     resource: str
     result: EvaluationResult
+    # Statement-level explanation, when asked for (`iamd simulate` always asks).
+    trace: tuple[StatementTrace, ...] = ()
 
 
 def _account_of(arn: str | None) -> str | None:
@@ -236,6 +240,7 @@ def simulate_custom_policy(
     extra_context: Context | None = None,
     principal: Principal | None = None,
     principal_ids: Mapping[str, str] | None = None,
+    trace: bool = False,
 ) -> list[SimulationResult]:
     """Evaluate every action x resource pair (actions outer, resources inner).
 
@@ -266,9 +271,9 @@ def simulate_custom_policy(
                 resource_account=account,
                 context=context,
             )
-            results.append(
-                SimulationResult(action, resource, evaluate(request, policies, registry))
-            )
+            result = evaluate(request, policies, registry)
+            traced = trace_statements(request, policies) if trace else ()
+            results.append(SimulationResult(action, resource, result, traced))
     return results
 
 
@@ -302,6 +307,8 @@ def result_to_json(
         out["PermissionsBoundaryDecisionDetail"] = {
             "AllowedByPermissionsBoundary": result.allowed_by_permissions_boundary
         }
+    if item.trace:
+        out["StatementTrace"] = [trace_to_json(t) for t in item.trace]
     return out
 
 
@@ -320,7 +327,7 @@ def simulate_line(line: str, registry: ServiceRegistry | None = None) -> dict[st
         request = data
     try:
         simulation = SimulationInput.from_request(request)
-        results = simulate_custom_policy(simulation, registry)
+        results = simulate_custom_policy(simulation, registry, trace=True)
     except PolicyValidationError as exc:
         return {"id": case_id, "Error": {"Code": "MalformedPolicyDocument", "Message": str(exc)}}
     except (ContextError, InvalidInputError) as exc:

@@ -68,14 +68,24 @@ def parse_bool(text: str) -> bool | None:
 
 
 def parse_ip(text: str) -> IpNetwork | None:
-    """An address (as a /32 or /128 network) or a CIDR block."""
+    """An address (as a /32 or /128 network) or a CIDR block.
+
+    An IPv4-mapped IPv6 address or block (`::ffff:192.0.2.1`, `::ffff:192.0.2.0/120`) is the
+    IPv4 one it stands for: a dual-stack socket reports IPv4 clients that way, and the client
+    is an IPv4 client (it is in 192.0.2.0/24 and in 0.0.0.0/0, not in ::/0).
+    """
     text = text.strip()
     if not text or len(text) > 64:
         return None
     try:
-        return ipaddress.ip_network(text, strict=False)
+        network = ipaddress.ip_network(text, strict=False)
     except ValueError:
         return None
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None:
+            return ipaddress.IPv4Network((mapped, network.prefixlen - 96))
+    return network
 
 
 def parse_binary(text: str) -> bytes | None:

@@ -20,6 +20,7 @@ import asyncpg
 from iamd_server import validation
 from iamd_server.errors import InvalidArgument, LimitExceeded, MalformedPolicyDocument
 from iamd_server.policy import PolicyKind, policy_size, validate_policy
+from iamd_server.policy.grammar import check_shape
 from iamd_server.store.base import ROLE, USER, EntityKind
 
 _ENTITY_ARN = re.compile(r"arn:aws:iam::([0-9]{12}):(user|role)/.+", re.ASCII)
@@ -46,6 +47,12 @@ def check_document(
     managed: bool = False,
 ) -> int:
     """Validates a document for its kind and returns its size (non-whitespace characters)."""
+    try:
+        # Too long (AWS bounds the parameter at 131,072 characters) or nested too deeply to
+        # parse: malformed, whatever its size in quota terms.
+        check_shape(document)
+    except ValueError as err:
+        raise MalformedPolicyDocument(field, str(err)) from err
     size = policy_size(document)
     if size > limit:
         raise LimitExceeded(f"Cannot exceed quota for {what}: {limit} (document has {size})")
