@@ -399,3 +399,23 @@ def test_nesting_depth_agrees_with_the_parsed_value(value: object, wrap: int) ->
         assert measured > MAX_NESTING
     else:
         assert measured == true_depth
+
+
+def test_account_ids_are_ascii_digits_only() -> None:
+    """Non-ASCII digits (here Arabic-Indic) are not an account id, in a principal or an ARN."""
+    arabic = "\u0661" * 12
+    with pytest.raises(PolicyValidationError):
+        validate_policy(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": arabic},
+                        "Action": "s3:GetObject",
+                        "Resource": "*",
+                    }
+                ],
+            },
+            PolicyKind.RESOURCE,
+        )

@@ -118,12 +118,12 @@ IAM_RESOURCE_PREFIXES = (
 # never matches an action).
 _VENDOR_RE = re.compile(r"[A-Za-z0-9.-]+|\*")
 _SID_RE = re.compile(r"[A-Za-z0-9]*")
-_ACCOUNT_RE = re.compile(r"\d{12}")
+_ACCOUNT_RE = re.compile(r"[0-9]{12}")
 _UNIQUE_ID_RE = re.compile(r"A[A-Z]{3}[A-Z0-9]{4,124}")
 _CANONICAL_RE = re.compile(r"[0-9a-fA-F]{64}")
 _IAM_PRINCIPAL_RE = re.compile(
-    r"arn:[a-z-]+:iam::(\d{12}|aws):(root|user/.+|role/.+)"
-    r"|arn:[a-z-]+:sts::\d{12}:(assumed-role/[^/]+/.+|federated-user/.+)"
+    r"arn:[a-z-]+:iam::([0-9]{12}|aws):(root|user/.+|role/.+)"
+    r"|arn:[a-z-]+:sts::[0-9]{12}:(assumed-role/[^/]+/.+|federated-user/.+)"
 )
 # Kinds written through IAM, whose Sids must be alphanumeric.
 _IAM_KINDS = frozenset(

@@ -32,7 +32,7 @@ class GrantClass(enum.IntEnum):
     WILDCARD = 7
 
 
-_ARN_RE = re.compile(r"arn:([^:]+):(iam|sts)::(\d{12}):(.+)", re.DOTALL)
+_ARN_RE = re.compile(r"arn:([^:]+):(iam|sts)::([0-9]{12}):(.+)", re.DOTALL)
 # IAM unique ids (AIDA... users, AROA... roles); AWS accepts them as principals.
 _UNIQUE_ID_RE = re.compile(r"A[A-Z]{3}[A-Z0-9]{4,124}")
 
@@ -133,7 +133,7 @@ class Principal:
 
 
 def _root_account(value: str) -> str | None:
-    if len(value) == 12 and value.isdigit():
+    if len(value) == 12 and value.isascii() and value.isdigit():
         return value
     match = _ARN_RE.fullmatch(value)
     if match is not None and match.group(2) == "iam" and match.group(4) == "root":

@@ -133,7 +133,7 @@ class SimulationResult:
 def _account_of(arn: str | None) -> str | None:
     if not arn:
         return None
-    if len(arn) == 12 and arn.isdigit():
+    if len(arn) == 12 and arn.isascii() and arn.isdigit():
         return arn
     parts = arn.split(":", 5)
     if len(parts) == 6 and parts[4]:

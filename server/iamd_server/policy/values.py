@@ -37,7 +37,7 @@ def parse_date(text: str) -> float | None:
     text = text.strip()
     if not text or len(text) > 64:
         return None
-    if text.lstrip("-").replace(".", "", 1).isdigit():
+    if text.isascii() and text.lstrip("-").replace(".", "", 1).isdigit():
         try:
             return float(text)
         except ValueError:
