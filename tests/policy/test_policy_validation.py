@@ -402,20 +402,14 @@ def test_nesting_depth_agrees_with_the_parsed_value(value: object, wrap: int) ->
 
 
 def test_account_ids_are_ascii_digits_only() -> None:
-    """Non-ASCII digits (here Arabic-Indic) are not an account id, in a principal or an ARN."""
+    """Non-ASCII digits (here Arabic-Indic) are not an account id in a principal's ARN."""
     arabic = "\u0661" * 12
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{arabic}:root"},
+        "Action": "s3:GetObject",
+        "Resource": "*",
+    }
+    document = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
     with pytest.raises(PolicyValidationError):
-        validate_policy(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"AWS": arabic},
-                        "Action": "s3:GetObject",
-                        "Resource": "*",
-                    }
-                ],
-            },
-            PolicyKind.RESOURCE,
-        )
+        validate_policy(document, PolicyKind.RESOURCE)
