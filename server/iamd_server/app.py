@@ -72,6 +72,7 @@ class Settings:
     service_name: str = "iamd"  # the audience of signed calls (--service-name)
     oidc_allow_http: bool = False  # plain http JWKS URLs (tests and development)
     jwks_refresh_seconds: float = 3600.0
+    bootstrap: bool = True  # False: the organization comes from `iamd bootstrap`
 
     def server_credentials(self) -> grpc.ServerCredentials | None:
         """TLS (and mutual TLS) credentials, or None to serve plaintext."""
@@ -217,15 +218,18 @@ class IamdServer:
         await server.start()
         self._server, self._unstarted = server, None
 
-        await bootstrap(
-            self.pool,
-            self.store,
-            master_key,
-            credentials_file=self.settings.credentials_file,
-            endpoint=_local_endpoint(self.address),
-            tls=tls is not None,
-            audience=self.settings.service_name,
-        )
+        if self.settings.bootstrap:
+            await bootstrap(
+                self.pool,
+                self.store,
+                master_key,
+                credentials_file=self.settings.credentials_file,
+                endpoint=_local_endpoint(self.address),
+                tls=tls is not None,
+                audience=self.settings.service_name,
+            )
+        elif await self.store.get_organization() is None:
+            log.warning("no organization yet: create it with `iamd bootstrap`")
         for descriptor in _SERVICES:
             await self._health.set(descriptor.full_name, health_pb2.HealthCheckResponse.SERVING)
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -344,6 +348,7 @@ def serve_command(args: argparse.Namespace) -> int:
         service_name=args.service_name,
         oidc_allow_http=args.oidc_allow_http,
         jwks_refresh_seconds=args.oidc_jwks_refresh_seconds,
+        bootstrap=args.bootstrap,
     )
     try:
         asyncio.run(serve(settings))

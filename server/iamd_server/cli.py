@@ -1,4 +1,4 @@
-"""`iamd`: run the service, migrate its database, or simulate policies offline."""
+"""`iamd`: run the service, migrate or bootstrap its database, or simulate policies offline."""
 
 from __future__ import annotations
 
@@ -121,9 +121,26 @@ def _build_parser() -> argparse.ArgumentParser:
         help="how often providers' JWKS URLs are fetched again (env"
         " IAMD_OIDC_JWKS_REFRESH_SECONDS; default: 3600)",
     )
+    serve.add_argument(
+        "--bootstrap",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get("IAMD_BOOTSTRAP", "true").lower() not in ("0", "false", "no", "off"),
+        help="on an empty database, create the organization and write its root credentials"
+        " to --credentials-file (default; env IAMD_BOOTSTRAP=false turns it off, for"
+        " replicas whose credentials come from `iamd bootstrap`)",
+    )
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations and exit")
     _add_database_arguments(migrate)
+
+    bootstrap = commands.add_parser(
+        "bootstrap",
+        help="create the organization and its root key once, written to --output; exits 0"
+        " without creating anything if the organization exists",
+    )
+    from iamd_server import bootstrap_command
+
+    bootstrap_command.add_arguments(bootstrap, home=DEFAULT_HOME)
 
     simulate = commands.add_parser(
         "simulate", help="evaluate simulation cases (JSON lines) offline, like SimulateCustomPolicy"
@@ -160,6 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from iamd_server.policy import simulate as simulate_module
 
         return simulate_module.run(args)
+    if args.command == "bootstrap":
+        from iamd_server import bootstrap_command
+
+        return bootstrap_command.run(args)
     if args.command == "migrate":
         from iamd_server.startup import StartupError
 
