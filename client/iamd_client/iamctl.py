@@ -36,7 +36,7 @@ from typing import Any, TextIO
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
-from iamd.v1 import authorization_pb2, management_pb2, sts_pb2, types_pb2
+from iamd.v1 import analysis_pb2, authorization_pb2, management_pb2, sts_pb2, types_pb2
 
 from iamd_client import _apply, _calls
 from iamd_client._convert import (
@@ -60,6 +60,7 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
     management_pb2.DESCRIPTOR.services_by_name["ManagementService"],
     authorization_pb2.DESCRIPTOR.services_by_name["AuthorizationService"],
     sts_pb2.DESCRIPTOR.services_by_name["StsService"],
+    analysis_pb2.DESCRIPTOR.services_by_name["AnalysisService"],
 )
 
 # Extra spellings of some flags (AWS CLI habits and the short forms of `authorize`).
@@ -453,8 +454,8 @@ def run_rpc(
             response.marker = page.marker
     data = to_aws(response)
     if follow:
-        data.pop("Marker", None)
-        data.pop("IsTruncated", None)
+        for key in ("Marker", "IsTruncated", "marker", "isTruncated"):
+            data.pop(key, None)
     emit(data, args.output, out, args.query)
     return 0
 
