@@ -2,7 +2,8 @@
 
 Authorized as `iamd:ValidatePolicy` on `*`. The document is checked against the live
 registry of service definitions; nothing is written. The checks run in a worker thread so a
-large document never holds up the event loop that serves Authorize.
+large document never holds up the event loop that serves Authorize, at most
+`CONCURRENT_CHECKS` at a time so they never fill the threads password hashing also uses.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ MAX_DOCUMENT_CHARACTERS = 131_072
 DEFAULT_ITEMS = 100
 MAX_ITEMS = 1000
 TRUST_RESOURCE_TYPE = "AWS::IAM::AssumeRolePolicyDocument"
+CONCURRENT_CHECKS = 2
 
 _KINDS = {
     pb.POLICY_TYPE_UNSPECIFIED: PolicyKind.IDENTITY,
@@ -108,6 +110,7 @@ def finding_message(finding: Finding) -> pb.ValidatePolicyFinding:
 class AnalysisServicer:
     def __init__(self, decider: Decider) -> None:
         self._decider = decider
+        self._slots = asyncio.Semaphore(CONCURRENT_CHECKS)
 
     async def ValidatePolicy(  # noqa: N802 - the RPC's name
         self, request: pb.ValidatePolicyRequest, call: Call
@@ -123,13 +126,14 @@ class AnalysisServicer:
             )
         kind, resource_optional = _kind(request)
         offset, limit = _paging(request.marker, request.max_items)
-        findings = await asyncio.to_thread(
-            validate_policy_document,
-            document,
-            kind,
-            self._decider.registry,
-            resource_optional=resource_optional,
-        )
+        async with self._slots:
+            findings = await asyncio.to_thread(
+                validate_policy_document,
+                document,
+                kind,
+                self._decider.registry,
+                resource_optional=resource_optional,
+            )
         page = findings[offset : offset + limit]
         following = offset + limit
         marker = (
