@@ -606,3 +606,105 @@ def test_glob_covers_is_sound(wider: str, narrower: str, texts: list[str]) -> No
         for text in texts:
             if fnmatch.fnmatchcase(text, narrower):
                 assert fnmatch.fnmatchcase(text, wider), (wider, narrower, text)
+
+
+# ---- any input ---------------------------------------------------------------------------
+
+_WORDS = st.sampled_from(
+    [
+        "*",
+        "iam:PassRole",
+        "iam:Get*",
+        "orders:GetOrder",
+        "orders:*",
+        "ord?rs:List*",
+        "nope:Thing",
+        ORDER,
+        "arn:aws:orders:*:*:order/*",
+        f"arn:aws:iam::{ACCT}:role/*",
+        f"arn:aws:iam::{ACCT}:user/${{aws:username}}",
+        "arn:aws:s3:::b",
+        "bad",
+        "",
+    ]
+)
+_ELEMENT = st.one_of(_WORDS, st.lists(_WORDS, max_size=4))
+_CONDITION = st.dictionaries(
+    st.sampled_from(
+        [
+            "StringEquals",
+            "StringLike",
+            "NumericLessThan",
+            "Bool",
+            "ForAllValues:StringLike",
+            "Null",
+            "DateLessThan",
+            "Bogus",
+        ]
+    ),
+    st.dictionaries(
+        st.sampled_from(
+            ["aws:TagKeys", "aws:SourceIp", "orders:Amount", "orders:OrderArn", "aws:Nope", "x"]
+        ),
+        st.one_of(
+            st.sampled_from(["1", "true", "10.0.0.0/8", "2020-01-01", "a*"]),
+            st.lists(st.sampled_from(["1", "a"]), max_size=2),
+        ),
+        max_size=2,
+    ),
+    max_size=2,
+)
+_STATEMENT = st.fixed_dictionaries(
+    {"Effect": st.sampled_from(["Allow", "Deny", "Maybe"])},
+    optional={
+        "Sid": st.sampled_from(["", "A", "B", "a-b"]),
+        "Action": _ELEMENT,
+        "NotAction": _ELEMENT,
+        "Resource": _ELEMENT,
+        "NotResource": _ELEMENT,
+        "Principal": st.one_of(st.just("*"), st.fixed_dictionaries({"AWS": _ELEMENT})),
+        "Condition": _CONDITION,
+    },
+)
+_DOCUMENT = st.fixed_dictionaries(
+    {"Statement": st.one_of(_STATEMENT, st.lists(_STATEMENT, max_size=4))},
+    optional={"Version": st.sampled_from(["2012-10-17", "2008-10-17", "2020"])},
+)
+
+
+def _well_located(text: str, findings: list[Finding]) -> None:
+    for finding in findings:
+        assert finding.locations
+        for location in finding.locations:
+            start, end = location.start, location.end
+            assert 0 <= start.offset <= end.offset <= len(text)
+            line_start = text.rfind("\n", 0, start.offset) + 1
+            assert start.line == text.count("\n", 0, start.offset) + 1
+            assert start.column == start.offset - line_start
+
+
+@settings(max_examples=300, deadline=None)
+@given(_DOCUMENT, st.sampled_from(list(PolicyKind)), st.booleans())
+def test_any_document_gets_findings_never_an_exception(
+    document: dict[str, Any], kind: PolicyKind, pretty: bool
+) -> None:
+    text = json.dumps(document, indent=2 if pretty else None)
+    _, findings = check(text, kind)
+    _well_located(text, findings)
+    try:
+        validate_policy(text, kind)
+    except PolicyValidationError:
+        # The grammar refuses it: one ERROR finding with a specific code, as the write fails.
+        assert len(findings) == 1 and findings[0].finding_type is ERROR
+        assert findings[0].issue_code != "MALFORMED_POLICY_DOCUMENT", findings[0].details
+    else:
+        # Accepted documents get advice; none of it is a grammar error.
+        assert not any(f.issue_code == "MALFORMED_POLICY_DOCUMENT" for f in findings)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet='{}[]":,*\\ \nu0aAllowStatement\u00e9', max_size=80))
+def test_any_text_gets_findings_never_an_exception(text: str) -> None:
+    _, findings = check(text)
+    assert findings
+    _well_located(text, findings)
