@@ -148,6 +148,9 @@ class ApiMethods:
     simulate_principal_policy = rpc(c.simulate_principal_policy)
     simulate_custom_policy = rpc(c.simulate_custom_policy)
 
+    # ---- Analysis ----
+    validate_policy = rpc(c.validate_policy)
+
     # ---- STS ----
     get_caller_identity = rpc(c.get_caller_identity)
     get_session_token = rpc(c.get_session_token)
@@ -190,3 +193,4 @@ class ApiMethods:
         c.simulate_principal_policy, lambda r: r.evaluation_results
     )
     iter_simulate_custom_policy = pager(c.simulate_custom_policy, lambda r: r.evaluation_results)
+    iter_validate_policy = pager(c.validate_policy, lambda r: r.findings)

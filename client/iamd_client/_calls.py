@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeAlias, TypeVar
 
 from google.protobuf.message import Message
+from iamd.v1 import analysis_pb2 as analysis
 from iamd.v1 import authorization_pb2 as authz
 from iamd.v1 import management_pb2 as mgmt
 from iamd.v1 import sts_pb2 as sts
@@ -21,9 +22,20 @@ R = TypeVar("R", bound=Message)
 MANAGEMENT = "iamd.v1.ManagementService"
 AUTHORIZATION = "iamd.v1.AuthorizationService"
 STS = "iamd.v1.StsService"
+ANALYSIS = "iamd.v1.AnalysisService"
 
 # Writes that can be repeated safely (same end state), so UNAVAILABLE may be retried.
-_IDEMPOTENT_PREFIXES = ("Get", "List", "Describe", "Authorize", "Simulate", "Put", "Tag", "Untag")
+_IDEMPOTENT_PREFIXES = (
+    "Get",
+    "List",
+    "Describe",
+    "Authorize",
+    "Simulate",
+    "Validate",
+    "Put",
+    "Tag",
+    "Untag",
+)
 _IDEMPOTENT_WRITES = frozenset(
     {
         "AttachUserPolicy",
@@ -1672,6 +1684,45 @@ def simulate_custom_policy(
             max_items=max_items,
         ),
         authz.SimulateCustomPolicyResponse,
+    )
+
+
+# ---- Analysis ------------------------------------------------------------------------------
+
+PolicyTypeArg: TypeAlias = analysis.PolicyType.ValueType | str
+
+
+def to_policy_type(value: PolicyTypeArg) -> analysis.PolicyType.ValueType:
+    """A PolicyType from the enum value or "IDENTITY_POLICY", "RESOURCE_POLICY", ... (any
+    case)."""
+    if isinstance(value, str):
+        name = value.strip().upper()
+        if not name.startswith("POLICY_TYPE_"):
+            name = "POLICY_TYPE_" + name
+        return analysis.PolicyType.Value(name)
+    return value
+
+
+def validate_policy(
+    *,
+    policy_document: str,
+    policy_type: PolicyTypeArg = analysis.POLICY_TYPE_IDENTITY_POLICY,
+    validate_policy_resource_type: str = "",
+    marker: str = "",
+    max_items: int = 0,
+) -> Call[analysis.ValidatePolicyResponse]:
+    """Check a policy document and return findings (AWS Access Analyzer's ValidatePolicy)."""
+    return make_call(
+        ANALYSIS,
+        "ValidatePolicy",
+        analysis.ValidatePolicyRequest(
+            policy_document=policy_document,
+            policy_type=to_policy_type(policy_type),
+            validate_policy_resource_type=validate_policy_resource_type,
+            marker=marker,
+            max_items=max_items,
+        ),
+        analysis.ValidatePolicyResponse,
     )
 
 

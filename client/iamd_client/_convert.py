@@ -37,7 +37,12 @@ _FLOAT_TYPES = frozenset({FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBL
 # How enum values are spelled in output, per enum: AWS's simulator writes decisions and
 # context key types in camelCase, S3 writes ACL permissions in upper case.
 _CAMEL_ENUMS = frozenset({"iamd.v1.Decision", "iamd.v1.ContextKeyType"})
-_UPPER_ENUMS = frozenset({"iamd.v1.AclPermission"})
+_UPPER_ENUMS = frozenset(
+    {"iamd.v1.AclPermission", "iamd.v1.PolicyType", "iamd.v1.ValidatePolicyFindingType"}
+)
+# Messages of these files print camelCase keys, as the AWS API they mirror does (Access
+# Analyzer: findingType, issueCode, ...); every other message prints PascalCase (IAM, STS).
+_CAMEL_FILES = frozenset({"iamd/v1/analysis.proto"})
 
 
 def descriptor(message: Message) -> Descriptor:
@@ -66,6 +71,12 @@ def enum_type(field: FieldDescriptor) -> EnumDescriptor:
 def pascal(name: str) -> str:
     """snake_case -> PascalCase."""
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def camel(name: str) -> str:
+    """snake_case -> camelCase."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def snake(name: str) -> str:
@@ -137,8 +148,9 @@ def to_aws(message: Message, *, top: bool = True) -> dict[str, Any]:
     empty lists are kept only at the top level ("Users": [] reads better than nothing).
     """
     out: dict[str, Any] = {}
+    key_of = camel if descriptor(message).file.name in _CAMEL_FILES else pascal
     for field in fields(descriptor(message)):
-        key = pascal(field.name)
+        key = key_of(field.name)
         if field.is_repeated:
             values = getattr(message, field.name)
             if values or top:

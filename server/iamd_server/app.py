@@ -19,9 +19,10 @@ import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from iamd.v1 import authorization_pb2, management_pb2, sts_pb2
+from iamd.v1 import analysis_pb2, authorization_pb2, management_pb2, sts_pb2
 
 from iamd_server import metrics
+from iamd_server.api.analysis import AnalysisServicer
 from iamd_server.api.auth import Authenticator
 from iamd_server.api.authorization import AuthorizationServicer
 from iamd_server.api.credentials import CredentialsServicer
@@ -53,6 +54,7 @@ _SERVICES = (
     management_pb2.DESCRIPTOR.services_by_name["ManagementService"],
     authorization_pb2.DESCRIPTOR.services_by_name["AuthorizationService"],
     sts_pb2.DESCRIPTOR.services_by_name["StsService"],
+    analysis_pb2.DESCRIPTOR.services_by_name["AnalysisService"],
 )
 
 
@@ -194,6 +196,7 @@ class IamdServer:
             (_SERVICES[1], (authorization,), ()),
             (_SERVICES[0], (management, credentials), ()),
             (_SERVICES[2], (sts,), ("Login", "AssumeRoleWithWebIdentity")),
+            (_SERVICES[3], (AnalysisServicer(self.decider),), ()),
         )
         for descriptor, servicers, anonymous in services:
             server.add_generic_rpc_handlers(

@@ -13,7 +13,7 @@ import functools
 from dataclasses import dataclass
 
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
-from iamd.v1 import authorization_pb2, management_pb2, sts_pb2
+from iamd.v1 import analysis_pb2, authorization_pb2, management_pb2, sts_pb2
 
 from iamd_client._convert import snake
 from iamd_client.cli.usage import HINT, UsageError, did_you_mean
@@ -22,9 +22,10 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
     management_pb2.DESCRIPTOR.services_by_name["ManagementService"],
     authorization_pb2.DESCRIPTOR.services_by_name["AuthorizationService"],
     sts_pb2.DESCRIPTOR.services_by_name["StsService"],
+    analysis_pb2.DESCRIPTOR.services_by_name["AnalysisService"],
 )
 
-NAMESPACES = ("iam", "sts", "organizations")
+NAMESPACES = ("iam", "sts", "organizations", "accessanalyzer")
 
 # iamctl's own commands (no RPC behind them), with their one-line help.
 LOCAL_COMMANDS: dict[str, str] = {
@@ -46,7 +47,7 @@ class RpcCommand:
     name: str
     """kebab-case name, e.g. "list-users"."""
     namespace: str
-    """"iam", "sts" or "organizations"."""
+    """"iam", "sts", "organizations" or "accessanalyzer"."""
     service: ServiceDescriptor
     method: MethodDescriptor
 
@@ -59,6 +60,8 @@ def kebab(name: str) -> str:
 def namespace_of(service: ServiceDescriptor, method: MethodDescriptor) -> str:
     if service.name == "StsService":
         return "sts"
+    if service.name == "AnalysisService":
+        return "accessanalyzer"
     if method.name in _ORGANIZATIONS_RPCS or any(w in method.name for w in _ORGANIZATIONS_WORDS):
         return "organizations"
     return "iam"

@@ -154,8 +154,9 @@ def run_rpc(target: _Target, opts: options.GlobalOptions, out: TextIO) -> int:
             response = invoke(request)
     data = response_data(response)
     if follow:
-        data.pop("IsTruncated", None)
-        data.pop("Marker", None)
+        # Access Analyzer's messages print camelCase keys.
+        for key in ("IsTruncated", "Marker", "isTruncated", "marker"):
+            data.pop(key, None)
         if next_token:
             data["NextToken"] = next_token
     emit(data, output, out, title=method.name, query=opts.query)

@@ -89,6 +89,7 @@ def _iamd() -> ServiceDefinition:
         "GetServiceDefinition",
         "ListServiceDefinitions",
         "GetRevision",
+        "ValidatePolicy",
     )
     actions = [{"name": name, "resource_types": ["principal"]} for name in on_principal]
     actions.extend({"name": name} for name in resourceless)
