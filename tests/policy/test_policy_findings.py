@@ -307,7 +307,8 @@ def test_actions_no_service_definition_declares() -> None:
 def test_wildcard_in_service_name() -> None:
     text, findings = check(doc(allow("ord*:GetOrder", ORDER)))
     finding = only(findings, "WILDCARD_IN_SERVICE_NAME")
-    assert finding.finding_type is SUGGESTION and at(text, finding) == '"ord*:GetOrder"'
+    # The grammar refuses it, as IAM does on write: an ERROR, not AWS's mere suggestion.
+    assert finding.finding_type is ERROR and at(text, finding) == '"ord*:GetOrder"'
 
 
 def test_unreachable_statements() -> None:

@@ -260,16 +260,8 @@ class Checks:
     def _resolve(self, action: str, path: Path) -> Resolved:
         if action == "*":
             return None
+        # A wildcard in the vendor never gets here: the grammar refuses it.
         vendor, _, name = action.partition(":")
-        if has_wildcard(vendor):
-            self.add(
-                SUGGESTION,
-                "WILDCARD_IN_SERVICE_NAME",
-                "Avoid using wildcards (*, ?) in the service name because it might grant "
-                "unintended access to other services with similar names.",
-                path,
-            )
-            return None
         service = self.registry.get(vendor)
         if service is None:
             self.add(

@@ -74,6 +74,11 @@ _LISTS = ("Action", "NotAction", "Resource", "NotResource")
 def _code(message: str, kind: PolicyKind) -> str:
     if message.startswith("Cannot exceed quota for PolicySize"):
         return _SIZE_CODES.get(kind, "POLICY_SIZE_EXCEEDS_RESOURCE_POLICY_QUOTA")
+    vendor = message.split(" ", 2)[1] if message.startswith("Vendor ") else ""
+    if "*" in vendor or "?" in vendor:
+        # AWS advises against it, and IAM refuses it on write ("Vendor s3* is not valid"),
+        # so here it is an ERROR under Access Analyzer's code.
+        return "WILDCARD_IN_SERVICE_NAME"
     for text, code in _CODES:
         if text in message:
             return code
