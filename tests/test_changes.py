@@ -13,7 +13,11 @@ from iamd_server.changes import CHANNEL, ChangeFeed
 async def _write(conn: asyncpg.Connection, keys: list[str]) -> int:
     """What a Manage write does at commit: a revision, an audit row and the notification."""
     async with conn.transaction():
-        revision = int(await conn.fetchval("SELECT nextval('iamd_revision')"))
+        revision = int(
+            await conn.fetchval(
+                "UPDATE iamd_revision_counter SET revision = revision + 1 RETURNING revision"
+            )
+        )
         await conn.execute(
             "INSERT INTO iamd_audit (revision, principal_arn, rpc, target_arn)"
             " VALUES ($1, 'test', 'Test', 'test')",
@@ -27,7 +31,7 @@ async def _write(conn: asyncpg.Connection, keys: list[str]) -> int:
 
 async def test_notifications_reach_handlers_in_order(database_url: str) -> None:
     seen: list[tuple[int, tuple[str, ...]]] = []
-    feed = ChangeFeed(database_url, probe_interval=0.2)
+    feed = ChangeFeed(database_url)
 
     def handler(revision: int, keys: Sequence[str]) -> None:
         seen.append((revision, tuple(keys)))
@@ -49,7 +53,7 @@ async def test_notifications_reach_handlers_in_order(database_url: str) -> None:
 
 async def test_lost_connection_flushes_on_reconnect(database_url: str) -> None:
     seen: list[tuple[str, ...]] = []
-    feed = ChangeFeed(database_url, probe_interval=0.2)
+    feed = ChangeFeed(database_url)
     feed.subscribe(lambda _revision, keys: seen.append(tuple(keys)))
     await feed.start()
     conn = await asyncpg.connect(database_url)

@@ -29,7 +29,7 @@ from iamd_server.api.dispatch import service_handler
 from iamd_server.api.management import ManagementServicer
 from iamd_server.api.sts import StsServicer
 from iamd_server.bootstrap import bootstrap
-from iamd_server.changes import ChangeFeed
+from iamd_server.changes import DEFAULT_MAX_STALENESS, ChangeFeed
 from iamd_server.crypto import MasterKey
 from iamd_server.decisions import Decider
 from iamd_server.end_users import EndUsers
@@ -67,6 +67,9 @@ class Settings:
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None  # set: clients must present a certificate
+    max_staleness: float = DEFAULT_MAX_STALENESS
+    load_timeout: float = 2.0
+    cache_max_bytes: int = 512 * 1024 * 1024
 
     def server_credentials(self) -> grpc.ServerCredentials | None:
         """TLS (and mutual TLS) credentials, or None to serve plaintext."""
@@ -113,10 +116,11 @@ class IamdServer:
         self.pool = await create_pool(dsn, max_size=self.settings.pool_size)
         metrics.watch_pool(self.pool)
         self.store = Store(self.pool)
+        self.store.load_timeout = self.settings.load_timeout
         master_key = MasterKey.load_or_create(self.settings.master_key_file)
 
         # Listen before anything is cached, so no change can slip between load and listen.
-        self.feed = ChangeFeed(dsn)
+        self.feed = ChangeFeed(dsn, max_staleness=self.settings.max_staleness)
         # Temporary credentials are verified from their sealed token; revocations arrive
         # as change notifications. Long-term keys' last use is written in batches.
         sessions = SessionAuthority(
@@ -129,10 +133,17 @@ class IamdServer:
         )
         self.feed.subscribe(sessions.on_change)
         self.feed.subscribe(session_policies.on_change)
-        self.decider = Decider(self.store, self.feed)
+        self.decider = Decider(
+            self.store,
+            self.feed,
+            max_bytes=self.settings.cache_max_bytes,
+            load_timeout=self.settings.load_timeout,
+        )
         metrics.watch_feed(self.feed)
         metrics.watch_cache("principals", self.decider.principals)
         metrics.watch_cache("resources", self.decider.resources)
+        metrics.watch_cache("roles", self.decider.roles)
+        metrics.watch_cache("grants", self.decider.grants)
         self.feed.subscribe(self._on_change)
         await self.feed.start()
         await self.decider.start()
@@ -299,6 +310,9 @@ def serve_command(args: argparse.Namespace) -> int:
         tls_cert_file=args.tls_cert_file,
         tls_key_file=args.tls_key_file,
         tls_client_ca_file=args.tls_client_ca_file,
+        max_staleness=args.max_staleness,
+        load_timeout=args.load_timeout,
+        cache_max_bytes=args.cache_max_bytes,
     )
     asyncio.run(serve(settings))
     return 0

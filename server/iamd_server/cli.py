@@ -12,6 +12,13 @@ from pathlib import Path
 DEFAULT_HOME = Path(os.environ.get("IAMD_HOME", Path.home() / ".iamd"))
 
 
+def _positive(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {value}")
+    return number
+
+
 def _add_database_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url",
@@ -63,6 +70,27 @@ def _build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=os.environ.get("IAMD_TLS_CLIENT_CA_FILE"),
         help="require client certificates signed by this CA (mutual TLS)",
+    )
+    serve.add_argument(
+        "--max-staleness",
+        type=_positive,
+        default=_positive(os.environ.get("IAMD_MAX_STALENESS", "1.0")),
+        help="seconds a replica may answer decisions without proving its change feed current;"
+        " past that it answers UNAVAILABLE (env IAMD_MAX_STALENESS)",
+    )
+    serve.add_argument(
+        "--load-timeout",
+        type=_positive,
+        default=_positive(os.environ.get("IAMD_LOAD_TIMEOUT", "2.0")),
+        help="seconds a cache miss may wait for the database before answering UNAVAILABLE"
+        " (env IAMD_LOAD_TIMEOUT)",
+    )
+    serve.add_argument(
+        "--cache-max-bytes",
+        type=int,
+        default=int(os.environ.get("IAMD_CACHE_MAX_BYTES", str(512 * 1024 * 1024))),
+        help="memory budget of the decision caches, remembered decisions included"
+        " (env IAMD_CACHE_MAX_BYTES)",
     )
     serve.add_argument("--log-level", default=os.environ.get("IAMD_LOG_LEVEL", "INFO"))
 

@@ -56,7 +56,12 @@ UNKNOWN_PRINCIPAL = EvaluationResult(
 
 
 _CLOCK_KEYS = frozenset({"aws:currenttime", "aws:epochtime"})
+# Remembered decisions per principal entry; each is charged to the principal cache's bytes.
 MEMO_LIMIT = 4096
+# Bytes one remembered decision holds besides its action and resource strings (key and value
+# tuples, the result, the dict slot; measured with tracemalloc), and more with explain.
+MEMO_ITEM_BYTES = 300
+MEMO_EXPLAIN_BYTES = 400
 
 
 def uses_clock(sets: Iterable[PolicySet | None]) -> bool:
@@ -73,12 +78,14 @@ def uses_clock(sets: Iterable[PolicySet | None]) -> bool:
 
 
 class ResourceEntry:
-    """A resource's compiled resource policy / ACL / trust policy."""
+    """A resource's compiled resource policy / ACL / trust policy, and the account that owns
+    it (stored with the policy; for an ARN without an account field, whoever claimed it)."""
 
-    __slots__ = ("policies", "uses_clock")
+    __slots__ = ("account", "policies", "uses_clock")
 
-    def __init__(self, policies: PolicySet) -> None:
+    def __init__(self, policies: PolicySet, account: str | None = None) -> None:
         self.policies = policies
+        self.account = account
         self.uses_clock = uses_clock((policies,))
 
 
@@ -95,7 +102,10 @@ class PrincipalEntry:
         "_context",
         "_second",
         "account",
+        "cache_key",
         "memo",
+        "memo_bytes",
+        "memo_generation",
         "memoizable",
         "policies",
         "principal",
@@ -104,7 +114,13 @@ class PrincipalEntry:
     )
 
     def __init__(
-        self, principal: Principal, policies: PolicySets, trusted: Context, revision: int
+        self,
+        principal: Principal,
+        policies: PolicySets,
+        trusted: Context,
+        revision: int,
+        *,
+        memoizable: bool | None = None,
     ) -> None:
         self.principal = principal
         self.account = principal.account
@@ -114,11 +130,20 @@ class PrincipalEntry:
         self.revision = revision
         self._second = -1
         self._context = trusted
-        self.memoizable = not uses_clock(
-            (policies.identity, policies.boundary, policies.session, *policies.scp_levels)
+        self.memoizable = (
+            not uses_clock(
+                (policies.identity, policies.boundary, policies.session, *policies.scp_levels)
+            )
+            if memoizable is None
+            else memoizable
         )
-        # (action, resource, resource account, explain) -> (Decider generation, result)
+        # (action, resource, resource account, explain) -> (Decider generation, result).
+        # Only entries held by the principal cache remember (under `cache_key`, which their
+        # bytes are charged to); `memo_generation` is the generation the memo holds.
         self.memo: dict[tuple[str, str, str | None, bool], tuple[int, EvaluationResult]] = {}
+        self.cache_key: str | None = None
+        self.memo_bytes = 0
+        self.memo_generation = -1
 
     def context(self, request: Context | None, now: int) -> Context:
         """The evaluation context: request keys, then the clock, then the principal's keys
@@ -137,6 +162,57 @@ class PrincipalEntry:
         return PolicySets(
             p.identity, p.boundary, p.session, p.scp_levels, p.rcp_levels, resource.policies
         )
+
+
+class RoleBase:
+    """What every session of one role shares: the compiled policies, the role's context keys
+    and tags. Each session's entry adds only its ARN and `aws:userid`, so sessions with
+    arbitrary names cost a small entry each, never another load or compilation."""
+
+    __slots__ = (
+        "depends_on",
+        "memoizable",
+        "policies",
+        "principal",
+        "revision",
+        "trusted",
+        "unique_id",
+    )
+
+    def __init__(
+        self, entry: PrincipalEntry, unique_id: str | None, depends_on: tuple[str, ...]
+    ) -> None:
+        self.depends_on = depends_on  # the role's; its sessions' entries depend on the same
+        self.policies = entry.policies
+        self.principal = entry.principal
+        self.trusted = entry.trusted
+        self.revision = entry.revision
+        self.memoizable = entry.memoizable
+        self.unique_id = unique_id
+
+    def session(self, arn: str, session_name: str) -> PrincipalEntry:
+        base = self.principal
+        principal = Principal(
+            arn=arn,
+            account=base.account,
+            kind=PrincipalKind.ROLE_SESSION,
+            role_arn=base.role_arn,
+            tags=base.tags,
+        )
+        trusted = self.trusted
+        if self.unique_id:
+            trusted = trusted.merge(
+                Context.from_mapping({"aws:userid": f"{self.unique_id}:{session_name}"})
+            )
+        return PrincipalEntry(
+            principal, self.policies, trusted, self.revision, memoizable=self.memoizable
+        )
+
+
+def session_parts(arn: str) -> tuple[str, str, str] | None:
+    """(account, role name, session name) of a role session ARN."""
+    match = _SESSION.match(arn)
+    return None if match is None else (match.group(1), match.group(2), match.group(3))
 
 
 _environment_cache: tuple[int, Context] = (-1, Context.EMPTY)
@@ -259,6 +335,17 @@ def dependencies(arn: str, account: str | None, policies: PrincipalPolicies | No
     if policies.boundary is not None:
         keys.append(f"policy:{policies.boundary.policy_id}")
     return keys
+
+
+def entry_size(policies: PrincipalPolicies) -> int:
+    """Approximate bytes of a principal's compiled entry (about 8 per document character:
+    the parsed statements, their matchers and the per-action index)."""
+    size = 1024 + 8 * sum(len(p.document) for p in policies.identity)
+    if policies.boundary is not None:
+        size += 8 * len(policies.boundary.document)
+    for level in policies.scp_levels:
+        size += 8 * sum(len(p.document) for p in level)
+    return size
 
 
 def account_of(arn: str) -> str | None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from iamd_server.decisions import Decider, Outcome
+from iamd_server.decisions import Decider, Outcome, timeless
 from iamd_server.entries import UNKNOWN_PRINCIPAL, PrincipalEntry
 from iamd_server.errors import NotFound, Unavailable
 from iamd_server.policy import (
@@ -162,7 +162,7 @@ class SessionPolicies:
         revision = decider.revision
         base = await decider.principal_entry(claims.arn)
         if base is None:
-            return Outcome(UNKNOWN_PRINCIPAL, False, revision)
+            return Outcome(UNKNOWN_PRINCIPAL, False, revision, True)
         entry = await self.entry(base, claims)
         resource_set = await decider.resource_policies(resource)
         result = decider.evaluate(
@@ -175,4 +175,4 @@ class SessionPolicies:
             explain,
             int(time.time()),
         )
-        return Outcome(result, True, revision)
+        return Outcome(result, True, revision, timeless(entry, resource_set, context))

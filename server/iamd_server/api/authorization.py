@@ -21,7 +21,7 @@ from iamd_server.api.auth import Caller
 from iamd_server.api.dispatch import Call
 from iamd_server.cache import MISSING
 from iamd_server.changes import ChangeFeed
-from iamd_server.decisions import AUTHORIZE_ACTION, Decider
+from iamd_server.decisions import AUTHORIZE_ACTION, Decider, OwnerMismatch
 from iamd_server.end_users import EndUsers
 from iamd_server.entries import (
     UNKNOWN_PRINCIPAL,
@@ -68,6 +68,8 @@ MAX_SIMULATION_ITEMS = 1000
 DEFAULT_SIMULATION_ITEMS = 100
 # Longest wait for `at_least_revision` when the call has no deadline.
 MAX_REVISION_WAIT = 10.0
+
+_monotonic = time.monotonic
 
 _DECISION = {
     Decision.ALLOWED: types_pb2.DECISION_ALLOWED,
@@ -281,6 +283,14 @@ class AuthorizationServicer:
             return await decider.principal_entry(principal_arn)
         return entry  # type: ignore[return-value]
 
+    async def _own_session(self, entry: PrincipalEntry, caller: Caller) -> PrincipalEntry:
+        """A caller with temporary credentials asking about itself is decided as the session
+        it is: its session policies, session tags and token keys apply (the entry is the
+        session's own and remembers nothing)."""
+        if self.end_users is None:
+            raise Unavailable("session policies cannot be applied by this server")
+        return await self.end_users.entry(entry, caller)
+
     async def _resource_set(self, resource: str) -> ResourceEntry | None:
         found = self._decider.lookup_resource(resource)
         if found is MISSING:
@@ -297,7 +307,10 @@ class AuthorizationServicer:
             return await self._authorize_end_user(request, caller, call)
         if request.at_least_revision:
             await self._await_revision(request.at_least_revision, call)
-        revision = self._feed.applied_revision
+        feed = self._feed
+        if _monotonic() > feed.fresh_until:
+            feed.check_fresh()  # fails closed: this replica may be missing changes
+        revision = feed.applied_revision
         decider = self._decider
         generation = decider.generation  # before any await: see Decider.evaluate
         action = request.action
@@ -310,6 +323,8 @@ class AuthorizationServicer:
         entry = decider.lookup_principal(principal_arn)
         if entry is MISSING or not decider.may_authorize_cached(caller, principal_arn):
             entry = await self._entry(caller, principal_arn)
+        if caller.session is not None and principal_arn == caller.arn and entry is not None:
+            entry = await self._own_session(entry, caller)  # type: ignore[arg-type]
         if entry is None:
             result = UNKNOWN_PRINCIPAL
         else:
@@ -381,6 +396,7 @@ class AuthorizationServicer:
             )
         if request.at_least_revision:
             await self._await_revision(request.at_least_revision, call)
+        self._feed.check_fresh()
         revision = self._feed.applied_revision
         self._decider.check_action(request.action)
         resource = _resource(request.resource_arn, "resource_arn")
@@ -418,7 +434,10 @@ class AuthorizationServicer:
             raise InvalidArgument("checks", f"1-{MAX_BATCH} checks are required")
         if request.at_least_revision:
             await self._await_revision(request.at_least_revision, call)
-        revision = self._feed.applied_revision
+        feed = self._feed
+        if _monotonic() > feed.fresh_until:
+            feed.check_fresh()  # fails closed: this replica may be missing changes
+        revision = feed.applied_revision
         decider = self._decider
         caller_arn = caller.arn
         default_principal = request.principal_arn or caller_arn
@@ -448,6 +467,8 @@ class AuthorizationServicer:
                 entry = decider.lookup_principal(principal)
                 if entry is MISSING or not decider.may_authorize_cached(caller, principal):
                     entry = await self._entry(caller, principal)
+                if caller.session is not None and principal == caller_arn and entry is not None:
+                    entry = await self._own_session(entry, caller)
                 entries[principal] = entry
             resource = raw_resource or "*"
             # Fast path: a context-free check decided before with nothing changed since
@@ -475,10 +496,15 @@ class AuthorizationServicer:
                     if has_context
                     else None
                 )
-                result = evaluate_entry(
-                    entry, action, resource, owner, context, resource_entry, explain, now,
-                    generation,
-                )  # fmt: skip
+                try:
+                    result = evaluate_entry(
+                        entry, action, resource, owner, context, resource_entry, explain, now,
+                        generation,
+                    )  # fmt: skip
+                except OwnerMismatch as exc:
+                    raise InvalidArgument(
+                        f"checks[{index}].resource_owner_account", exc.reason
+                    ) from None
             decision = result.decision
             code = (
                 _ALLOWED
