@@ -75,3 +75,43 @@ async def test_lost_connection_flushes_on_reconnect(database_url: str) -> None:
     finally:
         await conn.close()
         await feed.stop()
+
+
+async def test_heartbeats_prove_the_feed_current(database_url: str) -> None:
+    feed = ChangeFeed(database_url, heartbeat_interval=0.05, max_staleness=0.5)
+    await feed.start()
+    try:
+        feed.check_fresh()
+        first = feed.proven_at
+        for _ in range(100):
+            if feed.heartbeats >= 3:
+                break
+            await asyncio.sleep(0.02)
+        assert feed.heartbeats >= 3
+        assert feed.proven_at > first  # each heartbeat heard back moves the proof forward
+        assert feed.fresh_until == feed.proven_at + 0.5
+        assert feed.staleness < 0.5
+        feed.check_fresh()
+    finally:
+        await feed.stop()
+
+
+async def test_a_lost_notification_is_caught_by_the_next_heartbeat(database_url: str) -> None:
+    seen: list[tuple[int, tuple[str, ...]]] = []
+    feed = ChangeFeed(database_url, heartbeat_interval=0.05)
+    feed.subscribe(lambda revision, keys: seen.append((revision, tuple(keys))))
+    await feed.start()
+    conn = await asyncpg.connect(database_url)
+    try:
+        # A revision committed without its notification.
+        silent = int(
+            await conn.fetchval(
+                "UPDATE iamd_revision_counter SET revision = revision + 1 RETURNING revision"
+            )
+        )
+        assert await feed.wait_for(silent, 2.0)
+        assert (silent, ("*",)) in seen  # everything was dropped: the change is unknown
+        assert feed.resets == 0  # the connection itself was fine
+    finally:
+        await conn.close()
+        await feed.stop()
