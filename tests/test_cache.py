@@ -137,3 +137,22 @@ async def test_charges_count_against_the_bound_and_evict_others() -> None:
     assert cache.bytes == 3 * one
     cache.invalidate(["user:3"])
     assert cache.bytes == 2 * one
+
+
+async def test_values_leaving_the_cache_are_handed_to_on_drop() -> None:
+    dropped: list[str] = []
+    one = _cost("a", 100, "user:a")
+    cache: DependencyCache[str] = DependencyCache(
+        max_entries=2, max_bytes=10 * one, on_drop=dropped.append
+    )
+    for key in ("a", "b", "c"):
+
+        async def load(key: str = key) -> Built[str]:
+            return Built(key, (f"user:{key}",), 100)
+
+        await cache.get(key, load)
+    assert dropped == ["a"]  # evicted
+    cache.invalidate(["user:b"])
+    assert dropped == ["a", "b"]  # invalidated
+    cache.clear()
+    assert dropped == ["a", "b", "c"]  # cleared

@@ -126,7 +126,7 @@ class IamdServer:
         sessions = SessionAuthority(
             SessionKeys.from_master_key_file(self.settings.master_key_file), self.store
         )
-        session_policies = SessionPolicies(self.store)
+        session_policies = SessionPolicies(self.store, max_bytes=self.settings.cache_max_bytes // 8)
         self._key_usage = KeyUsage(self.pool)
         self.authenticator = Authenticator(
             self.store, master_key, sessions=sessions, usage=self._key_usage
@@ -144,6 +144,7 @@ class IamdServer:
         metrics.watch_cache("resources", self.decider.resources)
         metrics.watch_cache("roles", self.decider.roles)
         metrics.watch_cache("grants", self.decider.grants)
+        metrics.watch_cache("sessions", session_policies)
         self.feed.subscribe(self._on_change)
         await self.feed.start()
         await self.decider.start()

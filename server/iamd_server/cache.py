@@ -68,9 +68,18 @@ MISSING = _Missing()
 class DependencyCache(Generic[V]):
     """LRU bounded by entry count and by the sum of entry sizes (bytes, approximately)."""
 
-    def __init__(self, *, max_entries: int = 100_000, max_bytes: int = 512 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        *,
+        max_entries: int = 100_000,
+        max_bytes: int = 512 * 1024 * 1024,
+        on_drop: Callable[[V], None] | None = None,
+    ) -> None:
         self._max_entries = max_entries
         self._max_bytes = max_bytes
+        # Called with each value that leaves the cache (evicted, invalidated, cleared): what
+        # it accumulated was charged here, so it must not outlive its place in the cache.
+        self._on_drop = on_drop
         self._entries: OrderedDict[str, _Slot[V]] = OrderedDict()
         self._dependents: dict[str, set[str]] = {}
         self._loading: dict[str, asyncio.Future[Built[V]]] = {}
@@ -164,6 +173,9 @@ class DependencyCache(Generic[V]):
         self._cleared_at = self._sequence
         self._loading.clear()
         self.stats.invalidations += len(self._entries)
+        if self._on_drop is not None:
+            for slot in self._entries.values():
+                self._on_drop(slot.value)
         self._entries.clear()
         self._dependents.clear()
         self.bytes = 0
@@ -219,6 +231,8 @@ class DependencyCache(Generic[V]):
         if entry is None:
             return False
         self.bytes -= entry.size
+        if self._on_drop is not None:
+            self._on_drop(entry.value)
         for dependency in entry.depends_on:
             dependents = self._dependents.get(dependency)
             if dependents is not None:

@@ -109,6 +109,14 @@ def resource_owner(
     return requested or entry.account
 
 
+def _drop_memo(entry: PrincipalEntry | None) -> None:
+    """An entry leaving the principal cache forgets its remembered decisions (whoever still
+    holds the entry, they were charged to the cache)."""
+    if entry is not None and entry.memo:
+        entry.memo = {}
+        entry.memo_bytes = 0
+
+
 def timeless(
     entry: PrincipalEntry, resource_entry: ResourceEntry | None, context: Context | None
 ) -> bool:
@@ -167,10 +175,11 @@ class Decider:
         self._feed = feed
         # A cache miss waits at most this long for the database, then fails closed.
         self.load_timeout = load_timeout
-        # ``max_bytes`` is shared out: principals (with their remembered decisions) 5/8, the
-        # roles that sessions share 1/8, resource policies 1/4.
+        # ``max_bytes`` (--cache-max-bytes) is shared out: principals with their remembered
+        # decisions 1/2, the roles that sessions share 1/8, resource policies 1/4 (and the
+        # session policies of callers with temporary credentials 1/8, see app.py).
         self.principals: DependencyCache[PrincipalEntry | None] = DependencyCache(
-            max_entries=max_entries, max_bytes=max_bytes * 5 // 8
+            max_entries=max_entries, max_bytes=max_bytes // 2, on_drop=_drop_memo
         )
         self.roles: DependencyCache[RoleBase | None] = DependencyCache(
             max_entries=max_entries, max_bytes=max_bytes // 8

@@ -7,6 +7,7 @@ records and caches the entries.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -191,14 +192,8 @@ class RoleBase:
         self.unique_id = unique_id
 
     def session(self, arn: str, session_name: str) -> PrincipalEntry:
-        base = self.principal
-        principal = Principal(
-            arn=arn,
-            account=base.account,
-            kind=PrincipalKind.ROLE_SESSION,
-            role_arn=base.role_arn,
-            tags=base.tags,
-        )
+        # The role's principal (kind, role ARN, tags, ids) with the session's ARN.
+        principal = dataclasses.replace(self.principal, arn=arn)
         trusted = self.trusted
         if self.unique_id:
             trusted = trusted.merge(
