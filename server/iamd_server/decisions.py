@@ -348,7 +348,8 @@ class Decider:
         if policies is None:
             return Built(None, tuple(dependencies(arn, account, None)), 64)
         entry = self._compile_principal(arn, policies)
-        return Built(entry, tuple(dependencies(arn, account, policies)), entry_size(policies))
+        size = entry_size(policies, entry)
+        return Built(entry, tuple(dependencies(arn, account, policies)), size)
 
     async def _load_principal(self, arn: str) -> PrincipalPolicies | None:
         try:
@@ -367,7 +368,7 @@ class Decider:
         entry = self._compile_principal(role_arn, policies)
         depends_on = tuple(dependencies(role_arn, account, policies))
         base = RoleBase(entry, policies.unique_id, depends_on)
-        return Built(base, depends_on, entry_size(policies))
+        return Built(base, depends_on, entry_size(policies, entry))
 
     def _compile_principal(self, arn: str, policies: PrincipalPolicies) -> PrincipalEntry:
         try:

@@ -63,6 +63,11 @@ MEMO_LIMIT = 4096
 # tuples, the result, the dict slot; measured with tracemalloc), and more with explain.
 MEMO_ITEM_BYTES = 300
 MEMO_EXPLAIN_BYTES = 400
+# Approximate bytes of an entry's fixed part, of each statement's place in an entry's
+# per-action index, and of each character of a compiled document (tracemalloc).
+ENTRY_BYTES = 1536
+INDEXED_STATEMENT_BYTES = 200
+COMPILED_CHAR_BYTES = 20
 
 
 def uses_clock(sets: Iterable[PolicySet | None]) -> bool:
@@ -248,12 +253,16 @@ def _policy_id(loaded: LoadedPolicy) -> str:
 
 # Compiled documents shared by every entry that uses them (a managed policy attached to a
 # group is compiled once for all its members). Keyed by the document text, so a new version
-# is a new key; bounded by clearing.
+# is a new key; bounded by count and by approximate bytes (the compiled form and the key's
+# text), by clearing.
 _compiled: dict[tuple[str, str, str, str], CompiledPolicy] = {}
+_compiled_bytes = 0
 COMPILED_LIMIT = 50_000
+COMPILED_BYTES_LIMIT = 64 * 1024 * 1024
 
 
 def compile_loaded(loaded: LoadedPolicy, kind: PolicyKind) -> CompiledPolicy:
+    global _compiled_bytes
     policy_id = _policy_id(loaded)
     key = (kind.value, policy_id, loaded.source_policy_type, loaded.document)
     compiled = _compiled.get(key)
@@ -261,9 +270,12 @@ def compile_loaded(loaded: LoadedPolicy, kind: PolicyKind) -> CompiledPolicy:
         compiled = compile_policy(
             loaded.document, kind, policy_id=policy_id, source_type=loaded.source_policy_type
         )
-        if len(_compiled) >= COMPILED_LIMIT:
+        size = 512 + (COMPILED_CHAR_BYTES + 1) * len(loaded.document)
+        if len(_compiled) >= COMPILED_LIMIT or _compiled_bytes + size > COMPILED_BYTES_LIMIT:
             _compiled.clear()
+            _compiled_bytes = 0
         _compiled[key] = compiled
+        _compiled_bytes += size
     return compiled
 
 
@@ -332,15 +344,21 @@ def dependencies(arn: str, account: str | None, policies: PrincipalPolicies | No
     return keys
 
 
-def entry_size(policies: PrincipalPolicies) -> int:
-    """Approximate bytes of a principal's compiled entry (about 8 per document character:
-    the parsed statements, their matchers and the per-action index)."""
-    size = 1024 + 8 * sum(len(p.document) for p in policies.identity)
-    if policies.boundary is not None:
-        size += 8 * len(policies.boundary.document)
-    for level in policies.scp_levels:
-        size += 8 * sum(len(p.document) for p in level)
-    return size
+def entry_size(policies: PrincipalPolicies, entry: PrincipalEntry) -> int:
+    """Approximate bytes of a principal's compiled entry. Documents other principals can
+    share (managed, group, boundary and SCP policies) are compiled once for all of them and
+    held by the compile memo (bounded on its own), so here they cost their place in this
+    entry's index; the principal's own inline documents are counted whole."""
+    sets = entry.policies
+    statements = 0
+    for policy_set in (sets.identity, sets.boundary, *sets.scp_levels):
+        if policy_set is not None:
+            statements += sum(len(p.statements) for p in policy_set.policies)
+    own = sum(len(p.document) for p in policies.identity if p.source_policy_type in _OWN)
+    return ENTRY_BYTES + INDEXED_STATEMENT_BYTES * statements + COMPILED_CHAR_BYTES * own
+
+
+_OWN = frozenset({"user", "role"})  # inline policies of the principal itself
 
 
 def account_of(arn: str) -> str | None:
