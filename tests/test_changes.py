@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Sequence
 
 import asyncpg
+import pytest
 from iamd_server.changes import CHANNEL, ChangeFeed
+from iamd_server.errors import Unavailable
 
 
 async def _write(conn: asyncpg.Connection, keys: list[str]) -> int:
@@ -114,4 +117,23 @@ async def test_a_lost_notification_is_caught_by_the_next_heartbeat(database_url:
         assert feed.resets == 0  # the connection itself was fine
     finally:
         await conn.close()
+        await feed.stop()
+
+
+async def test_a_stalled_process_proves_itself_again_instead_of_failing(
+    database_url: str,
+) -> None:
+    feed = ChangeFeed(database_url, max_staleness=0.5)
+    await feed.start()
+    try:
+        await asyncio.sleep(0.3)
+        time.sleep(1.3)  # noqa: ASYNC251 - the whole process stalls (starved of CPU)
+        with pytest.raises(Unavailable):
+            feed.check_fresh()  # past the bound, nothing proves the snapshot current
+        await feed.ensure_fresh()  # a proof is asked for at once and comes back
+        assert feed.staleness < 0.5
+        await asyncio.sleep(0.8)  # heartbeat ticks that saw the silence, then heard again
+        assert feed.resets == 0  # the connection was fine: not reopened, nothing dropped
+        feed.check_fresh()
+    finally:
         await feed.stop()

@@ -15,9 +15,11 @@ read by the heartbeat also catches a notification that was lost: if it is above 
 revision, everything is dropped and the replica advances to it.
 
 **Staleness bound.** A replica answers decisions only while `now - proven_at <=
-max_staleness` (`check_fresh`); past that it fails closed (UNAVAILABLE) until it proves
-itself again. A listening connection that hangs (backend stopped, socket open) is noticed
-when no heartbeat has come back for `heartbeat_timeout`: it is dropped and reopened.
+max_staleness`. Past that (say the process was starved of CPU for a second) a decision asks
+for a proof at once and waits for it briefly (`ensure_fresh`); without one it fails closed
+(UNAVAILABLE). A listening connection that hangs (backend stopped, socket open) is noticed
+when no heartbeat has come back for `heartbeat_timeout` on two consecutive ticks (the second
+tick lets a heartbeat that merely waited in the socket be read): it is dropped and reopened.
 
 **Reconnects.** When the listening connection is lost the replica cannot know what it
 missed: once LISTEN is back it drops every cached entry (handlers get keys ["*"]) before
@@ -88,6 +90,8 @@ class ChangeFeed:
         self._channel = f"iamd_heartbeat_{secrets.token_hex(8)}"
         self._sequence = 0
         self._sent: dict[int, float] = {}  # heartbeat sequence -> monotonic send time
+        self._silent_ticks = 0
+        self._proofs: list[asyncio.Future[None]] = []  # decisions waiting for a proof
         self.applied_revision = 0
         self.database_revision = 0  # last read by a heartbeat
         self.connected = False
@@ -135,9 +139,32 @@ class ChangeFeed:
         """Seconds since the replica last proved every committed write applied."""
         return max(0.0, time.monotonic() - self.proven_at)
 
+    async def ensure_fresh(self, wait: float = 0.5) -> None:
+        """Returns while this replica is proven current within the bound; otherwise sends a
+        heartbeat now and waits up to ``wait`` for it, then raises Unavailable (decisions
+        fail closed rather than answer from what may be an old snapshot)."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() > self.fresh_until:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            proof: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._proofs.append(proof)
+            conn = self._conn
+            if conn is not None:
+                self._send_heartbeat(conn)
+            try:
+                await asyncio.wait_for(asyncio.shield(proof), remaining)
+            except TimeoutError:
+                break
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._proofs.remove(proof)
+        self.check_fresh()
+
     def check_fresh(self) -> None:
-        """Raises Unavailable when this replica cannot prove it is current within the bound:
-        decisions then fail closed rather than answer from what may be an old snapshot."""
+        """Raises Unavailable when this replica cannot prove it is current within the bound
+        (no I/O: `ensure_fresh` is the variant that first asks for a proof)."""
         if time.monotonic() > self.fresh_until:
             raise Unavailable(
                 "this replica cannot confirm its policy snapshot is current"
@@ -186,6 +213,7 @@ class ChangeFeed:
         self._conn = conn
         self._lost.clear()
         self._sent.clear()
+        self._silent_ticks = 0
         self.database_revision = max(self.database_revision, current)
         if flush:
             self._dispatch(max(current, self.applied_revision), (ALL_KEYS,))
@@ -210,23 +238,30 @@ class ChangeFeed:
     def _beat(self) -> None:
         """Sends the next heartbeat, or declares the connection lost when they stopped
         coming back."""
-        now = time.monotonic()
-        silent = now - self.proven_at
+        silent = time.monotonic() - self.proven_at
         if silent > self._heartbeat_timeout:
-            log.warning(
-                "no heartbeat came back on the listening connection for %.2f s; reconnecting",
-                silent,
-            )
-            self._lost.set()
-            return
+            self._silent_ticks += 1
+            if self._silent_ticks >= 2:
+                log.warning(
+                    "no heartbeat came back on the listening connection for %.2f s; reconnecting",
+                    silent,
+                )
+                self._lost.set()
+                return
+        else:
+            self._silent_ticks = 0
         conn = self._conn
-        if conn is None or (self._beat_task is not None and not self._beat_task.done()):
+        if conn is not None:
+            self._send_heartbeat(conn)
+
+    def _send_heartbeat(self, conn: asyncpg.Connection) -> None:
+        if self._beat_task is not None and not self._beat_task.done():
             return  # the previous heartbeat is still on its way (a hang shows as silence)
         self._sequence += 1
-        self._sent[self._sequence] = now
-        self._beat_task = asyncio.create_task(self._send_heartbeat(conn, self._sequence))
+        self._sent[self._sequence] = time.monotonic()
+        self._beat_task = asyncio.create_task(self._heartbeat(conn, self._sequence))
 
-    async def _send_heartbeat(self, conn: asyncpg.Connection, sequence: int) -> None:
+    async def _heartbeat(self, conn: asyncpg.Connection, sequence: int) -> None:
         try:
             await conn.execute(HEARTBEAT_SQL, self._channel, str(sequence))
         except Exception as exc:
@@ -259,6 +294,9 @@ class ChangeFeed:
         if at > self.proven_at:
             self.proven_at = at
             self.fresh_until = at + self.max_staleness
+        for proof in self._proofs:
+            if not proof.done():
+                proof.set_result(None)
 
     async def _reconnect(self) -> None:
         self.connected = False

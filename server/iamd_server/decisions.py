@@ -570,6 +570,8 @@ class Decider:
         explain: bool = False,
     ) -> Outcome:
         """Evaluates one request for a stored principal; unknown principals are denied."""
+        if _monotonic() > self._feed.fresh_until:
+            await self._feed.ensure_fresh()
         revision = self._feed.applied_revision
         generation = self.generation
         entry = await self.principal_entry(principal_arn)
@@ -630,6 +632,8 @@ class Decider:
         context: Context | None = None,
     ) -> Outcome:
         """The decision for an authenticated caller, its session's policies included."""
+        if _monotonic() > self._feed.fresh_until:
+            await self._feed.ensure_fresh()
         if caller.session is not None and self.session_decide is not None:
             # Temporary credentials: session policies, session tags and token keys apply.
             return await self.session_decide(

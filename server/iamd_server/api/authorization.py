@@ -309,7 +309,7 @@ class AuthorizationServicer:
             await self._await_revision(request.at_least_revision, call)
         feed = self._feed
         if _monotonic() > feed.fresh_until:
-            feed.check_fresh()  # fails closed: this replica may be missing changes
+            await feed.ensure_fresh()  # or fail closed: this replica may be missing changes
         revision = feed.applied_revision
         decider = self._decider
         generation = decider.generation  # before any await: see Decider.evaluate
@@ -396,7 +396,7 @@ class AuthorizationServicer:
             )
         if request.at_least_revision:
             await self._await_revision(request.at_least_revision, call)
-        self._feed.check_fresh()
+        await self._feed.ensure_fresh()
         revision = self._feed.applied_revision
         self._decider.check_action(request.action)
         resource = _resource(request.resource_arn, "resource_arn")
@@ -436,7 +436,7 @@ class AuthorizationServicer:
             await self._await_revision(request.at_least_revision, call)
         feed = self._feed
         if _monotonic() > feed.fresh_until:
-            feed.check_fresh()  # fails closed: this replica may be missing changes
+            await feed.ensure_fresh()  # or fail closed: this replica may be missing changes
         revision = feed.applied_revision
         decider = self._decider
         caller_arn = caller.arn
