@@ -198,6 +198,9 @@ class Decider:
         # ARNs that have a resource policy or ACL; None while unknown (then ask the database).
         self._resource_arns: set[str] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        # The reload of service definitions a change started, if any: an action that looks
+        # undeclared waits for it (the change may be what declares it).
+        self._registry_reload: asyncio.Task[None] | None = None
         # Set by the app (session_policies.SessionPolicies.decide bound to this decider):
         # decides for callers with temporary credentials. None = as the stored principal.
         self.session_decide: Callable[..., Awaitable[Outcome]] | None = None
@@ -227,7 +230,7 @@ class Decider:
             self._resource_arns = None
             self.grants.clear()
             self.generation += 1
-            self._spawn(self._reload_registry())
+            self._registry_reload = self._spawn(self._reload_registry())
             self._spawn(self._reload_resource_arns())
             return
         expanded = list(keys)
@@ -245,12 +248,13 @@ class Decider:
         self.grants.clear()
         self.generation += 1
         if any(k.startswith("service:") for k in keys):
-            self._spawn(self._reload_registry())
+            self._registry_reload = self._spawn(self._reload_registry())
 
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
+    def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def _reload_registry(self) -> None:
         try:
@@ -288,6 +292,19 @@ class Decider:
         self.generation += 1
 
     # -- actions -----------------------------------------------------------------------
+
+    async def require_action(self, action: str, field: str = "action") -> None:
+        """`check_action`, after the pending reload of service definitions when the action
+        is not (yet) known: a write's response says it is applied here, and a definition it
+        added must then be usable."""
+        try:
+            self.check_action(action, field)
+        except InvalidArgument:
+            pending = self._registry_reload
+            if pending is None or pending.done():
+                raise
+            await asyncio.shield(pending)
+            self.check_action(action, field)
 
     def check_action(self, action: str, field: str = "action") -> None:
         """Raises InvalidArgument unless ``action`` is declared by a service definition."""

@@ -315,7 +315,7 @@ class AuthorizationServicer:
         generation = decider.generation  # before any await: see Decider.evaluate
         action = request.action
         if decider.known_actions.get(action) is not True:
-            decider.check_action(action)
+            await decider.require_action(action)
         resource = _resource(request.resource_arn, "resource_arn")
         owner = _owner(request.resource_owner_account, "resource_owner_account")
         context = request_context(request.context, "context") if request.context else None
@@ -398,7 +398,7 @@ class AuthorizationServicer:
             await self._await_revision(request.at_least_revision, call)
         await self._feed.ensure_fresh()
         revision = self._feed.applied_revision
-        self._decider.check_action(request.action)
+        await self._decider.require_action(request.action)
         resource = _resource(request.resource_arn, "resource_arn")
         owner = _owner(request.resource_owner_account, "resource_owner_account")
         context = request_context(request.context, "context") if request.context else None
@@ -455,7 +455,7 @@ class AuthorizationServicer:
         for index, check in enumerate(checks):
             action = check.action
             if known_actions.get(action) is not True:
-                decider.check_action(action, f"checks[{index}].action")
+                await decider.require_action(action, f"checks[{index}].action")
             raw_resource = check.resource_arn
             owner = check.resource_owner_account or None
             if owner is not None and not valid_account(owner):
