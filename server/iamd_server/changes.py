@@ -266,7 +266,7 @@ class ChangeFeed:
             await conn.execute(HEARTBEAT_SQL, self._channel, str(sequence))
         except Exception as exc:
             if conn is self._conn:
-                log.warning("heartbeat failed (%s); reconnecting", exc)
+                log.debug("heartbeat failed (%s); reconnecting", exc)
                 self._lost.set()
 
     def _on_heartbeat(self, payload: str) -> None:
@@ -321,7 +321,10 @@ class ChangeFeed:
                 log.info("change feed reconnected at revision %d", self.applied_revision)
                 return
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("reconnecting the change feed failed: %s", exc)
+                # Once per outage: the database may stay down for long.
+                (log.warning if delay == 0.05 else log.debug)(
+                    "reconnecting the change feed failed: %s; retrying until it is back", exc
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
 

@@ -134,7 +134,7 @@ GRANTS_LIMIT = 10_000
 KNOWN_ACTIONS_LIMIT = 10_000
 
 
-class GrantMemo(dict[tuple[str, str], bool]):
+class GrantMemo(dict[tuple[str, ...], bool]):
     """(caller ARN or session key id, principal ARN) -> allowed; sized like the caches, for
     the metrics. Reads are plain dict reads (the hot path)."""
 
@@ -144,13 +144,13 @@ class GrantMemo(dict[tuple[str, str], bool]):
         self.bytes = 0
         self.stats = CacheStats()
 
-    def put(self, key: tuple[str, str], allowed: bool) -> None:
+    def put(self, key: tuple[str, ...], allowed: bool) -> None:
         if len(self) >= self.limit:
             self.stats.evictions += len(self)
             super().clear()
             self.bytes = 0
         if key not in self:
-            self.bytes += GRANT_BYTES + len(key[0]) + len(key[1])
+            self.bytes += GRANT_BYTES + sum(len(part) for part in key)
         self[key] = allowed
 
     def clear(self) -> None:

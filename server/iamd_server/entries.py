@@ -7,6 +7,7 @@ records and caches the entries.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -120,13 +121,7 @@ class PrincipalEntry:
     )
 
     def __init__(
-        self,
-        principal: Principal,
-        policies: PolicySets,
-        trusted: Context,
-        revision: int,
-        *,
-        memoizable: bool | None = None,
+        self, principal: Principal, policies: PolicySets, trusted: Context, revision: int
     ) -> None:
         self.principal = principal
         self.account = principal.account
@@ -136,12 +131,8 @@ class PrincipalEntry:
         self.revision = revision
         self._second = -1
         self._context = trusted
-        self.memoizable = (
-            not uses_clock(
-                (policies.identity, policies.boundary, policies.session, *policies.scp_levels)
-            )
-            if memoizable is None
-            else memoizable
+        self.memoizable = not uses_clock(
+            (policies.identity, policies.boundary, policies.session, *policies.scp_levels)
         )
         # (action, resource, resource account, explain) -> (Decider generation, result).
         # Only entries held by the principal cache remember (under `cache_key`, which their
@@ -150,6 +141,20 @@ class PrincipalEntry:
         self.cache_key: str | None = None
         self.memo_bytes = 0
         self.memo_generation = -1
+
+    def derive(self, principal: Principal, trusted: Context) -> PrincipalEntry:
+        """This entry for another principal with the same policies (a session of the role):
+        every field shared, nothing remembered."""
+        entry = copy.copy(self)
+        entry.principal = principal
+        entry.trusted = trusted
+        entry._context = trusted
+        entry._second = -1
+        entry.memo = {}
+        entry.cache_key = None
+        entry.memo_bytes = 0
+        entry.memo_generation = -1
+        return entry
 
     def context(self, request: Context | None, now: int) -> Context:
         """The evaluation context: request keys, then the clock, then the principal's keys
@@ -175,38 +180,24 @@ class RoleBase:
     and tags. Each session's entry adds only its ARN and `aws:userid`, so sessions with
     arbitrary names cost a small entry each, never another load or compilation."""
 
-    __slots__ = (
-        "depends_on",
-        "memoizable",
-        "policies",
-        "principal",
-        "revision",
-        "trusted",
-        "unique_id",
-    )
+    __slots__ = ("depends_on", "entry", "unique_id")
 
     def __init__(
         self, entry: PrincipalEntry, unique_id: str | None, depends_on: tuple[str, ...]
     ) -> None:
         self.depends_on = depends_on  # the role's; its sessions' entries depend on the same
-        self.policies = entry.policies
-        self.principal = entry.principal
-        self.trusted = entry.trusted
-        self.revision = entry.revision
-        self.memoizable = entry.memoizable
+        self.entry = entry  # the role's own entry: the template of its sessions'
         self.unique_id = unique_id
 
     def session(self, arn: str, session_name: str) -> PrincipalEntry:
         # The role's principal (kind, role ARN, tags, ids) with the session's ARN.
-        principal = dataclasses.replace(self.principal, arn=arn)
-        trusted = self.trusted
+        principal = dataclasses.replace(self.entry.principal, arn=arn)
+        trusted = self.entry.trusted
         if self.unique_id:
             trusted = trusted.merge(
                 Context.from_mapping({"aws:userid": f"{self.unique_id}:{session_name}"})
             )
-        return PrincipalEntry(
-            principal, self.policies, trusted, self.revision, memoizable=self.memoizable
-        )
+        return self.entry.derive(principal, trusted)
 
 
 def session_parts(arn: str) -> tuple[str, str, str] | None:
