@@ -1,4 +1,5 @@
-"""DependencyCache: bounds, single flight, dependency invalidation, races with builds."""
+"""DependencyCache: bounds, single flight, dependency invalidation, races with builds; the
+grant memo's bound."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from iamd_server.cache import (
     Built,
     DependencyCache,
 )
+from iamd_server.decisions import GrantMemo
 
 
 async def test_single_flight_builds_once() -> None:
@@ -156,3 +158,16 @@ async def test_values_leaving_the_cache_are_handed_to_on_drop() -> None:
     assert dropped == ["a", "b"]  # invalidated
     cache.clear()
     assert dropped == ["a", "b", "c"]  # cleared
+
+
+def test_the_grant_memo_is_bounded_by_its_bytes() -> None:
+    grants = GrantMemo(max_bytes=10_000)
+    for i in range(100):
+        grants.put(("arn:aws:iam::111122223333:user/caller", f"principal-{i}"), True)
+        assert grants.bytes <= grants.max_bytes
+    assert grants.stats.evictions > 0 and 0 < len(grants) < 100
+    held = grants.bytes
+    grants.put(next(iter(grants)), False)  # replacing an answer costs nothing more
+    assert grants.bytes == held
+    grants.clear()
+    assert len(grants) == 0 and grants.bytes == 0

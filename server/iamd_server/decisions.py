@@ -128,9 +128,9 @@ def timeless(
 
 
 # Remembered "may this caller ask about that principal" answers: bytes of one besides its
-# two strings, and at most this many (any change clears them all).
+# strings, and at most this many (any change clears them all).
 GRANT_BYTES = 250
-GRANTS_LIMIT = 10_000
+GRANTS_LIMIT = 100_000
 KNOWN_ACTIONS_LIMIT = 10_000
 
 
@@ -138,19 +138,23 @@ class GrantMemo(dict[tuple[str, ...], bool]):
     """(caller ARN or session key id, principal ARN) -> allowed; sized like the caches, for
     the metrics. Reads are plain dict reads (the hot path)."""
 
-    def __init__(self, limit: int = GRANTS_LIMIT) -> None:
+    def __init__(self, max_bytes: int, limit: int = GRANTS_LIMIT) -> None:
         super().__init__()
+        self.max_bytes = max_bytes
         self.limit = limit
         self.bytes = 0
         self.stats = CacheStats()
 
     def put(self, key: tuple[str, ...], allowed: bool) -> None:
-        if len(self) >= self.limit:
+        if key in self:
+            self[key] = allowed
+            return
+        size = GRANT_BYTES + sum(len(part) for part in key)
+        if len(self) >= self.limit or self.bytes + size > self.max_bytes:
             self.stats.evictions += len(self)
             super().clear()
             self.bytes = 0
-        if key not in self:
-            self.bytes += GRANT_BYTES + sum(len(part) for part in key)
+        self.bytes += size
         self[key] = allowed
 
     def clear(self) -> None:
@@ -176,10 +180,11 @@ class Decider:
         # A cache miss waits at most this long for the database, then fails closed.
         self.load_timeout = load_timeout
         # ``max_bytes`` (--cache-max-bytes) is shared out: principals with their remembered
-        # decisions 1/2, the roles that sessions share 1/8, resource policies 1/4 (and the
-        # session policies of callers with temporary credentials 1/8, see app.py).
+        # decisions 7/16, grants to ask about them 1/16, the roles that sessions share 1/8,
+        # resource policies 1/4 (and the session policies of callers with temporary
+        # credentials 1/8, see app.py).
         self.principals: DependencyCache[PrincipalEntry | None] = DependencyCache(
-            max_entries=max_entries, max_bytes=max_bytes // 2, on_drop=_drop_memo
+            max_entries=max_entries, max_bytes=max_bytes * 7 // 16, on_drop=_drop_memo
         )
         self.roles: DependencyCache[RoleBase | None] = DependencyCache(
             max_entries=max_entries, max_bytes=max_bytes // 8
@@ -191,7 +196,7 @@ class Decider:
         # Actions known to be declared (unknown ones are not remembered: any string could be).
         self.known_actions: dict[str, bool] = {}
         # (caller ARN or session key id, principal ARN) -> may the caller ask about it.
-        self.grants = GrantMemo()
+        self.grants = GrantMemo(max_bytes // 16)
         # Bumped by every change notification, registry reload and resource-ARN reload: a
         # memoized decision or grant taken at generation g is current while it is still g.
         self.generation = 0
