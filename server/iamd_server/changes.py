@@ -139,7 +139,7 @@ class ChangeFeed:
         """Seconds since the replica last proved every committed write applied."""
         return max(0.0, time.monotonic() - self.proven_at)
 
-    async def ensure_fresh(self, wait: float = 0.5) -> None:
+    async def ensure_fresh(self, wait: float = 1.0) -> None:
         """Returns while this replica is proven current within the bound; otherwise sends a
         heartbeat now and waits up to ``wait`` for it, then raises Unavailable (decisions
         fail closed rather than answer from what may be an old snapshot)."""

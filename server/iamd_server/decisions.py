@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from iamd_server.api.auth import Caller
 from iamd_server.cache import MISSING, Built, CacheStats, DependencyCache
@@ -60,6 +60,11 @@ from iamd_server.store import Store
 from iamd_server.store.records import PrincipalPolicies
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Times a decision re-reads its entries when changes keep arriving while they load.
+SETTLE_ATTEMPTS = 5
 
 _monotonic = time.monotonic
 
@@ -563,6 +568,30 @@ class Decider:
             entry.memo.clear()
             entry.memo_bytes = 0
 
+    async def fresh(self) -> None:
+        """Returns at once while this replica is proven current within the staleness bound;
+        otherwise waits briefly for a proof, then raises Unavailable (ChangeFeed)."""
+        if _monotonic() > self._feed.fresh_until:
+            await self._feed.ensure_fresh()
+
+    def settled_since(self, generation: int) -> bool:
+        """Whether entries read at ``generation`` are still current and the replica proven
+        current now: a decision may then be taken from them (with no await in between)."""
+        return self.generation == generation and _monotonic() <= self._feed.fresh_until
+
+    async def settled(self, resolve: Callable[[], Awaitable[T]]) -> tuple[T, int]:
+        """(What ``resolve`` read, the generation it is current at), once ``resolve`` (which
+        reads entries, loading the missing ones) ran with no change arriving meanwhile and
+        the replica is proven current. A change or a stall during a load would otherwise
+        leave a decision resting on entries older than the staleness bound."""
+        for _ in range(SETTLE_ATTEMPTS):
+            await self.fresh()
+            generation = self.generation
+            value = await resolve()
+            if self.settled_since(generation):
+                return value, generation
+        raise Unavailable("policies kept changing while this decision's entries loaded; retry")
+
     @staticmethod
     def memoized(
         entry: PrincipalEntry,
@@ -592,14 +621,17 @@ class Decider:
         explain: bool = False,
     ) -> Outcome:
         """Evaluates one request for a stored principal; unknown principals are denied."""
-        if _monotonic() > self._feed.fresh_until:
-            await self._feed.ensure_fresh()
+
+        async def resolve() -> tuple[PrincipalEntry | None, ResourceEntry | None]:
+            entry = await self.principal_entry(principal_arn)
+            if entry is None:
+                return None, None
+            return entry, await self.resource_policies(resource)
+
+        (entry, resource_entry), generation = await self.settled(resolve)
         revision = self._feed.applied_revision
-        generation = self.generation
-        entry = await self.principal_entry(principal_arn)
         if entry is None:
             return Outcome(UNKNOWN_PRINCIPAL, False, revision, True)
-        resource_entry = await self.resource_policies(resource)
         result = self.evaluate(
             entry,
             action,
@@ -654,8 +686,6 @@ class Decider:
         context: Context | None = None,
     ) -> Outcome:
         """The decision for an authenticated caller, its session's policies included."""
-        if _monotonic() > self._feed.fresh_until:
-            await self._feed.ensure_fresh()
         if caller.session is not None and self.session_decide is not None:
             # Temporary credentials: session policies, session tags and token keys apply.
             return await self.session_decide(

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from iamd_server.cache import CacheStats
 from iamd_server.decisions import Decider, Outcome, timeless
-from iamd_server.entries import UNKNOWN_PRINCIPAL, PrincipalEntry
+from iamd_server.entries import UNKNOWN_PRINCIPAL, PrincipalEntry, ResourceEntry
 from iamd_server.errors import NotFound, Unavailable
 from iamd_server.policy import (
     CompiledPolicy,
@@ -185,12 +185,17 @@ class SessionPolicies:
         explain: bool = False,
     ) -> Outcome:
         """Decider.decide for a caller with temporary credentials."""
+
+        async def resolve() -> tuple[PrincipalEntry | None, ResourceEntry | None]:
+            base = await decider.principal_entry(claims.arn)
+            if base is None:
+                return None, None
+            return await self.entry(base, claims), await decider.resource_policies(resource)
+
+        (entry, resource_set), _ = await decider.settled(resolve)
         revision = decider.revision
-        base = await decider.principal_entry(claims.arn)
-        if base is None:
+        if entry is None:
             return Outcome(UNKNOWN_PRINCIPAL, False, revision, True)
-        entry = await self.entry(base, claims)
-        resource_set = await decider.resource_policies(resource)
         result = decider.evaluate(
             entry,
             action,

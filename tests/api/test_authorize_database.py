@@ -213,3 +213,73 @@ def test_uncached_authorize_does_not_wait_for_locked_tables(
     finally:
         s.close()
         server.stop()
+
+
+def test_a_change_arriving_while_entries_load_is_reflected(
+    database_url: str, tmp_path: Path
+) -> None:
+    server = start_server(database_url, tmp_path / "srv")
+    s = stubs(server.endpoint, server.root)
+    try:
+        definition = tpb.ServiceDefinition(
+            service_prefix="docs",
+            actions=[tpb.ServiceAction(name="Read", resource_types=["doc"])],
+            resource_types=[
+                tpb.ServiceResourceType(name="doc", arn_pattern="arn:${Partition}:docs:::${Name}")
+            ],
+        )
+        s.management.PutServiceDefinition(mpb.PutServiceDefinitionRequest(definition=definition))
+        arn = s.management.CreateUser(mpb.CreateUserRequest(user_name="reader")).user.arn
+        s.management.PutUserPolicy(
+            mpb.PutUserPolicyRequest(
+                user_name="reader", policy_name="p", policy_document=allow("docs:Read")
+            )
+        )
+        shared = "arn:aws:docs:::shared"
+        revision = s.management.PutResourcePolicy(
+            mpb.PutResourcePolicyRequest(
+                resource_arn=shared,
+                policy_document=json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Deny",
+                                "Principal": {"AWS": "999999999999"},
+                                "Action": "docs:Read",
+                                "Resource": shared,
+                            }
+                        ],
+                    }
+                ),
+            )
+        ).revision
+
+        def read(resource: str, revision: int = 0) -> int:
+            reply = s.authorization.Authorize(
+                pb.AuthorizeRequest(
+                    principal_arn=arn, action="docs:Read", resource_arn=resource,
+                    at_least_revision=revision,
+                ),
+                timeout=10,
+            )  # fmt: skip
+            return int(reply.decision)
+
+        assert read("arn:aws:docs:::other", revision) == ALLOWED  # the user's entry is cached
+        answer: list[int] = []
+        with TableLock(database_url, "iamd_resource_policies"):
+            # The shared document's policy cannot be read yet: the decision waits for it...
+            waiting = threading.Thread(target=lambda: answer.append(read(shared)))
+            waiting.start()
+            time.sleep(0.3)
+            # ...while the user loses the permission.
+            s.management.DeleteUserPolicy(
+                mpb.DeleteUserPolicyRequest(user_name="reader", policy_name="p")
+            )
+            time.sleep(0.2)
+        waiting.join(10)
+        # Before: allowed, from the user's entry as it was when the decision started.
+        assert answer == [IMPLICIT]
+    finally:
+        s.close()
+        server.stop()
