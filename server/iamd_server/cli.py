@@ -82,8 +82,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "--load-timeout",
         type=_positive,
         default=_positive(os.environ.get("IAMD_LOAD_TIMEOUT", "2.0")),
-        help="seconds a cache miss may wait for the database before answering UNAVAILABLE"
-        " (env IAMD_LOAD_TIMEOUT)",
+        help="seconds a cache miss may wait for a database lock or statement before"
+        " answering UNAVAILABLE (env IAMD_LOAD_TIMEOUT)",
     )
     serve.add_argument(
         "--cache-max-bytes",

@@ -182,8 +182,12 @@ class Decider:
     ) -> None:
         self._store = store
         self._feed = feed
-        # A cache miss waits at most this long for the database, then fails closed.
+        # A cache miss waits for locks and statements at most `load_timeout` (PostgreSQL ends
+        # them, see store/loader.py) and fails closed. This process's own timer is only a
+        # backstop for a connection that hangs: a pause of this process (a collection, a
+        # starved CPU) must not cut short a load the database is answering in time.
         self.load_timeout = load_timeout
+        self.load_backstop = 2 * load_timeout + 1.0
         # ``max_bytes`` (--cache-max-bytes) is shared out: principals with their remembered
         # decisions 7/16, grants to ask about them 1/16, the roles that sessions share 1/8,
         # resource policies 1/4 (and the session policies of callers with temporary
@@ -380,9 +384,10 @@ class Decider:
 
     async def _load_principal(self, arn: str) -> PrincipalPolicies | None:
         try:
-            async with asyncio.timeout(self.load_timeout):
+            async with asyncio.timeout(self.load_backstop):
                 return await self._store.load_principal_policies(principal_arn=arn)
         except Exception as exc:
+            log.warning("loading the policies of %s failed: %r", arn, exc)
             raise Unavailable(f"cannot load the policies of {arn}: database unavailable") from exc
 
     async def _build_role(self, session_arn: str) -> Built[RoleBase | None]:
@@ -449,7 +454,7 @@ class Decider:
 
     async def _build_resource(self, resource_arn: str) -> Built[ResourceEntry | None]:
         try:
-            async with asyncio.timeout(self.load_timeout):
+            async with asyncio.timeout(self.load_backstop):
                 return await self._load_resource(resource_arn)
         except Unavailable:
             raise

@@ -129,10 +129,8 @@ class Loader(StoreBase):
             yield conn
 
     async def _revision(self, conn: asyncpg.Connection) -> int:
-        """The snapshot's revision; also bounds the waits of the snapshot's statements (a
-        little under `load_timeout`, so PostgreSQL ends a blocked statement itself before
-        the caller's timer cancels the load)."""
-        timeout = f"{max(1, round(self.load_timeout * 900))}ms"
+        """The snapshot's revision; also bounds the waits of the snapshot's statements."""
+        timeout = f"{max(1, round(self.load_timeout * 1000))}ms"
         return int(await conn.fetchval(_SNAPSHOT_REVISION, timeout))
 
     async def current_revision(self) -> int:
