@@ -536,6 +536,7 @@ def main() -> int:
         fill_seconds = time.monotonic() - started
         rss_after = rss_mib(server.pid)
         entries = metric(metrics_url, "iamd_cache_entries", 'cache="principals"')
+        cache_mib = metric(metrics_url, "iamd_cache_bytes", 'cache="principals"') / 2**20
 
         print()
         print(
@@ -554,7 +555,8 @@ def main() -> int:
         )
         print(
             f"server RSS: {rss_before:.0f} MiB after the load runs; {rss_after:.0f} MiB with"
-            f" {entries:,.0f} principals cached (filled in {fill_seconds:.1f} s by batches)"
+            f" {entries:,.0f} principals cached (filled in {fill_seconds:.1f} s by batches),"
+            f" which the principal cache counts as {cache_mib:.0f} MiB"
         )
         print(
             f"server-side status counts: Authorize OK {ok_calls:,.0f}, not OK"

@@ -1,11 +1,19 @@
-"""DependencyCache: bounds, single flight, dependency invalidation, races with builds."""
+"""DependencyCache: bounds, single flight, dependency invalidation, races with builds; the
+grant memo's bound."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from iamd_server.cache import MISSING, Built, DependencyCache
+from iamd_server.cache import (
+    DEPENDENCY_OVERHEAD,
+    ENTRY_OVERHEAD,
+    MISSING,
+    Built,
+    DependencyCache,
+)
+from iamd_server.decisions import GrantMemo
 
 
 async def test_single_flight_builds_once() -> None:
@@ -79,8 +87,14 @@ async def test_failed_builds_are_not_cached() -> None:
     assert cache.stats.build_failures == 1
 
 
+def _cost(key: str, size: int, *deps: str) -> int:
+    """What the cache charges for an entry: its size plus its own bookkeeping."""
+    return size + ENTRY_OVERHEAD + len(key) + sum(DEPENDENCY_OVERHEAD + len(d) for d in deps)
+
+
 async def test_bounded_by_entries_and_bytes() -> None:
-    cache: DependencyCache[int] = DependencyCache(max_entries=3, max_bytes=1000)
+    one = _cost("0", 100, "user:0")
+    cache: DependencyCache[int] = DependencyCache(max_entries=3, max_bytes=3 * one + 100)
     for i in range(5):
 
         async def load(i: int = i) -> Built[int]:
@@ -88,11 +102,72 @@ async def test_bounded_by_entries_and_bytes() -> None:
 
         await cache.get(str(i), load)
     assert len(cache) == 3 and cache.stats.evictions == 2
+    assert cache.bytes == 3 * one
     assert cache.lookup("0") is MISSING and cache.lookup("4") == 4
 
     async def big() -> Built[int]:
-        return Built(9, ("user:big",), 900)
+        return Built(9, ("user:big",), 2 * one)
 
     await cache.get("big", big)
-    assert cache.bytes <= 1000
+    assert cache.bytes <= cache.max_bytes
     assert cache.lookup("big") == 9
+
+
+async def test_charges_count_against_the_bound_and_evict_others() -> None:
+    one = _cost("0", 100, "user:0")
+    cache: DependencyCache[object] = DependencyCache(max_entries=100, max_bytes=4 * one)
+    values = [object() for _ in range(4)]
+    for i, value in enumerate(values):
+
+        async def load(value: object = value, i: int = i) -> Built[object]:
+            return Built(value, (f"user:{i}",), 100)
+
+        await cache.get(str(i), load)
+    assert cache.bytes == 4 * one and len(cache) == 4
+    # Growing entry "3" (the most recently used) pushes out the least recently used.
+    assert cache.charge("3", values[3], one // 2)
+    assert cache.lookup("0") is MISSING and len(cache) == 3
+    assert cache.bytes == 3 * one + one // 2 <= cache.max_bytes
+    # Charges for entries that are gone, or hold another value now, are refused.
+    assert not cache.charge("0", values[0], 10)
+    assert not cache.charge("3", values[2], 10)
+    # A charge that could never fit is refused without evicting anything.
+    assert not cache.charge("3", values[3], 10 * one)
+    assert len(cache) == 3
+    # Releasing is always accepted.
+    assert cache.charge("3", values[3], -(one // 2))
+    assert cache.bytes == 3 * one
+    cache.invalidate(["user:3"])
+    assert cache.bytes == 2 * one
+
+
+async def test_values_leaving_the_cache_are_handed_to_on_drop() -> None:
+    dropped: list[str] = []
+    one = _cost("a", 100, "user:a")
+    cache: DependencyCache[str] = DependencyCache(
+        max_entries=2, max_bytes=10 * one, on_drop=dropped.append
+    )
+    for key in ("a", "b", "c"):
+
+        async def load(key: str = key) -> Built[str]:
+            return Built(key, (f"user:{key}",), 100)
+
+        await cache.get(key, load)
+    assert dropped == ["a"]  # evicted
+    cache.invalidate(["user:b"])
+    assert dropped == ["a", "b"]  # invalidated
+    cache.clear()
+    assert dropped == ["a", "b", "c"]  # cleared
+
+
+def test_the_grant_memo_is_bounded_by_its_bytes() -> None:
+    grants = GrantMemo(max_bytes=10_000)
+    for i in range(100):
+        grants.put(("arn:aws:iam::111122223333:user/caller", f"principal-{i}"), True)
+        assert grants.bytes <= grants.max_bytes
+    assert grants.stats.evictions > 0 and 0 < len(grants) < 100
+    held = grants.bytes
+    grants.put(next(iter(grants)), False)  # replacing an answer costs nothing more
+    assert grants.bytes == held
+    grants.clear()
+    assert len(grants) == 0 and grants.bytes == 0

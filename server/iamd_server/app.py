@@ -30,7 +30,7 @@ from iamd_server.api.dispatch import service_handler
 from iamd_server.api.management import ManagementServicer
 from iamd_server.api.sts import StsServicer
 from iamd_server.bootstrap import bootstrap
-from iamd_server.changes import ChangeFeed
+from iamd_server.changes import DEFAULT_MAX_STALENESS, ChangeFeed
 from iamd_server.crypto import MasterKey
 from iamd_server.decisions import Decider
 from iamd_server.end_users import EndUsers
@@ -75,6 +75,9 @@ class Settings:
     oidc_allow_http: bool = False  # plain http JWKS URLs (tests and development)
     jwks_refresh_seconds: float = 3600.0
     bootstrap: bool = True  # False: the organization comes from `iamd bootstrap`
+    max_staleness: float = DEFAULT_MAX_STALENESS
+    load_timeout: float = 2.0
+    cache_max_bytes: int = 512 * 1024 * 1024
 
     def server_credentials(self) -> grpc.ServerCredentials | None:
         """TLS (and mutual TLS) credentials, or None to serve plaintext."""
@@ -150,14 +153,15 @@ class IamdServer:
         self.pool = await create_pool(dsn, max_size=self.settings.pool_size)
         metrics.watch_pool(self.pool)
         self.store = Store(self.pool)
+        self.store.load_timeout = self.settings.load_timeout
         master_key = MasterKey(key)
 
         # Listen before anything is cached, so no change can slip between load and listen.
-        self.feed = ChangeFeed(dsn)
+        self.feed = ChangeFeed(dsn, max_staleness=self.settings.max_staleness)
         # Temporary credentials are verified from their sealed token; revocations arrive
         # as change notifications. Long-term keys' last use is written in batches.
         sessions = SessionAuthority(SessionKeys(key), self.store)
-        session_policies = SessionPolicies(self.store)
+        session_policies = SessionPolicies(self.store, max_bytes=self.settings.cache_max_bytes // 8)
         self._key_usage = KeyUsage(self.pool)
         self.authenticator = Authenticator(
             self.store,
@@ -168,10 +172,18 @@ class IamdServer:
         )
         self.feed.subscribe(sessions.on_change)
         self.feed.subscribe(session_policies.on_change)
-        self.decider = Decider(self.store, self.feed)
+        self.decider = Decider(
+            self.store,
+            self.feed,
+            max_bytes=self.settings.cache_max_bytes,
+            load_timeout=self.settings.load_timeout,
+        )
         metrics.watch_feed(self.feed)
         metrics.watch_cache("principals", self.decider.principals)
         metrics.watch_cache("resources", self.decider.resources)
+        metrics.watch_cache("roles", self.decider.roles)
+        metrics.watch_cache("grants", self.decider.grants)
+        metrics.watch_cache("sessions", session_policies)
         self.feed.subscribe(self._on_change)
         await self.feed.start()
         await self.decider.start()
@@ -352,6 +364,9 @@ def serve_command(args: argparse.Namespace) -> int:
         oidc_allow_http=args.oidc_allow_http,
         jwks_refresh_seconds=args.oidc_jwks_refresh_seconds,
         bootstrap=args.bootstrap,
+        max_staleness=args.max_staleness,
+        load_timeout=args.load_timeout,
+        cache_max_bytes=args.cache_max_bytes,
     )
     try:
         asyncio.run(serve(settings))

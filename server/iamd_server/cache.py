@@ -5,6 +5,10 @@ Each entry names the change keys it was built from ("user:<arn>", "group:<arn>",
 that depend on one of its keys; "*" drops everything. A burst of misses for one key builds the
 entry once. A build that overlapped an invalidation serves its caller but is not kept, so a
 stale entry can never outlive the notification that should have removed it.
+
+Sizes count everything an entry costs: what its loader reports, the cache's own bookkeeping
+(the key, the dependency keys and their reverse index), and whatever the entry accumulates
+later (`charge`: remembered decisions), so the byte bound holds for what is really held.
 """
 
 from __future__ import annotations
@@ -19,6 +23,11 @@ V = TypeVar("V")
 
 ALL = "*"
 
+# Bytes of bookkeeping per entry (dict slots, the key object, the slot) and per dependency key
+# (its string and its place in the reverse index), measured with tracemalloc.
+ENTRY_OVERHEAD = 400
+DEPENDENCY_OVERHEAD = 200
+
 
 @dataclass(frozen=True, slots=True)
 class Built(Generic[V]):
@@ -27,6 +36,13 @@ class Built(Generic[V]):
     value: V
     depends_on: tuple[str, ...]
     size: int = 1
+
+
+@dataclass(slots=True)
+class _Slot(Generic[V]):
+    value: V
+    depends_on: tuple[str, ...]
+    size: int
 
 
 @dataclass(slots=True)
@@ -52,10 +68,19 @@ MISSING = _Missing()
 class DependencyCache(Generic[V]):
     """LRU bounded by entry count and by the sum of entry sizes (bytes, approximately)."""
 
-    def __init__(self, *, max_entries: int = 100_000, max_bytes: int = 512 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        *,
+        max_entries: int = 100_000,
+        max_bytes: int = 512 * 1024 * 1024,
+        on_drop: Callable[[V], None] | None = None,
+    ) -> None:
         self._max_entries = max_entries
         self._max_bytes = max_bytes
-        self._entries: OrderedDict[str, Built[V]] = OrderedDict()
+        # Called with each value that leaves the cache (evicted, invalidated, cleared): what
+        # it accumulated was charged here, so it must not outlive its place in the cache.
+        self._on_drop = on_drop
+        self._entries: OrderedDict[str, _Slot[V]] = OrderedDict()
         self._dependents: dict[str, set[str]] = {}
         self._loading: dict[str, asyncio.Future[Built[V]]] = {}
         # Sequence numbers of invalidations, to spot one that raced with a build.
@@ -67,6 +92,10 @@ class DependencyCache(Generic[V]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def max_bytes(self) -> int:
+        return self._max_bytes
 
     def lookup(self, key: str) -> V | _Missing:
         """The cached value (counted as a hit, marked recently used) or MISSING.
@@ -144,6 +173,9 @@ class DependencyCache(Generic[V]):
         self._cleared_at = self._sequence
         self._loading.clear()
         self.stats.invalidations += len(self._entries)
+        if self._on_drop is not None:
+            for slot in self._entries.values():
+                self._on_drop(slot.value)
         self._entries.clear()
         self._dependents.clear()
         self.bytes = 0
@@ -153,17 +185,45 @@ class DependencyCache(Generic[V]):
             return False
         return all(self._invalidated_at.get(d, 0) <= started for d in depends_on)
 
+    def charge(self, key: str, value: V, delta: int) -> bool:
+        """Adds ``delta`` bytes to the entry ``key`` while it still holds ``value`` (what it
+        accumulated since it was built), evicting least recently used entries to stay within
+        the bound. False, with nothing charged, when the entry is gone or replaced, or would
+        alone exceed the bound: the caller must then not keep what it meant to add."""
+        slot = self._entries.get(key)
+        if slot is None or slot.value is not value:
+            return False
+        if delta > 0 and slot.size + delta > self._max_bytes:
+            return False
+        slot.size += delta
+        self.bytes += delta
+        if delta > 0 and self.bytes > self._max_bytes:
+            self._evict(keep=key)
+        return True
+
     def _insert(self, key: str, built: Built[V]) -> None:
         self._remove(key)
-        self._entries[key] = built
-        self.bytes += built.size
+        size = built.size + ENTRY_OVERHEAD + len(key)
+        for dependency in built.depends_on:
+            size += DEPENDENCY_OVERHEAD + len(dependency)
+        self._entries[key] = _Slot(built.value, built.depends_on, size)
+        self.bytes += size
         for dependency in built.depends_on:
             self._dependents.setdefault(dependency, set()).add(key)
-        while len(self._entries) > self._max_entries or (
-            self.bytes > self._max_bytes and len(self._entries) > 1
-        ):
-            oldest = next(iter(self._entries))
-            self._remove(oldest)
+        self._evict(keep=key)
+
+    def _evict(self, keep: str) -> None:
+        """Drops least recently used entries other than ``keep`` until within bounds."""
+        entries = self._entries
+        while len(entries) > self._max_entries or self.bytes > self._max_bytes:
+            victim = None
+            for candidate in entries:
+                if candidate != keep:
+                    victim = candidate
+                    break
+            if victim is None:
+                return
+            self._remove(victim)
             self.stats.evictions += 1
 
     def _remove(self, key: str) -> bool:
@@ -171,6 +231,8 @@ class DependencyCache(Generic[V]):
         if entry is None:
             return False
         self.bytes -= entry.size
+        if self._on_drop is not None:
+            self._on_drop(entry.value)
         for dependency in entry.depends_on:
             dependents = self._dependents.get(dependency)
             if dependents is not None:

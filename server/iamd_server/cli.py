@@ -16,6 +16,13 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 DEFAULT_HOME = Path(os.environ.get("IAMD_HOME", Path.home() / ".iamd"))
 
 
+def _positive(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {value}")
+    return number
+
+
 def _add_database_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url",
@@ -128,6 +135,27 @@ def _build_parser() -> argparse.ArgumentParser:
         help="on an empty database, create the organization and write its root credentials"
         " to --credentials-file (default; env IAMD_BOOTSTRAP=false turns it off, for"
         " replicas whose credentials come from `iamd bootstrap`)",
+    )
+    serve.add_argument(
+        "--max-staleness",
+        type=_positive,
+        default=_positive(os.environ.get("IAMD_MAX_STALENESS", "1.0")),
+        help="seconds a replica may answer decisions without proving its change feed current;"
+        " past that it answers UNAVAILABLE (env IAMD_MAX_STALENESS; default: 1)",
+    )
+    serve.add_argument(
+        "--load-timeout",
+        type=_positive,
+        default=_positive(os.environ.get("IAMD_LOAD_TIMEOUT", "2.0")),
+        help="seconds a cache miss may wait for a database lock or statement before"
+        " answering UNAVAILABLE (env IAMD_LOAD_TIMEOUT; default: 2)",
+    )
+    serve.add_argument(
+        "--cache-max-bytes",
+        type=int,
+        default=int(os.environ.get("IAMD_CACHE_MAX_BYTES", str(512 * 1024 * 1024))),
+        help="memory budget of the decision caches, remembered decisions included"
+        " (env IAMD_CACHE_MAX_BYTES; default: 512 MiB)",
     )
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations and exit")

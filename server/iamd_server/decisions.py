@@ -13,23 +13,28 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from iamd_server.api.auth import Caller
-from iamd_server.cache import MISSING, Built, DependencyCache
+from iamd_server.cache import MISSING, Built, CacheStats, DependencyCache
 from iamd_server.changes import ChangeFeed
 from iamd_server.entries import (
+    MEMO_EXPLAIN_BYTES,
+    MEMO_ITEM_BYTES,
     MEMO_LIMIT,
     ROLE_ARN,
     UNKNOWN_PRINCIPAL,
     PrincipalEntry,
     ResourceEntry,
+    RoleBase,
     account_of,
     compile_loaded,
     definition_from_record,
     dependencies,
+    entry_size,
     name_key,
     principal_for,
+    session_parts,
     trusted_context,
 )
 from iamd_server.errors import InvalidArgument, PermissionDenied, Unavailable
@@ -57,6 +62,13 @@ from iamd_server.store.records import PrincipalPolicies
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+# Times a decision re-reads its entries when changes keep arriving while they load.
+SETTLE_ATTEMPTS = 5
+
+_monotonic = time.monotonic
+
 # What a caller of Authorize needs on the principal it asks about.
 AUTHORIZE_ACTION = "iamd:Authorize"
 
@@ -66,6 +78,95 @@ class Outcome:
     result: EvaluationResult
     principal_known: bool
     revision: int
+    # True when the decision cannot change without a write: no caller-supplied context and
+    # no policy involved reads the clock (a DateLessThan grant expires by itself).
+    timeless: bool = False
+
+
+class OwnerMismatch(InvalidArgument):
+    """The request names a resource owner other than the resource's own (its ARN's account,
+    or the account that claimed an ARN without one)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "resource_owner_account", "does not match the account that owns the resource"
+        )
+
+
+def resource_owner(
+    entry: PrincipalEntry,
+    resource: str,
+    requested: str | None,
+    resource_entry: ResourceEntry | None,
+) -> str | None:
+    """The account that owns ``resource`` for a decision: the ARN's account field, else the
+    account stored with the resource's policy or ACL (whoever claimed the account-less ARN
+    first), else the request's ``resource_owner_account``, else the principal's account.
+
+    A request naming another owner than the ARN or the stored record is refused rather than
+    ignored: it would make a member's resource policy decide as if for its own account's
+    principals (or the reverse), and a caller whose idea of the owner is wrong should learn it.
+    """
+    known = account_of(resource) or (resource_entry.account if resource_entry else None)
+    if known is not None:
+        if requested is not None and requested != known:
+            raise OwnerMismatch()
+        return known
+    return requested or entry.account
+
+
+def _drop_memo(entry: PrincipalEntry | None) -> None:
+    """An entry leaving the principal cache forgets its remembered decisions (whoever still
+    holds the entry, they were charged to the cache)."""
+    if entry is not None and entry.memo:
+        entry.memo = {}
+        entry.memo_bytes = 0
+
+
+def timeless(
+    entry: PrincipalEntry, resource_entry: ResourceEntry | None, context: Context | None
+) -> bool:
+    return (
+        context is None
+        and entry.memoizable
+        and (resource_entry is None or not resource_entry.uses_clock)
+    )
+
+
+# Remembered "may this caller ask about that principal" answers: bytes of one besides its
+# strings, and at most this many (any change clears them all).
+GRANT_BYTES = 250
+GRANTS_LIMIT = 100_000
+KNOWN_ACTIONS_LIMIT = 10_000
+
+
+class GrantMemo(dict[tuple[str, ...], bool]):
+    """(caller ARN or session key id, principal ARN) -> allowed; sized like the caches, for
+    the metrics. Reads are plain dict reads (the hot path)."""
+
+    def __init__(self, max_bytes: int, limit: int = GRANTS_LIMIT) -> None:
+        super().__init__()
+        self.max_bytes = max_bytes
+        self.limit = limit
+        self.bytes = 0
+        self.stats = CacheStats()
+
+    def put(self, key: tuple[str, ...], allowed: bool) -> None:
+        if key in self:
+            self[key] = allowed
+            return
+        size = GRANT_BYTES + sum(len(part) for part in key)
+        if len(self) >= self.limit or self.bytes + size > self.max_bytes:
+            self.stats.evictions += len(self)
+            super().clear()
+            self.bytes = 0
+        self.bytes += size
+        self[key] = allowed
+
+    def clear(self) -> None:
+        self.stats.invalidations += len(self)
+        super().clear()
+        self.bytes = 0
 
 
 class Decider:
@@ -78,26 +179,44 @@ class Decider:
         *,
         max_entries: int = 100_000,
         max_bytes: int = 512 * 1024 * 1024,
+        load_timeout: float = 2.0,
     ) -> None:
         self._store = store
         self._feed = feed
+        # A cache miss waits for locks and statements at most `load_timeout` (PostgreSQL ends
+        # them, see store/loader.py) and fails closed. This process's own timer is only a
+        # backstop for a connection that hangs: a pause of this process (a collection, a
+        # starved CPU) must not cut short a load the database is answering in time.
+        self.load_timeout = load_timeout
+        self.load_backstop = 2 * load_timeout + 1.0
+        # ``max_bytes`` (--cache-max-bytes) is shared out: principals with their remembered
+        # decisions 7/16, grants to ask about them 1/16, the roles that sessions share 1/8,
+        # resource policies 1/4 (and the session policies of callers with temporary
+        # credentials 1/8, see app.py).
         self.principals: DependencyCache[PrincipalEntry | None] = DependencyCache(
-            max_entries=max_entries, max_bytes=max_bytes
+            max_entries=max_entries, max_bytes=max_bytes * 7 // 16, on_drop=_drop_memo
+        )
+        self.roles: DependencyCache[RoleBase | None] = DependencyCache(
+            max_entries=max_entries, max_bytes=max_bytes // 8
         )
         self.resources: DependencyCache[ResourceEntry | None] = DependencyCache(
             max_entries=max_entries, max_bytes=max_bytes // 4
         )
         self.registry: ServiceRegistry = builtin_registry()
+        # Actions known to be declared (unknown ones are not remembered: any string could be).
         self.known_actions: dict[str, bool] = {}
         # (caller ARN or session key id, caller's unique id, principal ARN) -> may the caller
         # ask about that principal.
-        self._authorize_grants: dict[tuple[str, str, str], bool] = {}
+        self.grants = GrantMemo(max_bytes // 16)
         # Bumped by every change notification, registry reload and resource-ARN reload: a
         # memoized decision or grant taken at generation g is current while it is still g.
         self.generation = 0
         # ARNs that have a resource policy or ACL; None while unknown (then ask the database).
         self._resource_arns: set[str] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        # The reload of service definitions a change started, if any: an action that looks
+        # undeclared waits for it (the change may be what declares it).
+        self._registry_reload: asyncio.Task[None] | None = None
         # Set by the app (session_policies.SessionPolicies.decide bound to this decider):
         # decides for callers with temporary credentials. None = as the stored principal.
         self.session_decide: Callable[..., Awaitable[Outcome]] | None = None
@@ -122,11 +241,12 @@ class Decider:
     def on_change(self, _revision: int, keys: Sequence[str]) -> None:
         if "*" in keys:
             self.principals.clear()
+            self.roles.clear()
             self.resources.clear()
             self._resource_arns = None
-            self._authorize_grants.clear()
+            self.grants.clear()
             self.generation += 1
-            self._spawn(self._reload_registry())
+            self._registry_reload = self._spawn(self._reload_registry())
             self._spawn(self._reload_resource_arns())
             return
         expanded = list(keys)
@@ -139,16 +259,18 @@ class Decider:
             elif kind == "resource" and self._resource_arns is not None:
                 self._resource_arns.add(rest)
         self.principals.invalidate(expanded)
+        self.roles.invalidate(expanded)
         self.resources.invalidate(expanded)
-        self._authorize_grants.clear()
+        self.grants.clear()
         self.generation += 1
         if any(k.startswith("service:") for k in keys):
-            self._spawn(self._reload_registry())
+            self._registry_reload = self._spawn(self._reload_registry())
 
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
+    def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def _reload_registry(self) -> None:
         try:
@@ -187,6 +309,19 @@ class Decider:
 
     # -- actions -----------------------------------------------------------------------
 
+    async def require_action(self, action: str, field: str = "action") -> None:
+        """`check_action`, after the pending reload of service definitions when the action
+        is not (yet) known: a write's response says it is applied here, and a definition it
+        added must then be usable."""
+        try:
+            self.check_action(action, field)
+        except InvalidArgument:
+            pending = self._registry_reload
+            if pending is None or pending.done():
+                raise
+            await asyncio.shield(pending)
+            self.check_action(action, field)
+
     def check_action(self, action: str, field: str = "action") -> None:
         """Raises InvalidArgument unless ``action`` is declared by a service definition."""
         known = self.known_actions.get(action)
@@ -194,9 +329,10 @@ class Decider:
             service, _, name = action.lower().partition(":")
             definition = self.registry.get(service) if name else None
             known = definition is not None and name in definition.actions
-            if len(self.known_actions) > 100_000:
-                self.known_actions.clear()
-            self.known_actions[action] = known
+            if known:
+                if len(self.known_actions) >= KNOWN_ACTIONS_LIMIT:
+                    self.known_actions.clear()
+                self.known_actions[action] = True
         if not known:
             raise InvalidArgument(
                 field, f"{action[:256]!r} is not an action declared by a service definition"
@@ -215,6 +351,12 @@ class Decider:
         return await self.principals.get(arn, lambda: self._build_principal(arn))
 
     async def _build_principal(self, arn: str) -> Built[PrincipalEntry | None]:
+        built = await self._build_principal_entry(arn)
+        if built.value is not None:
+            built.value.cache_key = arn  # where its remembered decisions are charged
+        return built
+
+    async def _build_principal_entry(self, arn: str) -> Built[PrincipalEntry | None]:
         account = account_of(arn)
         try:
             principal = Principal.from_arn(arn)
@@ -226,25 +368,50 @@ class Decider:
             return Built(entry, (), 256)
         if principal.kind is PrincipalKind.FEDERATED_USER:
             return Built(None, (), 64)  # federation sessions are not stored
-        try:
-            policies = await self._store.load_principal_policies(principal_arn=arn)
-        except Exception as exc:
-            raise Unavailable(f"cannot load the policies of {arn}: database unavailable") from exc
+        session = session_parts(arn)
+        if session is not None:
+            # Sessions of a role share its compiled entry: a new session name costs a small
+            # entry, not a load.
+            role_key = f"{session[0]}:{session[1]}"
+            base = await self.roles.get(role_key, lambda: self._build_role(arn))
+            if base is None:
+                return Built(None, tuple(dependencies(arn, account, None)), 64)
+            return Built(base.session(arn, session[2]), base.depends_on, 1024 + 2 * len(arn))
+        policies = await self._load_principal(arn)
         if policies is None:
             return Built(None, tuple(dependencies(arn, account, None)), 64)
+        entry = self._compile_principal(arn, policies)
+        size = entry_size(policies, entry)
+        return Built(entry, tuple(dependencies(arn, account, policies)), size)
+
+    async def _load_principal(self, arn: str) -> PrincipalPolicies | None:
         try:
-            entry = self._compile_principal(arn, policies)
+            async with asyncio.timeout(self.load_backstop):
+                return await self._store.load_principal_policies(principal_arn=arn)
+        except Exception as exc:
+            log.warning("loading the policies of %s failed: %r", arn, exc)
+            raise Unavailable(f"cannot load the policies of {arn}: database unavailable") from exc
+
+    async def _build_role(self, session_arn: str) -> Built[RoleBase | None]:
+        """The shared part of the entries of a role's sessions (``session_arn`` is any one)."""
+        account = account_of(session_arn)
+        policies = await self._load_principal(session_arn)
+        if policies is None:
+            return Built(None, tuple(dependencies(session_arn, account, None)), 64)
+        role_arn = policies.principal_arn
+        entry = self._compile_principal(role_arn, policies)
+        depends_on = tuple(dependencies(role_arn, account, policies))
+        base = RoleBase(entry, policies.unique_id, depends_on)
+        return Built(base, depends_on, entry_size(policies, entry))
+
+    def _compile_principal(self, arn: str, policies: PrincipalPolicies) -> PrincipalEntry:
+        try:
+            return self._compile_policies(arn, policies)
         except ValueError as exc:
             # A stored document the engine refuses: fail closed for this principal.
             raise Unavailable(f"cannot compile the policies of {arn}: {exc}") from exc
-        size = 1024 + 8 * sum(len(p.document) for p in policies.identity)
-        if policies.boundary is not None:
-            size += 8 * len(policies.boundary.document)
-        for level in policies.scp_levels:
-            size += 8 * sum(len(p.document) for p in level)
-        return Built(entry, tuple(dependencies(arn, account, policies)), size)
 
-    def _compile_principal(self, arn: str, policies: PrincipalPolicies) -> PrincipalEntry:
+    def _compile_policies(self, arn: str, policies: PrincipalPolicies) -> PrincipalEntry:
         principal = principal_for(arn, policies)
         identity = PolicySet.of(compile_loaded(p, PolicyKind.IDENTITY) for p in policies.identity)
         boundary = (
@@ -299,43 +466,48 @@ class Decider:
         return await self.resources.get(resource_arn, lambda: self._build_resource(resource_arn))
 
     async def _build_resource(self, resource_arn: str) -> Built[ResourceEntry | None]:
-        keys = (f"resource:{resource_arn}", f"role:{resource_arn}")
         try:
-            if ROLE_ARN.match(resource_arn):
-                # A role's resource policy is its trust policy.
-                role = await self._store.load_principal_policies(principal_arn=resource_arn)
-                if role is None or role.trust_policy is None or role.kind != "role":
-                    return Built(None, keys, 64)
-                trust = compile_policy(
-                    role.trust_policy, PolicyKind.TRUST, policy_id=resource_arn, source_type="role"
-                )
-                bind_principal_ids(trust, dict(role.trust_principal_ids))
-                entry = ResourceEntry(PolicySet.of([trust]))
-                return Built(entry, keys, 256 + len(role.trust_policy) * 8)
-            loaded = await self._store.load_resource_policy(resource_arn=resource_arn)
+            async with asyncio.timeout(self.load_backstop):
+                return await self._load_resource(resource_arn)
+        except Unavailable:
+            raise
         except ValueError as exc:
             raise Unavailable(f"cannot compile the resource policy of {resource_arn}") from exc
         except Exception as exc:
             raise Unavailable(f"cannot load the resource policy of {resource_arn}") from exc
+
+    async def _load_resource(self, resource_arn: str) -> Built[ResourceEntry | None]:
+        keys = (f"resource:{resource_arn}", f"role:{resource_arn}")
+        role_account = ROLE_ARN.match(resource_arn)
+        if role_account:
+            # A role's resource policy is its trust policy; the role's account owns it.
+            role = await self._store.load_principal_policies(principal_arn=resource_arn)
+            if role is None or role.trust_policy is None or role.kind != "role":
+                return Built(None, keys, 64)
+            trust = compile_policy(
+                role.trust_policy, PolicyKind.TRUST, policy_id=resource_arn, source_type="role"
+            )
+            bind_principal_ids(trust, dict(role.trust_principal_ids))
+            entry = ResourceEntry(PolicySet.of([trust]), role_account.group(1))
+            return Built(entry, keys, 256 + len(role.trust_policy) * 8)
+        loaded = await self._store.load_resource_policy(resource_arn=resource_arn)
         if loaded is None:
             return Built(None, keys, 64)
         compiled: list[CompiledPolicy] = []
-        try:
-            if loaded.document is not None:
-                document = compile_policy(
-                    loaded.document,
-                    PolicyKind.RESOURCE,
-                    policy_id=resource_arn,
-                    source_type="resource",
-                )
-                compiled.append(bind_principal_ids(document, dict(loaded.principal_ids)))
-            if loaded.acl:
-                grants = [(g.grantee, g.permission) for g in loaded.acl]
-                compiled.append(acl_grants_to_policy(grants, resource_arn, policy_id=resource_arn))
-        except ValueError as exc:
-            raise Unavailable(f"cannot compile the resource policy of {resource_arn}") from exc
+        if loaded.document is not None:
+            document = compile_policy(
+                loaded.document,
+                PolicyKind.RESOURCE,
+                policy_id=resource_arn,
+                source_type="resource",
+            )
+            compiled.append(bind_principal_ids(document, dict(loaded.principal_ids)))
+        if loaded.acl:
+            grants = [(g.grantee, g.permission) for g in loaded.acl]
+            compiled.append(acl_grants_to_policy(grants, resource_arn, policy_id=resource_arn))
         size = 256 + len(loaded.document or "") * 8 + 128 * len(loaded.acl)
-        return Built(ResourceEntry(PolicySet.of(compiled)), keys, size)
+        entry = ResourceEntry(PolicySet.of(compiled), loaded.account_id)
+        return Built(entry, keys, size)
 
     # -- decisions ---------------------------------------------------------------------
 
@@ -355,7 +527,13 @@ class Decider:
 
         ``generation`` is `self.generation` as read before the caller fetched the entries;
         with it, the decision is memoized on the principal's entry (see `memoized`).
+        Raises Unavailable when this replica cannot prove its snapshot current (see
+        ChangeFeed.check_fresh), OwnerMismatch when ``resource_account`` contradicts the
+        resource's owner.
         """
+        if _monotonic() > self._feed.fresh_until:
+            self._feed.check_fresh()
+        owner = resource_owner(entry, resource, resource_account, resource_entry)
         key = None
         if (
             generation is not None
@@ -368,21 +546,69 @@ class Decider:
             if known is not None and known[0] == generation:
                 return known[1]
         request = AuthorizationRequest(
-            entry.principal,
-            action,
-            resource,
-            resource_account or account_of(resource) or entry.account,
-            entry.context(context, now),
+            entry.principal, action, resource, owner, entry.context(context, now)
         )
         result = evaluate(
             request, entry.with_resource(resource_entry), self.registry, explain=explain
         )
-        if key is not None and generation is not None:
-            memo = entry.memo
-            if len(memo) >= MEMO_LIMIT:
-                memo.clear()
-            memo[key] = (generation, result)
+        if key is not None and generation is not None and entry.cache_key is not None:
+            self._remember(entry, key, generation, result)
         return result
+
+    def _remember(
+        self,
+        entry: PrincipalEntry,
+        key: tuple[str, str, str | None, bool],
+        generation: int,
+        result: EvaluationResult,
+    ) -> None:
+        """Keeps a decision on its principal's entry, charged to the principal cache (which
+        evicts other entries to make room); nothing is kept if the entry left the cache."""
+        if generation != entry.memo_generation:
+            if generation < entry.memo_generation:
+                return  # a decision taken before a change the memo already reflects
+            self._forget(entry)  # every remembered decision is from an older generation
+            entry.memo_generation = generation
+        elif len(entry.memo) >= MEMO_LIMIT:
+            self._forget(entry)
+        cost = MEMO_ITEM_BYTES + len(key[0]) + len(key[1])
+        if key[3]:
+            cost += MEMO_EXPLAIN_BYTES
+        assert entry.cache_key is not None
+        if self.principals.charge(entry.cache_key, entry, cost):
+            entry.memo[key] = (generation, result)
+            entry.memo_bytes += cost
+
+    def _forget(self, entry: PrincipalEntry) -> None:
+        if entry.memo:
+            assert entry.cache_key is not None
+            self.principals.charge(entry.cache_key, entry, -entry.memo_bytes)
+            entry.memo.clear()
+            entry.memo_bytes = 0
+
+    async def fresh(self) -> None:
+        """Returns at once while this replica is proven current within the staleness bound;
+        otherwise waits briefly for a proof, then raises Unavailable (ChangeFeed)."""
+        if _monotonic() > self._feed.fresh_until:
+            await self._feed.ensure_fresh()
+
+    def settled_since(self, generation: int) -> bool:
+        """Whether entries read at ``generation`` are still current and the replica proven
+        current now: a decision may then be taken from them (with no await in between)."""
+        return self.generation == generation and _monotonic() <= self._feed.fresh_until
+
+    async def settled(self, resolve: Callable[[], Awaitable[T]]) -> tuple[T, int]:
+        """(What ``resolve`` read, the generation it is current at), once ``resolve`` (which
+        reads entries, loading the missing ones) ran with no change arriving meanwhile and
+        the replica is proven current. A change or a stall during a load would otherwise
+        leave a decision resting on entries older than the staleness bound."""
+        for _ in range(SETTLE_ATTEMPTS):
+            await self.fresh()
+            generation = self.generation
+            value = await resolve()
+            if self.settled_since(generation):
+                return value, generation
+        raise Unavailable("policies kept changing while this decision's entries loaded; retry")
 
     @staticmethod
     def memoized(
@@ -416,12 +642,17 @@ class Decider:
         """Evaluates one request for a stored principal; unknown principals are denied.
         With ``unique_id`` (a caller deciding for itself), a principal of that ARN with
         another id (the name was reused) counts as unknown."""
+
+        async def resolve() -> tuple[PrincipalEntry | None, ResourceEntry | None]:
+            entry = await self.principal_entry(principal_arn)
+            if entry is None or (unique_id is not None and entry.unique_id != unique_id):
+                return None, None
+            return entry, await self.resource_policies(resource)
+
+        (entry, resource_entry), generation = await self.settled(resolve)
         revision = self._feed.applied_revision
-        generation = self.generation
-        entry = await self.principal_entry(principal_arn)
-        if entry is None or (unique_id is not None and entry.unique_id != unique_id):
-            return Outcome(UNKNOWN_PRINCIPAL, False, revision)
-        resource_entry = await self.resource_policies(resource)
+        if entry is None:
+            return Outcome(UNKNOWN_PRINCIPAL, False, revision, True)
         result = self.evaluate(
             entry,
             action,
@@ -433,7 +664,7 @@ class Decider:
             int(time.time()),
             generation,
         )
-        return Outcome(result, True, revision)
+        return Outcome(result, True, revision, timeless(entry, resource_entry, context))
 
     @staticmethod
     def _grant_key(caller: Caller, principal_arn: str) -> tuple[str, str, str]:
@@ -445,7 +676,7 @@ class Decider:
     def may_authorize_cached(self, caller: Caller, principal_arn: str) -> bool:
         """True when the caller is known (without I/O) to be allowed to ask about the
         principal; False means "check with may_authorize_for"."""
-        return caller.arn == principal_arn or self._authorize_grants.get(
+        return caller.arn == principal_arn or self.grants.get(
             self._grant_key(caller, principal_arn), False
         )
 
@@ -456,7 +687,7 @@ class Decider:
         if caller.arn == principal_arn:
             return True
         key = self._grant_key(caller, principal_arn)
-        known = self._authorize_grants.get(key)
+        known = self.grants.get(key)
         if known is not None:
             return known
         generation = self.generation
@@ -465,11 +696,10 @@ class Decider:
         target = principal_arn if principal_arn.startswith("arn:") else "*"
         outcome = await self.allows(caller, AUTHORIZE_ACTION, target)
         allowed = outcome.result.decision is Decision.ALLOWED
-        if len(self._authorize_grants) > 100_000:
-            self._authorize_grants.clear()
-        # A change that arrived during the decision may have revoked it: answer, don't keep.
-        if generation == self.generation:
-            self._authorize_grants[key] = allowed
+        # Kept only while nothing can change it: not when a change arrived during the
+        # decision (it may have revoked it), nor when a policy involved reads the clock.
+        if generation == self.generation and outcome.timeless:
+            self.grants.put(key, allowed)
         return allowed
 
     async def allows(

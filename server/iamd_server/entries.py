@@ -7,6 +7,8 @@ records and caches the entries.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -56,7 +58,17 @@ UNKNOWN_PRINCIPAL = EvaluationResult(
 
 
 _CLOCK_KEYS = frozenset({"aws:currenttime", "aws:epochtime"})
+# Remembered decisions per principal entry; each is charged to the principal cache's bytes.
 MEMO_LIMIT = 4096
+# Bytes one remembered decision holds besides its action and resource strings (key and value
+# tuples, the result, the dict slot; measured with tracemalloc), and more with explain.
+MEMO_ITEM_BYTES = 300
+MEMO_EXPLAIN_BYTES = 400
+# Approximate bytes of an entry's fixed part, of each statement's place in an entry's
+# per-action index, and of each character of a compiled document (tracemalloc).
+ENTRY_BYTES = 1536
+INDEXED_STATEMENT_BYTES = 200
+COMPILED_CHAR_BYTES = 20
 
 
 def uses_clock(sets: Iterable[PolicySet | None]) -> bool:
@@ -73,12 +85,14 @@ def uses_clock(sets: Iterable[PolicySet | None]) -> bool:
 
 
 class ResourceEntry:
-    """A resource's compiled resource policy / ACL / trust policy."""
+    """A resource's compiled resource policy / ACL / trust policy, and the account that owns
+    it (stored with the policy; for an ARN without an account field, whoever claimed it)."""
 
-    __slots__ = ("policies", "uses_clock")
+    __slots__ = ("account", "policies", "uses_clock")
 
-    def __init__(self, policies: PolicySet) -> None:
+    def __init__(self, policies: PolicySet, account: str | None = None) -> None:
         self.policies = policies
+        self.account = account
         self.uses_clock = uses_clock((policies,))
 
 
@@ -95,7 +109,10 @@ class PrincipalEntry:
         "_context",
         "_second",
         "account",
+        "cache_key",
         "memo",
+        "memo_bytes",
+        "memo_generation",
         "memoizable",
         "policies",
         "principal",
@@ -126,8 +143,27 @@ class PrincipalEntry:
         self.memoizable = not uses_clock(
             (policies.identity, policies.boundary, policies.session, *policies.scp_levels)
         )
-        # (action, resource, resource account, explain) -> (Decider generation, result)
+        # (action, resource, resource account, explain) -> (Decider generation, result).
+        # Only entries held by the principal cache remember (under `cache_key`, which their
+        # bytes are charged to); `memo_generation` is the generation the memo holds.
         self.memo: dict[tuple[str, str, str | None, bool], tuple[int, EvaluationResult]] = {}
+        self.cache_key: str | None = None
+        self.memo_bytes = 0
+        self.memo_generation = -1
+
+    def derive(self, principal: Principal, trusted: Context) -> PrincipalEntry:
+        """This entry for another principal with the same policies (a session of the role):
+        every field shared, nothing remembered."""
+        entry = copy.copy(self)
+        entry.principal = principal
+        entry.trusted = trusted
+        entry._context = trusted
+        entry._second = -1
+        entry.memo = {}
+        entry.cache_key = None
+        entry.memo_bytes = 0
+        entry.memo_generation = -1
+        return entry
 
     def context(self, request: Context | None, now: int) -> Context:
         """The evaluation context: request keys, then the clock, then the principal's keys
@@ -146,6 +182,37 @@ class PrincipalEntry:
         return PolicySets(
             p.identity, p.boundary, p.session, p.scp_levels, p.rcp_levels, resource.policies
         )
+
+
+class RoleBase:
+    """What every session of one role shares: the compiled policies, the role's context keys
+    and tags. Each session's entry adds only its ARN and `aws:userid`, so sessions with
+    arbitrary names cost a small entry each, never another load or compilation."""
+
+    __slots__ = ("depends_on", "entry", "unique_id")
+
+    def __init__(
+        self, entry: PrincipalEntry, unique_id: str | None, depends_on: tuple[str, ...]
+    ) -> None:
+        self.depends_on = depends_on  # the role's; its sessions' entries depend on the same
+        self.entry = entry  # the role's own entry: the template of its sessions'
+        self.unique_id = unique_id
+
+    def session(self, arn: str, session_name: str) -> PrincipalEntry:
+        # The role's principal (kind, role ARN, tags, ids) with the session's ARN.
+        principal = dataclasses.replace(self.entry.principal, arn=arn)
+        trusted = self.entry.trusted
+        if self.unique_id:
+            trusted = trusted.merge(
+                Context.from_mapping({"aws:userid": f"{self.unique_id}:{session_name}"})
+            )
+        return self.entry.derive(principal, trusted)
+
+
+def session_parts(arn: str) -> tuple[str, str, str] | None:
+    """(account, role name, session name) of a role session ARN."""
+    match = _SESSION.match(arn)
+    return None if match is None else (match.group(1), match.group(2), match.group(3))
 
 
 _environment_cache: tuple[int, Context] = (-1, Context.EMPTY)
@@ -186,12 +253,16 @@ def _policy_id(loaded: LoadedPolicy) -> str:
 
 # Compiled documents shared by every entry that uses them (a managed policy attached to a
 # group is compiled once for all its members). Keyed by the document text, so a new version
-# is a new key; bounded by clearing.
+# is a new key; bounded by count and by approximate bytes (the compiled form and the key's
+# text), by clearing.
 _compiled: dict[tuple[str, str, str, str], CompiledPolicy] = {}
+_compiled_bytes = 0
 COMPILED_LIMIT = 50_000
+COMPILED_BYTES_LIMIT = 64 * 1024 * 1024
 
 
 def compile_loaded(loaded: LoadedPolicy, kind: PolicyKind) -> CompiledPolicy:
+    global _compiled_bytes
     policy_id = _policy_id(loaded)
     key = (kind.value, policy_id, loaded.source_policy_type, loaded.document)
     compiled = _compiled.get(key)
@@ -199,9 +270,12 @@ def compile_loaded(loaded: LoadedPolicy, kind: PolicyKind) -> CompiledPolicy:
         compiled = compile_policy(
             loaded.document, kind, policy_id=policy_id, source_type=loaded.source_policy_type
         )
-        if len(_compiled) >= COMPILED_LIMIT:
+        size = 512 + (COMPILED_CHAR_BYTES + 1) * len(loaded.document)
+        if len(_compiled) >= COMPILED_LIMIT or _compiled_bytes + size > COMPILED_BYTES_LIMIT:
             _compiled.clear()
+            _compiled_bytes = 0
         _compiled[key] = compiled
+        _compiled_bytes += size
     return compiled
 
 
@@ -272,6 +346,23 @@ def dependencies(arn: str, account: str | None, policies: PrincipalPolicies | No
     if policies.boundary is not None:
         keys.append(f"policy:{policies.boundary.policy_id}")
     return keys
+
+
+def entry_size(policies: PrincipalPolicies, entry: PrincipalEntry) -> int:
+    """Approximate bytes of a principal's compiled entry. Documents other principals can
+    share (managed, group, boundary and SCP policies) are compiled once for all of them and
+    held by the compile memo (bounded on its own), so here they cost their place in this
+    entry's index; the principal's own inline documents are counted whole."""
+    sets = entry.policies
+    statements = 0
+    for policy_set in (sets.identity, sets.boundary, *sets.scp_levels):
+        if policy_set is not None:
+            statements += sum(len(p.statements) for p in policy_set.policies)
+    own = sum(len(p.document) for p in policies.identity if p.source_policy_type in _OWN)
+    return ENTRY_BYTES + INDEXED_STATEMENT_BYTES * statements + COMPILED_CHAR_BYTES * own
+
+
+_OWN = frozenset({"user", "role"})  # inline policies of the principal itself
 
 
 def account_of(arn: str) -> str | None:

@@ -110,6 +110,11 @@ class FeedView(Protocol):
     connected: bool
     resets: int
     notifications: int
+    heartbeats: int
+    max_staleness: float
+
+    @property
+    def staleness(self) -> float: ...
 
 
 @dataclass
@@ -166,16 +171,27 @@ def _cache_families(caches: dict[str, CacheView]) -> Iterator[Metric]:
         ),
     }
     entries = GaugeMetricFamily("iamd_cache_entries", "Entries held.", labels=("cache",))
-    size = GaugeMetricFamily("iamd_cache_bytes", "Approximate bytes held.", labels=("cache",))
+    size = GaugeMetricFamily(
+        "iamd_cache_bytes",
+        "Approximate bytes held, remembered decisions and bookkeeping included.",
+        labels=("cache",),
+    )
+    bound = GaugeMetricFamily(
+        "iamd_cache_max_bytes", "The byte bound of each cache.", labels=("cache",)
+    )
     for name, cache in sorted(caches.items()):
         stats = cache.stats
         for attribute, family in counters.items():
             family.add_metric((name,), float(getattr(stats, attribute)))
         entries.add_metric((name,), float(len(cache)))
         size.add_metric((name,), float(cache.bytes))
+        limit = getattr(cache, "max_bytes", None)
+        if limit is not None:
+            bound.add_metric((name,), float(limit))
     yield from counters.values()
     yield entries
     yield size
+    yield bound
 
 
 def _feed_families(feed: FeedView | None) -> Iterator[Metric]:
@@ -201,6 +217,22 @@ def _feed_families(feed: FeedView | None) -> Iterator[Metric]:
     )
     yield CounterMetricFamily(
         "iamd_change_notifications", "Change notifications received.", feed.notifications
+    )
+    yield CounterMetricFamily(
+        "iamd_change_feed_heartbeats",
+        "Heartbeats heard back on the listening connection (each proves it current).",
+        feed.heartbeats,
+    )
+    yield GaugeMetricFamily(
+        "iamd_feed_staleness_seconds",
+        "Seconds since this replica last proved every committed change applied; decisions"
+        " fail closed (UNAVAILABLE) while it exceeds iamd_feed_max_staleness_seconds.",
+        feed.staleness,
+    )
+    yield GaugeMetricFamily(
+        "iamd_feed_max_staleness_seconds",
+        "The staleness bound (--max-staleness).",
+        feed.max_staleness,
     )
 
 

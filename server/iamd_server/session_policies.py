@@ -14,8 +14,9 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from iamd_server.decisions import Decider, Outcome
-from iamd_server.entries import UNKNOWN_PRINCIPAL, PrincipalEntry
+from iamd_server.cache import CacheStats
+from iamd_server.decisions import Decider, Outcome, timeless
+from iamd_server.entries import UNKNOWN_PRINCIPAL, PrincipalEntry, ResourceEntry
 from iamd_server.errors import NotFound, Unavailable
 from iamd_server.policy import (
     CompiledPolicy,
@@ -31,6 +32,10 @@ from iamd_server.store import Store
 log = logging.getLogger(__name__)
 
 _EMPTY_SESSION_POLICY = '{"Version":"2012-10-17","Statement":[]}'
+# Approximate bytes of a session's entry (principal, merged context, policy sets) and of a
+# compiled session policy set besides 8 per document character.
+_ENTRY_BYTES = 3000
+_SET_BYTES = 1024
 
 
 def session_context(claims: SessionClaims) -> Context:
@@ -61,18 +66,39 @@ def session_context(claims: SessionClaims) -> Context:
 class SessionPolicies:
     """Builds (and caches) the entry of a session from the stored principal's entry."""
 
-    def __init__(self, store: Store, *, max_cached: int = 20_000) -> None:
+    def __init__(
+        self, store: Store, *, max_cached: int = 20_000, max_bytes: int = 64 * 1024 * 1024
+    ) -> None:
         self._store = store
         self._max_cached = max_cached
+        self.max_bytes = max_bytes
         # session id -> compiled session policy set (cleared when any managed policy changes)
         self._sets: dict[str, PolicySet] = {}
         # session id -> (the stored entry it was built from, the session's entry)
         self._entries: dict[str, tuple[PrincipalEntry, PrincipalEntry]] = {}
+        # Approximate bytes of both (compiled session policies dominate); both are dropped
+        # when either bound is reached. Exported as cache "sessions".
+        self.bytes = 0
+        self.stats = CacheStats()
+
+    def __len__(self) -> int:
+        return len(self._sets) + len(self._entries)
 
     def on_change(self, _revision: int, keys: Sequence[str]) -> None:
         if any(k == "*" or k.startswith("policy:") for k in keys):
-            self._sets.clear()
-            self._entries.clear()
+            self.stats.invalidations += len(self)
+            self._drop()
+
+    def _drop(self) -> None:
+        self._sets.clear()
+        self._entries.clear()
+        self.bytes = 0
+
+    def _make_room(self, size: int, count: int) -> None:
+        if count >= self._max_cached or self.bytes + size > self.max_bytes:
+            self.stats.evictions += len(self)
+            self._drop()
+        self.bytes += size
 
     async def policy_set(self, claims: SessionClaims) -> PolicySet | None:
         if not claims.has_session_policies:
@@ -81,6 +107,7 @@ class SessionPolicies:
         if cached is not None:
             return cached
         compiled: list[CompiledPolicy] = []
+        size = _SET_BYTES + 8 * len(claims.policy)
         if claims.policy:
             compiled.append(
                 compile_policy(
@@ -92,6 +119,7 @@ class SessionPolicies:
             )
         for arn in claims.policy_arns:
             document = await self._managed_document(arn)
+            size += 8 * len(document or "")
             compiled.append(
                 compile_policy(
                     document or _EMPTY_SESSION_POLICY,
@@ -101,8 +129,7 @@ class SessionPolicies:
                 )
             )
         result = PolicySet.of(compiled)
-        if len(self._sets) >= self._max_cached:
-            self._sets.clear()
+        self._make_room(size, len(self._sets))
         self._sets[claims.session_id] = result
         return result
 
@@ -135,8 +162,7 @@ class SessionPolicies:
             principal = dataclasses.replace(principal, tags=tags)
         trusted = base.trusted.merge(session_context(claims))
         entry = PrincipalEntry(principal, policies, trusted, base.revision, base.unique_id)
-        if len(self._entries) >= self._max_cached:
-            self._entries.clear()
+        self._make_room(_ENTRY_BYTES, len(self._entries))
         self._entries[claims.session_id] = (base, entry)
         return entry
 
@@ -152,13 +178,18 @@ class SessionPolicies:
         explain: bool = False,
     ) -> Outcome:
         """Decider.decide for a caller with temporary credentials."""
+
+        async def resolve() -> tuple[PrincipalEntry | None, ResourceEntry | None]:
+            base = await decider.principal_entry(claims.arn)
+            if base is None or base.unique_id != claims.principal_id:
+                # Gone, or its name now belongs to another user or role: not this session's.
+                return None, None
+            return await self.entry(base, claims), await decider.resource_policies(resource)
+
+        (entry, resource_set), _ = await decider.settled(resolve)
         revision = decider.revision
-        base = await decider.principal_entry(claims.arn)
-        if base is None or base.unique_id != claims.principal_id:
-            # Gone, or its name now belongs to another user or role: not this session's.
-            return Outcome(UNKNOWN_PRINCIPAL, False, revision)
-        entry = await self.entry(base, claims)
-        resource_set = await decider.resource_policies(resource)
+        if entry is None:
+            return Outcome(UNKNOWN_PRINCIPAL, False, revision, True)
         result = decider.evaluate(
             entry,
             action,
@@ -169,4 +200,4 @@ class SessionPolicies:
             explain,
             int(time.time()),
         )
-        return Outcome(result, True, revision)
+        return Outcome(result, True, revision, timeless(entry, resource_set, context))

@@ -211,14 +211,17 @@ def test_lost_listen_connection_flushes_everything(
         two.close()
 
 
-def test_database_outage_keeps_cached_principals_and_denies_others(tmp_path: Path) -> None:
+def test_database_outage_serves_cached_principals_within_the_staleness_bound(
+    tmp_path: Path,
+) -> None:
     # Its own throwaway cluster: the shared test cluster is never stopped.
     pg_dir = Path(tempfile.mkdtemp(prefix="iamd-outage-pg-"))
     cluster = EmbeddedPostgres(pg_dir, throwaway=True)
     dsn = cluster.start()
     server: ServerProcess | None = None
+    bound = 4.0
     try:
-        server = start_server(dsn, tmp_path / "srv")
+        server = start_server(dsn, tmp_path / "srv", extra_args=["--max-staleness", str(bound)])
         s = stubs(server.endpoint, server.root)
         try:
             cached = s.management.CreateUser(mpb.CreateUserRequest(user_name="kept")).user.arn
@@ -229,12 +232,22 @@ def test_database_outage_keeps_cached_principals_and_denies_others(tmp_path: Pat
                 )
             ).revision
             assert decide(s, cached, "iam:GetUser", revision) == ALLOWED
+            stopping = time.monotonic()
             cluster.stop()
-            for _ in range(20):
+            # Nothing can be written while the database is down: what is cached still answers
+            # for a while; what is not cannot be loaded and fails closed.
+            for _ in range(10):
                 assert decide(s, cached, "iam:GetUser") == ALLOWED
                 time.sleep(0.02)
             with pytest.raises(grpc.RpcError) as error:
                 decide(s, other, "iam:GetUser")
+            assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+            # Past the bound the replica cannot prove it missed nothing: everything fails
+            # closed, cached principals included.
+            while time.monotonic() - stopping < bound + 0.5:
+                time.sleep(0.1)
+            with pytest.raises(grpc.RpcError) as error:
+                decide(s, cached, "iam:GetUser")
             assert error.value.code() == grpc.StatusCode.UNAVAILABLE
         finally:
             s.close()

@@ -103,8 +103,9 @@ class AuthorizeRequest(_message.Message):
     resource_arn: _builtins.str
     """The resource ARN; "*" (or empty) for actions without resource-level permissions."""
     resource_owner_account: _builtins.str
-    """Account owning the resource (12 digits) when the ARN has no account field (e.g. S3);
-    empty = the ARN's account, else the principal's account.
+    """Account owning the resource (12 digits) when the ARN has no account field (e.g. S3).
+    The ARN's account, or the owner stored with the resource's policy or ACL, comes first:
+    naming another is INVALID_ARGUMENT. Empty = those, else the principal's account.
     """
     explain: _builtins.bool
     """Fill AuthorizeResponse.explain (costs a little more)."""
@@ -263,7 +264,7 @@ class AuthorizeCheck(_message.Message):
     resource_arn: _builtins.str
     """The resource ARN; "*" or empty for actions without resource-level permissions."""
     resource_owner_account: _builtins.str
-    """Owning account for ARNs without an account field."""
+    """Owning account for ARNs without an account field (see AuthorizeRequest)."""
     @_builtins.property
     def context(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.ContextEntry]:
         """Request context (at most 100 entries)."""

@@ -21,7 +21,7 @@ from iamd_server.api.auth import Caller
 from iamd_server.api.dispatch import Call
 from iamd_server.cache import MISSING
 from iamd_server.changes import ChangeFeed
-from iamd_server.decisions import AUTHORIZE_ACTION, Decider
+from iamd_server.decisions import AUTHORIZE_ACTION, SETTLE_ATTEMPTS, Decider, OwnerMismatch
 from iamd_server.end_users import EndUsers
 from iamd_server.entries import (
     UNKNOWN_PRINCIPAL,
@@ -73,6 +73,8 @@ MAX_SIMULATION_ITEMS = 1000
 DEFAULT_SIMULATION_ITEMS = 100
 # Longest wait for `at_least_revision` when the call has no deadline.
 MAX_REVISION_WAIT = 10.0
+
+_monotonic = time.monotonic
 
 _DECISION = {
     Decision.ALLOWED: types_pb2.DECISION_ALLOWED,
@@ -315,6 +317,14 @@ class AuthorizationServicer:
             return await decider.principal_entry(principal_arn)
         return entry  # type: ignore[return-value]
 
+    async def _own_session(self, entry: PrincipalEntry, caller: Caller) -> PrincipalEntry:
+        """A caller with temporary credentials asking about itself is decided as the session
+        it is: its session policies, session tags and token keys apply (the entry is the
+        session's own and remembers nothing)."""
+        if self.end_users is None:
+            raise Unavailable("session policies cannot be applied by this server")
+        return await self.end_users.entry(entry, caller)
+
     async def _resource_set(self, resource: str) -> ResourceEntry | None:
         found = self._decider.lookup_resource(resource)
         if found is MISSING:
@@ -331,53 +341,69 @@ class AuthorizationServicer:
             return await self._authorize_end_user(request, caller, call)
         if request.at_least_revision:
             await self._await_revision(request.at_least_revision, call)
-        revision = self._feed.applied_revision
+        feed = self._feed
         decider = self._decider
-        generation = decider.generation  # before any await: see Decider.evaluate
         action = request.action
         if decider.known_actions.get(action) is not True:
-            decider.check_action(action)
+            await decider.require_action(action)
         resource = _resource(request.resource_arn, "resource_arn")
         owner = _owner(request.resource_owner_account, "resource_owner_account")
         context = request_context(request.context, "context") if request.context else None
         principal_arn = request.principal_arn or caller.arn
-        entry = decider.lookup_principal(principal_arn)
-        if entry is MISSING or not decider.may_authorize_cached(caller, principal_arn):
-            entry = await self._entry(caller, principal_arn)
-        if principal_arn == caller.arn:
-            entry = _same_identity(entry, caller)
+        explain = request.explain
+        for _ in range(SETTLE_ATTEMPTS):
+            if _monotonic() > feed.fresh_until:
+                await feed.ensure_fresh()  # or fail closed: this replica may be missing changes
+            revision = feed.applied_revision
+            generation = decider.generation  # the entries read below are current as of it
+            waited = False
+            entry = decider.lookup_principal(principal_arn)
+            if entry is MISSING or not decider.may_authorize_cached(caller, principal_arn):
+                entry = await self._entry(caller, principal_arn)
+                waited = True
+            if principal_arn == caller.arn:
+                entry = _same_identity(entry, caller)
+            if caller.session is not None and principal_arn == caller.arn and entry is not None:
+                entry = await self._own_session(entry, caller)  # type: ignore[arg-type]
+                waited = True
+            known = None
+            resource_entry: Any = None
+            if entry is not None:
+                if context is None:
+                    known = decider.memoized(
+                        entry,  # type: ignore[arg-type]
+                        action,
+                        resource,
+                        owner,
+                        explain,
+                        generation,
+                    )
+                if known is None:
+                    resource_entry = decider.lookup_resource(resource)
+                    if resource_entry is MISSING:
+                        resource_entry = await decider.resource_policies(resource)
+                        waited = True
+            # Loads let changes (and time) pass: decide only from entries still current.
+            if not waited or decider.settled_since(generation):
+                break
+        else:
+            raise Unavailable("policies kept changing while this decision's entries loaded; retry")
         if entry is None:
             result = UNKNOWN_PRINCIPAL
+        elif known is not None:
+            result = known
         else:
-            known = (
-                None
-                if context is not None
-                else decider.memoized(
-                    entry,  # type: ignore[arg-type]
-                    action,
-                    resource,
-                    owner,
-                    request.explain,
-                    generation,
-                )
+            result = decider.evaluate(
+                entry,  # type: ignore[arg-type]
+                action,
+                resource,
+                owner,
+                context,
+                resource_entry,
+                explain,
+                int(time.time()),
+                generation,
             )
-            if known is not None:
-                result = known
-            else:
-                resource_entry = decider.lookup_resource(resource)
-                if resource_entry is MISSING:
-                    resource_entry = await decider.resource_policies(resource)
-                result = decider.evaluate(
-                    entry,  # type: ignore[arg-type]
-                    action,
-                    resource,
-                    owner,
-                    context,
-                    resource_entry,  # type: ignore[arg-type]
-                    request.explain,
-                    int(time.time()),
-                    generation,
-                )
         decision = result.decision
         code = (
             _ALLOWED
@@ -417,23 +443,31 @@ class AuthorizationServicer:
             )
         if request.at_least_revision:
             await self._await_revision(request.at_least_revision, call)
-        revision = self._feed.applied_revision
-        self._decider.check_action(request.action)
+        end_users = self.end_users
+        await self._decider.require_action(request.action)
         resource = _resource(request.resource_arn, "resource_arn")
         owner = _owner(request.resource_owner_account, "resource_owner_account")
         context = request_context(request.context, "context") if request.context else None
-        base = _same_identity(await self._entry(caller, end_user.arn), end_user)
-        if base is None:
+
+        async def resolve() -> tuple[PrincipalEntry | None, ResourceEntry | None]:
+            base = _same_identity(await self._entry(caller, end_user.arn), end_user)
+            if base is None:
+                return None, None
+            entry = await end_users.entry(base, end_user)
+            return entry, await self._resource_set(resource)
+
+        (entry, resource_entry), _ = await self._decider.settled(resolve)
+        revision = self._feed.applied_revision
+        if entry is None:
             result = UNKNOWN_PRINCIPAL
         else:
-            entry = await self.end_users.entry(base, end_user)
             result = self._decider.evaluate(
                 entry,
                 request.action,
                 resource,
                 owner,
                 context,
-                await self._resource_set(resource),
+                resource_entry,
                 request.explain,
                 int(time.time()),
             )
@@ -454,79 +488,107 @@ class AuthorizationServicer:
             raise InvalidArgument("checks", f"1-{MAX_BATCH} checks are required")
         if request.at_least_revision:
             await self._await_revision(request.at_least_revision, call)
-        revision = self._feed.applied_revision
+        feed = self._feed
         decider = self._decider
         caller_arn = caller.arn
         default_principal = request.principal_arn or caller_arn
         explain = request.explain
-        now = int(time.time())
-        generation = decider.generation  # before any await: see Decider.evaluate
         known_actions = decider.known_actions
         evaluate_entry = decider.evaluate
-        # Each principal and resource is resolved once per call, all against the same cache.
-        entries: dict[str, Any] = {}
-        resources: dict[str, Any] = {"": None, "*": None}
-        results: list[tuple[EvaluationResult, str, int]] = []
-        append = results.append
-        counts = [0, 0, 0, 0]  # by decision code; [0] = unknown principal
-        for index, check in enumerate(checks):
-            action = check.action
-            if known_actions.get(action) is not True:
-                decider.check_action(action, f"checks[{index}].action")
-            raw_resource = check.resource_arn
-            owner = check.resource_owner_account or None
-            if owner is not None and not valid_account(owner):
-                _owner(owner, f"checks[{index}].resource_owner_account")
-            has_context = len(check.context)
-            principal = check.principal_arn or default_principal
-            entry = entries.get(principal, MISSING)
-            if entry is MISSING:
-                entry = decider.lookup_principal(principal)
-                if entry is MISSING or not decider.may_authorize_cached(caller, principal):
-                    entry = await self._entry(caller, principal)
-                if principal == caller_arn:
-                    entry = _same_identity(entry, caller)
-                entries[principal] = entry
-            resource = raw_resource or "*"
-            # Fast path: a context-free check decided before with nothing changed since
-            # (inlined Decider.memoized: this loop runs once per check).
-            result: EvaluationResult | None = None
-            if not has_context and entry is not None and entry.memoizable:
-                known = entry.memo.get((action, resource, owner, explain))
-                if known is not None and known[0] == generation:
-                    result = known[1]
-            if result is None:
-                resource_entry = resources.get(raw_resource, MISSING)
-                if resource_entry is MISSING:
-                    if not _is_resource(raw_resource):  # field name built only on error
-                        _resource(raw_resource, f"checks[{index}].resource_arn")
-                    resource_entry = decider.lookup_resource(raw_resource)
+        for _ in range(SETTLE_ATTEMPTS):
+            if _monotonic() > feed.fresh_until:
+                await feed.ensure_fresh()  # or fail closed: this replica may be missing changes
+            revision = feed.applied_revision
+            now = int(time.time())
+            generation = decider.generation  # the entries read below are current as of it
+            # Set once a load let changes (and time) pass: the checks are then decided again
+            # from current entries, so that all of them rest on one snapshot.
+            waited = False
+            # Each principal and resource is resolved once per call, against the same cache.
+            entries: dict[str, Any] = {}
+            resources: dict[str, Any] = {"": None, "*": None}
+            results: list[tuple[EvaluationResult, str, int]] = []
+            append = results.append
+            counts = [0, 0, 0, 0]  # by decision code; [0] = unknown principal
+            for index, check in enumerate(checks):
+                action = check.action
+                if known_actions.get(action) is not True:
+                    await decider.require_action(action, f"checks[{index}].action")
+                raw_resource = check.resource_arn
+                owner = check.resource_owner_account or None
+                if owner is not None and not valid_account(owner):
+                    _owner(owner, f"checks[{index}].resource_owner_account")
+                has_context = len(check.context)
+                principal = check.principal_arn or default_principal
+                entry = entries.get(principal, MISSING)
+                if entry is MISSING:
+                    entry = decider.lookup_principal(principal)
+                    if entry is MISSING or not decider.may_authorize_cached(caller, principal):
+                        entry = await self._entry(caller, principal)
+                        waited = True
+                    if principal == caller_arn:
+                        entry = _same_identity(entry, caller)
+                    if caller.session is not None and principal == caller_arn and entry is not None:
+                        entry = await self._own_session(entry, caller)
+                        waited = True
+                    entries[principal] = entry
+                resource = raw_resource or "*"
+                # Fast path: a context-free check decided before with nothing changed since
+                # (inlined Decider.memoized: this loop runs once per check).
+                result: EvaluationResult | None = None
+                if not has_context and entry is not None and entry.memoizable:
+                    known = entry.memo.get((action, resource, owner, explain))
+                    if known is not None and known[0] == generation:
+                        result = known[1]
+                if result is None:
+                    resource_entry = resources.get(raw_resource, MISSING)
                     if resource_entry is MISSING:
-                        resource_entry = await decider.resource_policies(raw_resource)
-                    resources[raw_resource] = resource_entry
-                if entry is None:
-                    append((UNKNOWN_PRINCIPAL, principal, _IMPLICIT_DENY))
-                    counts[0] += 1
-                    continue
-                context = (
-                    request_context(check.context, f"checks[{index}].context")
-                    if has_context
-                    else None
+                        if not _is_resource(raw_resource):  # field name built only on error
+                            _resource(raw_resource, f"checks[{index}].resource_arn")
+                        resource_entry = decider.lookup_resource(raw_resource)
+                        if resource_entry is MISSING:
+                            resource_entry = await decider.resource_policies(raw_resource)
+                            waited = True
+                        resources[raw_resource] = resource_entry
+                    if entry is None:
+                        append((UNKNOWN_PRINCIPAL, principal, _IMPLICIT_DENY))
+                        counts[0] += 1
+                        continue
+                    if waited and not decider.settled_since(generation):
+                        break  # decide every check again from current entries
+                    context = (
+                        request_context(check.context, f"checks[{index}].context")
+                        if has_context
+                        else None
+                    )
+                    try:
+                        result = evaluate_entry(
+                            entry, action, resource, owner, context, resource_entry, explain,
+                            now, generation,
+                        )  # fmt: skip
+                    except OwnerMismatch as exc:
+                        raise InvalidArgument(
+                            f"checks[{index}].resource_owner_account", exc.reason
+                        ) from None
+                    except Unavailable:
+                        waited = True  # stalled past the staleness bound: decide again
+                        break
+                decision = result.decision
+                code = (
+                    _ALLOWED
+                    if decision is Decision.ALLOWED
+                    else _EXPLICIT_DENY
+                    if decision is Decision.EXPLICIT_DENY
+                    else _IMPLICIT_DENY
                 )
-                result = evaluate_entry(
-                    entry, action, resource, owner, context, resource_entry, explain, now,
-                    generation,
-                )  # fmt: skip
-            decision = result.decision
-            code = (
-                _ALLOWED
-                if decision is Decision.ALLOWED
-                else _EXPLICIT_DENY
-                if decision is Decision.EXPLICIT_DENY
-                else _IMPLICIT_DENY
-            )
-            counts[code] += 1
-            append((result, principal, code))
+                counts[code] += 1
+                append((result, principal, code))
+            # Also after no load: a long stall (a collection, a starved process) may have
+            # passed while the checks were decided.
+            if decider.settled_since(generation):
+                break
+        else:
+            raise Unavailable("policies kept changing while this batch's entries loaded; retry")
         for code, count in enumerate(counts):
             if count:
                 DECISIONS.add(_OUTCOME[code], count)

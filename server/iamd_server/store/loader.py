@@ -2,6 +2,10 @@
 
 Each load reads one consistent snapshot (a REPEATABLE READ read-only transaction) and reports
 the revision that snapshot reflects, so a cache entry is never newer or older than its label.
+A load waits for locks and statements at most `load_timeout` seconds (PostgreSQL's
+lock_timeout and statement_timeout, for that transaction only): a table held by a long
+export or a migration makes a cache miss fail fast (and the caller answer UNAVAILABLE)
+instead of waiting out the caller's deadline.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from iamd_server.store.records import (
 )
 from iamd_server.store.resources import read_acl, read_resource_policy
 from iamd_server.store.services import service_record
+from iamd_server.store.writes import CURRENT_REVISION
 
 _ROOT = re.compile(r"arn:aws:iam::([0-9]{12}):root", re.ASCII)
 _ENTITY = re.compile(r"arn:aws:iam::([0-9]{12}):(user|role)/.+", re.ASCII)
@@ -109,7 +114,19 @@ def _scp_arn(org: asyncpg.Record, policy_id: str) -> str:
     )
 
 
+# The first statement of every snapshot: the revision it reflects, and the timeouts of the
+# statements that follow (set_config(..., true) lasts until the transaction ends; set in the
+# same statement, it costs no extra round trip).
+_SNAPSHOT_REVISION = (
+    "SELECT revision, set_config('lock_timeout', $1, true),"
+    " set_config('statement_timeout', $1, true) FROM iamd_revision_counter"
+)
+
+
 class Loader(StoreBase):
+    # Seconds a load may wait for a lock or a statement (set from --load-timeout).
+    load_timeout: float = 2.0
+
     @asynccontextmanager
     async def _snapshot(self) -> AsyncIterator[asyncpg.Connection]:
         async with (
@@ -118,14 +135,15 @@ class Loader(StoreBase):
         ):
             yield conn
 
-    @staticmethod
-    async def _revision(conn: asyncpg.Connection) -> int:
-        return int(await conn.fetchval("SELECT coalesce(max(revision), 0) FROM iamd_audit"))
+    async def _revision(self, conn: asyncpg.Connection) -> int:
+        """The snapshot's revision; also bounds the waits of the snapshot's statements."""
+        timeout = f"{max(1, round(self.load_timeout * 1000))}ms"
+        return int(await conn.fetchval(_SNAPSHOT_REVISION, timeout))
 
     async def current_revision(self) -> int:
         """The newest committed revision (revisions commit in order, see writes.py)."""
         async with self._read() as conn:
-            return await self._revision(conn)
+            return int(await conn.fetchval(CURRENT_REVISION))
 
     async def _scp_levels(
         self, conn: asyncpg.Connection, account_id: str
@@ -297,6 +315,7 @@ class Loader(StoreBase):
         """(account id, the group's inline and attached policies), for simulations whose
         source is a group; None when no such group exists."""
         async with self._snapshot() as conn:
+            await self._revision(conn)  # bounds the waits below
             row = await find_entity_by_arn(conn, GROUP, group_arn)
             if row is None:
                 return None

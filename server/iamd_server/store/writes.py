@@ -14,9 +14,12 @@ import asyncpg
 NOTIFY_CHANNEL = "iamd_changes"
 # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; past this we ask for a full flush.
 _MAX_PAYLOAD = 7900
-# Taken just before the revision so that revisions commit in increasing order: a cache that
-# has seen revision N has seen every change up to N. Held only for the commit itself.
-_REVISION_LOCK = 0x1A3D_0002
+# The revision is taken last: incrementing the one-row counter locks its row until commit, so
+# revisions commit in increasing order (a cache that has seen revision N has seen every change
+# up to N) and writes wait for each other only for the commit itself.
+_NEXT_REVISION = "UPDATE iamd_revision_counter SET revision = revision + 1 RETURNING revision"
+# The newest committed revision (in a snapshot: the newest the snapshot reflects).
+CURRENT_REVISION = "SELECT revision FROM iamd_revision_counter"
 
 
 @dataclass(slots=True)
@@ -51,8 +54,7 @@ async def finish(tx: WriteTx, actor: str, rpc: str) -> int:
     if tx.target_arn is None:
         raise RuntimeError(f"{rpc}: write finished without recording its target")
     conn = tx.conn
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", _REVISION_LOCK)
-    revision = int(await conn.fetchval("SELECT nextval('iamd_revision')"))
+    revision = int(await conn.fetchval(_NEXT_REVISION))
     await conn.execute(
         "INSERT INTO iamd_audit (revision, principal_arn, rpc, target_arn, account_id)"
         " VALUES ($1, $2, $3, $4, $5)",
