@@ -264,9 +264,36 @@ def test_a_killed_worker_is_replaced_while_the_others_answer(
         assert [v for name, _, v in samples if name == "iamd_worker_restarts_total"] == [1]
         total = sum(v for name, _, v in samples if name == "iamd_rpc_total")
         assert total <= answered
-        assert "was killed by SIGKILL" in "".join(server.output)
+        assert "was killed by SIGKILL; starting it again in 0.5 s" in "".join(server.output)
+        # Killed again at once: the next start waits longer (a crash loop does not spin).
+        os.kill(min(replaced - workers), signal.SIGKILL)
+        eventually(lambda: True if "starting it again in 1.0 s" in "".join(server.output) else None)
+        eventually(lambda: True if health(server.endpoint) == SERVING else None, timeout=30)
+        assert len(children(server.process.pid)) == 2
     finally:
         assert server.stop() == 0
+
+
+def test_workers_stop_when_the_supervisor_is_gone(database_url: str, tmp_path: Path) -> None:
+    server, _ = start_workers(database_url, tmp_path)
+    workers = children(server.process.pid)
+    try:
+        server.process.kill()
+        server.process.wait(10)
+        # Nothing is left serving unsupervised: each worker sees its control socket close.
+        eventually(lambda: True if not any(_alive(pid) for pid in workers) else None, timeout=20)
+        assert health(server.endpoint, timeout=1) is None
+    finally:
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return _state(pid) != "Z"
+    except OSError:
+        return False
 
 
 async def _create_user(database_url: str, account: str, name: str) -> int:
