@@ -32,7 +32,9 @@ from iamd_server.store import Store
 from iamd_server.store.pool import create_pool
 
 from tests.harness import ServerProcess, SigningInterceptor, Stubs, start_server
-from tests.launch import assert_one_line_failure, run_to_exit, serve_argv
+from tests.launch import assert_one_line_failure, launch, run_to_exit, serve_argv
+from tests.test_embedded import _alive as pg_alive
+from tests.test_embedded import _dispose, _postmaster
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -431,3 +433,28 @@ def test_workers_need_a_tcp_address(database_url: str, tmp_path: Path) -> None:
         serve_argv(tmp_path, database_url=database_url, listen=listen, extra=["--workers", "2"])
     )
     assert_one_line_failure(result, "--workers needs a HOST:PORT address to listen on")
+
+
+def test_the_supervisor_owns_the_embedded_cluster_and_the_data_directory(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    first = launch(serve_argv(tmp_path / "one", data_dir=data_dir, extra=["--workers", "2"]))
+    postmaster = 0
+    try:
+        postmaster, _ = _postmaster(data_dir)
+        workers = {worker_of_index(first.process.pid, i) for i in (0, 1)}
+        assert 0 not in workers
+        assert health(first.endpoint) == SERVING
+        assert sum("embedded PostgreSQL" in line for line in first.stdout) == 1
+        # The lock names the supervisor: a second iamd, with workers or not, touches nothing.
+        expected = f"iamd is already running on this data directory (pid {first.process.pid})"
+        for extra in (["--workers", "2"], []):
+            second = run_to_exit(serve_argv(tmp_path / "two", data_dir=data_dir, extra=extra))
+            assert_one_line_failure(second, expected)
+        assert _postmaster(data_dir)[0] == postmaster
+    finally:
+        assert first.stop() == 0
+        if postmaster and pg_alive(postmaster):
+            _dispose(data_dir)
+    # The supervisor stopped the cluster after its workers.
+    assert not pg_alive(postmaster)
+    assert not any(_alive(pid) for pid in workers)
