@@ -449,31 +449,41 @@ def compare_workers(
 ) -> None:
     """Authorize (cache hit) against `iamd serve --workers N` for each N, nothing pinned."""
     headers = signed_headers(AUTHORIZE, body, credentials)
-    rows: list[tuple[int, int, LoadResult, float]] = []
-    for count in counts:
-        server, endpoint = start_pinned(
-            [*serve, "--workers", str(count)], "iamd listening on ", cpus=None
-        )
-        try:
-            workers = worker_pids(server.pid) if count > 1 else []
+    servers: list[tuple[int, subprocess.Popen[str], str, list[int]]] = []
+    try:
+        # All counts run side by side (idle ones cost nothing) and their runs alternate, so
+        # drift on a shared machine hits each count alike; each figure is the median round.
+        for count in counts:
+            server, endpoint = start_pinned(
+                [*serve, "--workers", str(count)], "iamd listening on ", cpus=None
+            )
+            servers.append((count, server, endpoint, []))
+            if count > 1:
+                servers[-1][3].extend(worker_pids(server.pid))
             reply = pb.AuthorizeResponse.FromString(call(endpoint, AUTHORIZE, body, credentials))
             assert reply.decision == types_pb2.DECISION_ALLOWED, reply
-            for concurrency in WORKER_CONCURRENCY:
-                runs: list[LoadResult] = []
-                tool: list[float] = []
-                for _ in range(args.rounds):
-                    runs.append(
-                        run_h2load(
-                            f"http://{endpoint}{AUTHORIZE}", body, headers,
-                            concurrency=concurrency, seconds=args.seconds,
-                            server_pid=server.pid, also_pids=workers, pin=None, load_cpu=tool,
-                        )
+        rows: list[tuple[int, int, LoadResult, float]] = []
+        spread: list[str] = []
+        for concurrency in WORKER_CONCURRENCY:
+            runs: dict[int, list[tuple[LoadResult, float]]] = {count: [] for count in counts}
+            for _ in range(args.rounds):
+                for count, server, endpoint, workers in servers:
+                    tool: list[float] = []
+                    result = run_h2load(
+                        f"http://{endpoint}{AUTHORIZE}", body, headers,
+                        concurrency=concurrency, seconds=args.seconds,
+                        server_pid=server.pid, also_pids=workers, pin=None, load_cpu=tool,
                     )  # fmt: skip
-                median = median_result(runs)
-                # Cores the load tool used in the median run (warm-up second included).
-                tool_cores = tool[runs.index(median)] / (median.seconds + 1.0)
+                    # Cores the load tool used (its warm-up second included).
+                    runs[count].append((result, tool[0] / (result.seconds + 1.0)))
+            for count in counts:
+                median = median_result([result for result, _ in runs[count]])
+                tool_cores = next(cores for result, cores in runs[count] if result is median)
                 rows.append((count, concurrency, median, tool_cores))
-        finally:
+                rates = ", ".join(f"{result.rate:,.0f}" for result, _ in runs[count])
+                spread.append(f"{count} workers c={concurrency}: {rates}")
+    finally:
+        for _, server, _, _ in servers:
             stop_process(server)
     cores = len(os.sched_getaffinity(0))
     print()
@@ -495,6 +505,7 @@ def compare_workers(
             f" {result.p99_ms:>8.2f} {result.cpu_us_per_call:>11.0f} {iamd_cores:>10.2f}"
             f" {tool_cores:>12.2f} {result.failed:>6}{gain}"
         )
+    print(f"calls/s per round ({args.rounds} rounds): " + "; ".join(spread))
     if cores <= 2:
         print(
             f"On this {cores}-core machine the load tool shares the cores with the workers:"
