@@ -31,6 +31,8 @@ from iamd_server.cli import _build_parser
 from iamd_server.store import Store
 from iamd_server.store.pool import create_pool
 
+from tests.api.test_jwks_refresh import Recorder, jwks, provider, stored_kid
+from tests.api.test_jwks_refresh import serve as serve_jwks
 from tests.harness import ServerProcess, SigningInterceptor, Stubs, start_server
 from tests.launch import assert_one_line_failure, launch, run_to_exit, serve_argv
 from tests.test_embedded import _alive as pg_alive
@@ -458,3 +460,28 @@ def test_the_supervisor_owns_the_embedded_cluster_and_the_data_directory(tmp_pat
     # The supervisor stopped the cluster after its workers.
     assert not pg_alive(postmaster)
     assert not any(_alive(pid) for pid in workers)
+
+
+def test_jwks_refresh_runs_once_for_all_workers(database_url: str, tmp_path: Path) -> None:
+    interval = 0.5
+    server = start_server(
+        database_url,
+        tmp_path,
+        extra_args=[
+            "--workers", "2", "--oidc-allow-http", "--oidc-jwks-refresh-seconds", str(interval),
+        ],
+    )  # fmt: skip
+    recorder = Recorder()
+    local = serve_jwks(recorder, {"/jwks": jwks("fresh")})
+    try:
+        with fresh_stubs(server.endpoint, server.root) as root:
+            arn = provider(root, f"http://127.0.0.1:{local.server_port}/jwks", jwks("initial"))
+            eventually(lambda: True if stored_kid(root, arn) == "fresh" else None)
+        first = recorder.of("/jwks")[0][0]
+        time.sleep(3.0)
+        # One refresher (the supervisor's): one fetch per interval, not one per process.
+        fetched = [start for start, _ in recorder.of("/jwks") if start - first < 3.0]
+        assert len(fetched) <= 3.0 / interval + 1, len(fetched)
+    finally:
+        local.shutdown()
+        assert server.stop() == 0
