@@ -9,6 +9,14 @@ loads a bare grpc.aio server whose handler returns an empty reply at once: the c
 Prints calls/s and p50/p99 at concurrency 1, 16 and 64 for Authorize (cache hit) and
 AuthorizeBatch of 100 checks, the server's CPU per call, cache-miss latency and RSS.
 Needs h2load (apt-get install -y nghttp2-client) and two cores.
+
+    .venv/bin/python bench/authorize.py --workers 1,2 [--seconds 5]
+
+compares `iamd serve --workers N` instead, for each N listed: Authorize (cache hit) at
+concurrency 16 and 64 over 8 connections (the kernel spreads connections, not calls, over
+the workers), calls/s, p50/p99 and the CPU per call of all iamd processes together. Nothing
+is pinned there: the workers and h2load share every core, so on a machine with few cores the
+load tool takes its part of them (its CPU is printed too).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import configparser
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -28,8 +37,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import grpc
@@ -111,24 +122,34 @@ def run_h2load(
     seconds: float,
     server_pid: int,
     warm_up: float = 1.0,
+    also_pids: Sequence[int] = (),
+    pin: str | None = "0",
+    load_cpu: list[float] | None = None,
 ) -> LoadResult:
-    """Loads ``url`` from core 0 for ``seconds`` at ``concurrency`` streams in flight."""
+    """Loads ``url`` from core 0 (``pin``; None: any core) for ``seconds`` at ``concurrency``
+    streams in flight. The server's CPU is that of ``server_pid`` and ``also_pids``; the load
+    tool's CPU seconds are appended to ``load_cpu`` when given."""
     connections = 1 if concurrency == 1 else min(8, concurrency)
     streams = max(1, concurrency // connections)
     with tempfile.TemporaryDirectory() as tmp:
         body_file = Path(tmp) / "body.bin"
         body_file.write_bytes(grpc_frame(body))
         log = Path(tmp) / "calls.log"
-        argv = ["taskset", "-c", "0", "h2load", "-c", str(connections), "-m", str(streams)]
+        argv = ["taskset", "-c", pin] if pin is not None else []
+        argv += ["h2load", "-c", str(connections), "-m", str(streams)]
         argv += ["-t", "1", "-d", str(body_file), f"--log-file={log}"]
         argv += ["-D", str(int(seconds)), f"--warm-up-time={warm_up:g}"]
         for header in headers:
             argv += ["-H", header]
         argv.append(url)
         time.sleep(0.2)
-        cpu_before = cpu_seconds(server_pid)
+        pids = (server_pid, *also_pids)
+        cpu_before = sum(cpu_seconds(pid) for pid in pids)
+        tool_before = _children_cpu()
         out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
-        cpu_used = cpu_seconds(server_pid) - cpu_before
+        cpu_used = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+        if load_cpu is not None:
+            load_cpu.append(_children_cpu() - tool_before)
         if out.returncode != 0:
             raise RuntimeError(f"h2load failed: {out.stderr or out.stdout}")
         latencies = sorted(
@@ -151,6 +172,11 @@ def run_h2load(
         # CPU over the whole run (warm-up included) per call made in it (estimated).
         cpu_us_per_call=cpu_used * 1e6 / max(1.0, calls * (measured + warm_up) / measured),
     )
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _number(pattern: str, text: str) -> int:
@@ -313,9 +339,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_pinned(argv: list[str], ready: str) -> tuple[subprocess.Popen[str], str]:
+def start_pinned(
+    argv: list[str], ready: str, cpus: str | None = "1"
+) -> tuple[subprocess.Popen[str], str]:
+    """Starts a server on core 1 (``cpus``; None: any core); its process and address."""
+    pinned = ["taskset", "-c", cpus] if cpus is not None else []
     process = subprocess.Popen(
-        ["taskset", "-c", "1", *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [*pinned, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     assert process.stdout is not None
     deadline = time.monotonic() + 60
@@ -404,12 +434,97 @@ def row(name: str, result: LoadResult, ceiling: float | None, per_call: int = 1)
     )
 
 
+# -- iamd serve --workers N --------------------------------------------------------------
+
+WORKER_CONCURRENCY = (16, 64)
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    text = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text()
+    return [int(pid) for pid in text.split()]
+
+
+def compare_workers(
+    counts: list[int], serve: list[str], body: bytes, credentials: SigningCredentials, args: Any
+) -> None:
+    """Authorize (cache hit) against `iamd serve --workers N` for each N, nothing pinned."""
+    headers = signed_headers(AUTHORIZE, body, credentials)
+    servers: list[tuple[int, subprocess.Popen[str], str, list[int]]] = []
+    try:
+        # All counts run side by side (idle ones cost nothing) and their runs alternate, so
+        # drift on a shared machine hits each count alike; each figure is the median round.
+        for count in counts:
+            server, endpoint = start_pinned(
+                [*serve, "--workers", str(count)], "iamd listening on ", cpus=None
+            )
+            servers.append((count, server, endpoint, []))
+            if count > 1:
+                servers[-1][3].extend(worker_pids(server.pid))
+            reply = pb.AuthorizeResponse.FromString(call(endpoint, AUTHORIZE, body, credentials))
+            assert reply.decision == types_pb2.DECISION_ALLOWED, reply
+        rows: list[tuple[int, int, LoadResult, float]] = []
+        spread: list[str] = []
+        for concurrency in WORKER_CONCURRENCY:
+            runs: dict[int, list[tuple[LoadResult, float]]] = {count: [] for count in counts}
+            for _ in range(args.rounds):
+                for count, server, endpoint, workers in servers:
+                    tool: list[float] = []
+                    result = run_h2load(
+                        f"http://{endpoint}{AUTHORIZE}", body, headers,
+                        concurrency=concurrency, seconds=args.seconds,
+                        server_pid=server.pid, also_pids=workers, pin=None, load_cpu=tool,
+                    )  # fmt: skip
+                    # Cores the load tool used (its warm-up second included).
+                    runs[count].append((result, tool[0] / (result.seconds + 1.0)))
+            for count in counts:
+                median = median_result([result for result, _ in runs[count]])
+                tool_cores = next(cores for result, cores in runs[count] if result is median)
+                rows.append((count, concurrency, median, tool_cores))
+                rates = ", ".join(f"{result.rate:,.0f}" for result, _ in runs[count])
+                spread.append(f"{count} workers c={concurrency}: {rates}")
+    finally:
+        for _, server, _, _ in servers:
+            stop_process(server)
+    cores = len(os.sched_getaffinity(0))
+    print()
+    print(
+        f"iamd serve --workers N, Authorize cache hit, 8 connections, {cores} usable cores,"
+        " nothing pinned: h2load runs on the same cores as the workers"
+        f" (load average now {os.getloadavg()[0]:.1f}: other work on the machine counts too)"
+    )
+    print(
+        f"{'workers':>7} {'c':>4} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'CPU µs/call':>11} {'iamd cores':>10} {'h2load cores':>12} {'failed':>6}"
+    )
+    base = {c: r.rate for n, c, r, _ in rows if n == counts[0]}
+    for count, concurrency, result, tool_cores in rows:
+        iamd_cores = result.cpu_us_per_call * result.rate / 1e6
+        gain = f"  x{result.rate / base[concurrency]:.2f}" if count != counts[0] else ""
+        print(
+            f"{count:>7} {concurrency:>4} {result.rate:>9,.0f} {result.p50_ms:>8.2f}"
+            f" {result.p99_ms:>8.2f} {result.cpu_us_per_call:>11.0f} {iamd_cores:>10.2f}"
+            f" {tool_cores:>12.2f} {result.failed:>6}{gain}"
+        )
+    print(f"calls/s per round ({args.rounds} rounds): " + "; ".join(spread))
+    if cores <= 2:
+        print(
+            f"On this {cores}-core machine the load tool shares the cores with the workers:"
+            " more workers than cores left over by h2load cannot add throughput here, and"
+            " the figures understate what --workers N gives on a machine with N free cores."
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per run")
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--misses", type=int, default=300, help="cache-miss samples")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per figure")
+    parser.add_argument(
+        "--workers",
+        type=lambda text: [int(n) for n in text.split(",")],
+        help="compare `iamd serve --workers N` for each N listed (e.g. 1,2) instead",
+    )
     args = parser.parse_args()
     require_tools()
     python = sys.executable
@@ -421,15 +536,14 @@ def main() -> int:
         dsn = cluster.start()
         asyncio.run(prepare_database(dsn))
         metrics_port = free_port()
+        serve = [
+            python, "-m", "iamd_server.cli", "serve", "--database-url", dsn,
+            "--listen", "127.0.0.1:0", "--credentials-file", str(work / "credentials"),
+            "--master-key-file", str(work / "master.key"), "--log-level", "WARNING",
+        ]  # fmt: skip
         server, endpoint = start_pinned(
-            [
-                python, "-m", "iamd_server.cli", "serve", "--database-url", dsn,
-                "--listen", "127.0.0.1:0", "--credentials-file", str(work / "credentials"),
-                "--master-key-file", str(work / "master.key"), "--log-level", "WARNING",
-                "--metrics-listen", f"127.0.0.1:{metrics_port}",
-            ],
-            "iamd listening on ",
-        )  # fmt: skip
+            [*serve, "--metrics-listen", f"127.0.0.1:{metrics_port}"], "iamd listening on "
+        )
         processes.append(server)
         started = time.monotonic()
         account = asyncio.run(seed(dsn, args.users))
@@ -459,6 +573,11 @@ def main() -> int:
                 for k in range(BATCH_SIZE)
             ],
         ).SerializeToString()
+
+        if args.workers:
+            stop_process(server)
+            compare_workers(args.workers, serve, single, credentials, args)
+            return 0
 
         # One real call of each first: the status and the answer must be right.
         reply = pb.AuthorizeResponse.FromString(call(endpoint, AUTHORIZE, single, credentials))

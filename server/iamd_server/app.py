@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,6 +38,7 @@ from iamd_server.decisions import Decider
 from iamd_server.end_users import EndUsers
 from iamd_server.key_usage import KeyUsage
 from iamd_server.master_key import load_master_key
+from iamd_server.metrics_multiprocess import MultiprocessExport
 from iamd_server.oidc import JwksRefresher
 from iamd_server.session_policies import SessionPolicies
 from iamd_server.sessions import SessionAuthority, SessionKeys
@@ -44,6 +47,7 @@ from iamd_server.store import Store
 from iamd_server.store.embedded import EmbeddedPostgres
 from iamd_server.store.migrate import migrate
 from iamd_server.store.pool import create_pool
+from iamd_server.worker import SupervisorLink
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,14 @@ class Settings:
     max_staleness: float = DEFAULT_MAX_STALENESS
     load_timeout: float = 2.0
     cache_max_bytes: int = 512 * 1024 * 1024
+    workers: int = 1  # more than 1: a supervisor runs that many of this (supervisor.py)
+    # Set in a worker started by the supervisor: its index and control socket (worker.py).
+    worker_index: int | None = None
+    worker_control_fd: int | None = None
+
+    @property
+    def is_worker(self) -> bool:
+        return self.worker_index is not None
 
     def server_credentials(self) -> grpc.ServerCredentials | None:
         """TLS (and mutual TLS) credentials, or None to serve plaintext."""
@@ -112,23 +124,33 @@ class IamdServer:
     _key_usage: KeyUsage | None = None
     _jwks: JwksRefresher | None = None
     _unstarted: grpc.aio.Server | None = None  # bound, not serving yet
+    _export: MultiprocessExport | None = None  # a worker's metrics, for the supervisor
 
     async def start(self) -> str:
         """Claims the data directory and the port first, so a start that cannot succeed
-        fails before it changes anything; every failure is a StartupError."""
+        fails before it changes anything; every failure is a StartupError.
+
+        A worker (settings.is_worker) shares its port with the other workers and leaves the
+        database's start-up, migrations, bootstrap, JWKS refresh and /metrics to the
+        supervisor; its health says SERVING only when the supervisor tells it to."""
+        worker = self.settings.is_worker
         embedded = None
         if not self.settings.database_url:
             embedded = self._embedded = EmbeddedPostgres(self.settings.data_dir)
             embedded.lock()
         server = grpc.aio.server(
-            options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 << 20)]
+            options=[
+                # Alone, a taken port is an error; workers all bind the supervisor's port.
+                ("grpc.so_reuseport", 1 if worker else 0),
+                ("grpc.max_receive_message_length", 8 << 20),
+            ]
         )
         self._unstarted = server
         tls = self.settings.server_credentials()
         port = bind(server, self.settings.listen, tls)
         host = self.settings.listen.rsplit(":", 1)[0]
         self.address = f"{host}:{port}"
-        if self.settings.metrics_listen:
+        if self.settings.metrics_listen and not worker:
             try:
                 metrics.serve_http(self.settings.metrics_listen)
             except (OSError, ValueError) as exc:
@@ -144,7 +166,7 @@ class IamdServer:
         assert dsn
         conn = await connect(dsn)
         try:
-            applied = await migrate(conn)
+            applied = [] if worker else await migrate(conn)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
             key = await load_master_key(conn, self.settings.master_key_file)
@@ -188,13 +210,18 @@ class IamdServer:
         await self.feed.start()
         await self.decider.start()
         await sessions.start()
+        # Last-used batches only move times forward, so every worker flushes its own.
         self._key_usage.start()
-        self._jwks = JwksRefresher(
-            self.store,
-            interval=self.settings.jwks_refresh_seconds,
-            allow_http=self.settings.oidc_allow_http,
-        )
-        self._jwks.start()
+        if not worker:  # the supervisor refreshes JWKS once for all workers
+            self._jwks = JwksRefresher(
+                self.store,
+                interval=self.settings.jwks_refresh_seconds,
+                allow_http=self.settings.oidc_allow_http,
+            )
+            self._jwks.start()
+        if worker and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            self._export = MultiprocessExport(metrics.COLLECTOR)
+            self._export.start()
 
         management = ManagementServicer(self.store, self.decider, master_key)
         authorization = AuthorizationServicer(self.decider, self.feed)
@@ -224,6 +251,8 @@ class IamdServer:
                 )
             )
         self._health = health.aio.HealthServicer()
+        if worker:
+            await self.set_serving(False)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = [d.full_name for d in _SERVICES] + [
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -232,6 +261,8 @@ class IamdServer:
         reflection.enable_server_reflection(names, server)
         await server.start()
         self._server, self._unstarted = server, None
+        if worker:
+            return self.address
 
         if self.settings.bootstrap:
             await bootstrap(
@@ -239,16 +270,26 @@ class IamdServer:
                 self.store,
                 master_key,
                 credentials_file=self.settings.credentials_file,
-                endpoint=_local_endpoint(self.address),
+                endpoint=local_endpoint(self.address),
                 tls=tls is not None,
                 audience=self.settings.service_name,
             )
         elif await self.store.get_organization() is None:
             log.warning("no organization yet: create it with `iamd bootstrap`")
-        for descriptor in _SERVICES:
-            await self._health.set(descriptor.full_name, health_pb2.HealthCheckResponse.SERVING)
-        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self.set_serving(True)
         return self.address
+
+    async def set_serving(self, serving: bool) -> None:
+        """Health of every service and of the server as a whole ("")."""
+        assert self._health is not None
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for descriptor in _SERVICES:
+            await self._health.set(descriptor.full_name, status)
+        await self._health.set("", status)
 
     def _on_change(self, revision: int, keys: Sequence[str]) -> None:
         assert self.authenticator is not None
@@ -281,6 +322,7 @@ class IamdServer:
             await self._server.stop(self.settings.grace_seconds)
         self._unstarted = None
         steps: list[tuple[str, Callable[[], Awaitable[None]] | None]] = [
+            ("metrics export", self._export.stop if self._export else None),
             ("OIDC key refresh", self._jwks.stop if self._jwks else None),
             ("access key usage", self._key_usage.stop if self._key_usage else None),
             ("decider", self.decider.stop if self.decider else None),
@@ -307,7 +349,7 @@ class IamdServer:
             await self._server.wait_for_termination()
 
 
-def _local_endpoint(address: str) -> str:
+def local_endpoint(address: str) -> str:
     """Where a client on this machine reaches a server listening on ``address``."""
     host, _, port = address.rpartition(":")
     if host in ("0.0.0.0", "[::]", "::", ""):
@@ -318,37 +360,63 @@ def _local_endpoint(address: str) -> str:
 async def serve(settings: Settings) -> None:
     """Runs until SIGINT or SIGTERM, then drains in-flight calls and stops cleanly.
 
-    Raises StartupError when the server cannot start."""
+    Raises StartupError when the server cannot start. A worker reports its start (or why it
+    failed) to its supervisor instead of printing it, and stops when the supervisor is gone."""
     server = IamdServer(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    link = None
+    if settings.worker_control_fd is not None:
+        link = await SupervisorLink.open(settings.worker_control_fd)
+    following: asyncio.Task[None] | None = None
     try:
         try:
-            address = await server.start()
-        except StartupError:
+            address = await _start(server)
+        except StartupError as exc:
+            if link is not None:
+                await link.report_failure(str(exc))
             raise
-        except Exception as exc:
-            log.debug("start-up failed", exc_info=exc)
-            raise StartupError(
-                f"cannot start: {type(exc).__name__}: {one_line(exc)}"
-                " (--log-level DEBUG shows where)"
-            ) from exc
         # Everything built so far lives as long as the process: keep the cyclic collector
         # from walking it again and again under load (it only ever grows the cost per call).
         gc.collect()
         gc.freeze()
-        print(f"iamd listening on {address}", flush=True)
+        if link is None:
+            print(f"iamd listening on {address}", flush=True)
+        else:
+            following = loop.create_task(link.follow(server.set_serving, stop.set))
+            await link.report_ready()
         await stop.wait()
     finally:
+        if following is not None:
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
         await server.stop()
-    print("iamd stopped", flush=True)
+        if link is not None:
+            link.close()
+    if link is None:
+        print("iamd stopped", flush=True)
+
+
+async def _start(server: IamdServer) -> str:
+    try:
+        return await server.start()
+    except StartupError:
+        raise
+    except Exception as exc:
+        log.debug("start-up failed", exc_info=exc)
+        raise StartupError(
+            f"cannot start: {type(exc).__name__}: {one_line(exc)} (--log-level DEBUG shows where)"
+        ) from exc
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    who = "" if args.worker_index is None else f"worker-{args.worker_index} "
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=args.log_level.upper(),
+        format=f"%(asctime)s %(levelname)s {who}%(name)s %(message)s",
     )
     settings = Settings(
         listen=args.listen,
@@ -367,10 +435,19 @@ def serve_command(args: argparse.Namespace) -> int:
         max_staleness=args.max_staleness,
         load_timeout=args.load_timeout,
         cache_max_bytes=args.cache_max_bytes,
+        pool_size=args.pool_size,
+        workers=args.workers,
+        worker_index=args.worker_index,
+        worker_control_fd=args.worker_control_fd,
     )
     try:
+        if settings.workers > 1 and not settings.is_worker:
+            from iamd_server.supervisor import supervise
+
+            return asyncio.run(supervise(settings, log_level=args.log_level))
         asyncio.run(serve(settings))
     except StartupError as exc:
-        print(f"iamd: {exc}", file=sys.stderr, flush=True)
+        if not settings.is_worker:  # a worker has told its supervisor, which says it once
+            print(f"iamd: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0

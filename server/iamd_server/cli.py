@@ -9,8 +9,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-# iamd forks only to run PostgreSQL's programs, never to use gRPC in a child: without fork
-# support gRPC does not log a line at each of those forks.
+# iamd forks only to run programs (PostgreSQL's, and with --workers its own workers, which
+# are fresh interpreters), never to use gRPC in a child: without fork support gRPC does not
+# log a line at each of those forks.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 DEFAULT_HOME = Path(os.environ.get("IAMD_HOME", Path.home() / ".iamd"))
@@ -37,6 +38,22 @@ def _add_database_arguments(parser: argparse.ArgumentParser) -> None:
         help="where the embedded PostgreSQL keeps its data (env IAMD_DATA_DIR; default:"
         " $IAMD_HOME/data)",
     )
+
+
+MAX_WORKERS = 256
+
+
+def _workers(value: str) -> int:
+    """`--workers`: a count from 1 to MAX_WORKERS, or ``auto`` for the usable cores."""
+    if value.strip().lower() == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'auto': {value!r}") from None
+    if not 1 <= count <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_WORKERS}: {count}")
+    return count
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -157,6 +174,18 @@ def _build_parser() -> argparse.ArgumentParser:
         help="memory budget of the decision caches, remembered decisions included"
         " (env IAMD_CACHE_MAX_BYTES; default: 512 MiB)",
     )
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=os.environ.get("IAMD_WORKERS", "1"),
+        help="worker processes sharing the port (env IAMD_WORKERS; 'auto': one per usable"
+        " core; default: 1); more than 1 runs a supervisor that restarts workers and aggregates"
+        " metrics",
+    )
+    # Set by the supervisor on the workers it starts (see supervisor.py), not by operators.
+    serve.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--worker-control-fd", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--pool-size", type=int, default=10, help=argparse.SUPPRESS)
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations and exit")
     _add_database_arguments(migrate)

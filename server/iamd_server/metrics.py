@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -290,7 +290,7 @@ def watch_feed(feed: FeedView) -> None:
     COLLECTOR.sources.feed = feed
 
 
-def serve_http(listen: str) -> None:
+def serve_http(listen: str, registry: CollectorRegistry = REGISTRY) -> None:
     """Starts the /metrics HTTP endpoint on HOST:PORT in a background thread."""
     host, _, port = listen.rpartition(":")
-    start_http_server(int(port), addr=host or "127.0.0.1")
+    start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
