@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 GAUGE_MODES = {
     "iamd_cache_entries": "livesum",
     "iamd_cache_bytes": "livesum",
+    "iamd_cache_max_bytes": "livesum",
+    # The stalest worker bounds what any answer may have missed.
+    "iamd_feed_staleness_seconds": "livemax",
+    "iamd_feed_max_staleness_seconds": "livemax",
     # What every worker has applied: a write at or below it is visible on all of them.
     "iamd_revision_applied": "livemin",
     "iamd_revision_lag": "livemax",
