@@ -85,6 +85,12 @@ def _build_parser() -> argparse.ArgumentParser:
         default=float(os.environ.get("IAMD_OIDC_JWKS_REFRESH_SECONDS", "3600")),
         help="how often providers' JWKS URLs are fetched again",
     )
+    serve.add_argument(
+        "--http-listen",
+        default=os.environ.get("IAMD_HTTP_LISTEN") or None,
+        help="HOST:PORT of the HTTP forward-auth listener for nginx, Caddy and Traefik"
+        " (GET /v1/forward-auth; env IAMD_HTTP_LISTEN; off when unset)",
+    )
     serve.add_argument("--log-level", default=os.environ.get("IAMD_LOG_LEVEL", "INFO"))
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations and exit")
