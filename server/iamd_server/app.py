@@ -76,6 +76,7 @@ class Settings:
     service_name: str = "iamd"  # the audience of signed calls (--service-name)
     oidc_allow_http: bool = False  # plain http JWKS URLs (tests and development)
     http_listen: str | None = None  # HOST:PORT of the forward-auth listener (off when None)
+    http_timeout: float = forward_auth.REQUEST_SECONDS  # to receive one forward-auth request
     jwks_refresh_seconds: float = 3600.0
 
     def server_credentials(self) -> grpc.ServerCredentials | None:
@@ -245,7 +246,9 @@ class IamdServer:
         await server.start()
         self._server, self._unstarted = server, None
         if self._http_socket is not None:
-            self._forward_auth = forward_auth.ForwardAuthServer(gateway)
+            self._forward_auth = forward_auth.ForwardAuthServer(
+                gateway, request_seconds=self.settings.http_timeout
+            )
             await self._forward_auth.start(self._http_socket)
             self._http_socket = None
 
@@ -383,6 +386,7 @@ def serve_command(args: argparse.Namespace) -> int:
         oidc_allow_http=args.oidc_allow_http,
         jwks_refresh_seconds=args.oidc_jwks_refresh_seconds,
         http_listen=args.http_listen,
+        http_timeout=args.http_timeout,
     )
     try:
         asyncio.run(serve(settings))

@@ -91,6 +91,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help="HOST:PORT of the HTTP forward-auth listener for nginx, Caddy and Traefik"
         " (GET /v1/forward-auth; env IAMD_HTTP_LISTEN; off when unset)",
     )
+    serve.add_argument(
+        "--http-timeout",
+        type=float,
+        default=float(os.environ.get("IAMD_HTTP_TIMEOUT", "10")),
+        help="seconds a forward-auth client has to send one whole request (env IAMD_HTTP_TIMEOUT)",
+    )
     serve.add_argument("--log-level", default=os.environ.get("IAMD_LOG_LEVEL", "INFO"))
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations and exit")

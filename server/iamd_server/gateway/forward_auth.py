@@ -176,13 +176,16 @@ class ForwardAuthServer:
         connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         while True:
             # Idle until a request starts, then the whole request within the deadline.
-            event = connection.next_event()
-            if event is h11.NEED_DATA:
+            buffered, closed = connection.trailing_data
+            fed = len(buffered)
+            if not buffered and not closed:
                 async with asyncio.timeout(self._idle_seconds):
-                    connection.receive_data(await reader.read(_READ))
+                    data = await reader.read(_READ)
+                connection.receive_data(data)
+                fed += len(data)
             try:
                 async with asyncio.timeout(self._request_seconds):
-                    request, oversized = await self._receive(connection, reader)
+                    request, oversized = await self._receive(connection, reader, fed)
             except h11.RemoteProtocolError as exc:
                 if connection.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                     status = exc.error_status_hint
@@ -199,17 +202,24 @@ class ForwardAuthServer:
             connection.start_next_cycle()
 
     async def _receive(
-        self, connection: h11.Connection, reader: asyncio.StreamReader
+        self, connection: h11.Connection, reader: asyncio.StreamReader, fed: int
     ) -> tuple[h11.Request | None, bool]:
         """The next request (None when the client closed), its body read and dropped;
-        True when the body was too large."""
+        True when the body was too large. ``fed``: bytes of it already given to h11."""
         request: h11.Request | None = None
         size = 0
         while True:
             event = connection.next_event()
             if event is h11.NEED_DATA:
-                connection.receive_data(await reader.read(_READ))
+                data = await reader.read(_READ)
+                connection.receive_data(data)
+                if request is None:
+                    fed += len(data)
             elif isinstance(event, h11.Request):
+                # h11 bounds an incomplete header block; one that arrived whole in a read
+                # is measured here.
+                if fed - len(connection.trailing_data[0]) > MAX_HEADER_BYTES:
+                    raise h11.RemoteProtocolError("header block too large", 431)
                 request = event
             elif isinstance(event, h11.Data):
                 size += len(event.data)
