@@ -36,6 +36,14 @@ SERVICE = "envoy.service.auth.v3.Authorization"
 SERVICE_DESCRIPTOR = pb.DESCRIPTOR.services_by_name["Authorization"]
 # Envoy marks a body it cut at max_request_bytes (allow_partial_message): not the body.
 PARTIAL_BODY = "x-envoy-auth-partial-body"
+# The route settings Check reads from context_extensions.
+CONTEXT_EXTENSIONS = (
+    "iamd_service",
+    "iamd_region",
+    "iamd_account",
+    "iamd_role_arn",
+    "iamd_unbound",
+)
 _OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 _RPC_CODE = {200: code_pb2.OK, 401: code_pb2.UNAUTHENTICATED, 403: code_pb2.PERMISSION_DENIED}
 _MALFORMED = Answer(
