@@ -134,7 +134,7 @@ class Gateway:
         self._session_policies = session_policies
         self._own_audience = own_audience  # iamd's own service name: never a gateway's
         # prefix -> (the definition it was compiled from, its route table)
-        self._tables: dict[str, tuple[ServiceDefinition, RouteTable]] = {}
+        self._tables: dict[str, tuple[ServiceDefinition, RouteTable | None]] = {}
 
     async def check(self, request: HttpRequest) -> Answer:
         """The answer for one request; never raises, and any failure is a denial."""
@@ -149,21 +149,26 @@ class Gateway:
 
     def table(self, service: str) -> RouteTable | None:
         """The service's route table, compiled once per definition: a reloaded registry
-        holds new definition objects, which are compiled again on first use."""
+        holds new definition objects, which are compiled again on first use. None when the
+        service has no definition; ConfigurationError when its bindings do not compile
+        (validated on write, so never expected), rather than treating every request as
+        unbound, which a route may let through."""
         definition = self._decider.registry.get(service)
         if definition is None:
             return None
         cached = self._tables.get(service)
-        if cached is not None and cached[0] is definition:
-            return cached[1]
-        try:
-            patterns = {t.name: t.arn_pattern for t in definition.resource_types.values()}
-            table = compile_routes(definition.prefix, list(definition.actions.values()), patterns)
-        except ValueError as exc:  # validated on write; fail closed if it is not
-            log.error("the HTTP bindings of %s do not compile (%s): none apply", service, exc)
-            table = RouteTable()
-        self._tables[service] = (definition, table)
-        return table
+        if cached is None or cached[0] is not definition:
+            try:
+                patterns = {t.name: t.arn_pattern for t in definition.resource_types.values()}
+                actions = list(definition.actions.values())
+                table: RouteTable | None = compile_routes(definition.prefix, actions, patterns)
+            except ValueError as exc:
+                log.error("the HTTP bindings of %s do not compile: %s", service, exc)
+                table = None
+            cached = self._tables[service] = (definition, table)
+        if cached[1] is None:
+            raise ConfigurationError(f"the HTTP bindings of {service!r} do not compile")
+        return cached[1]
 
     async def _check(self, request: HttpRequest) -> Answer:
         service = request.service
