@@ -7,6 +7,7 @@ import http.client
 import json
 import socket
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +19,15 @@ from tests.gateway.gateway_support import new_orders_service, signed
 from tests.harness import ServerProcess, Stubs, start_server, stubs
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+METRICS_PORT = _free_port()
+
+
 @pytest.fixture(scope="module")
 def listener(
     module_database_url: str, tmp_path_factory: pytest.TempPathFactory
@@ -25,8 +35,11 @@ def listener(
     process = start_server(
         module_database_url,
         tmp_path_factory.mktemp("iamd"),
-        extra_args=["--http-listen", "127.0.0.1:0", "--http-timeout", "1"],
-    )
+        extra_args=[
+            "--http-listen", "127.0.0.1:0", "--http-timeout", "1",
+            "--metrics-listen", f"127.0.0.1:{METRICS_PORT}",
+        ],
+    )  # fmt: skip
     try:
         line = next(x for x in process.output if x.startswith("iamd forward-auth listening on "))
         yield process, line.split()[-1]
@@ -103,6 +116,12 @@ def test_caddy_and_traefik_headers_and_keep_alive(
                 assert json.loads(body)["action"] == f"{service}:CancelOrder"
     finally:
         connection.close()
+    # Outcomes are counted by kind, never by principal or path.
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5)
+    text = metrics.read().decode()
+    assert 'iamd_rpc_total{code="allowed",method="ForwardAuth"}' in text
+    assert 'iamd_rpc_total{code="denied",method="ForwardAuth"}' in text
+    assert arn not in text
 
 
 def test_pipelined_requests_are_each_answered(

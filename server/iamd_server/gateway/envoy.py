@@ -136,7 +136,7 @@ def check_handler(gateway: Gateway) -> grpc.GenericRpcHandler:
                 answer = _MALFORMED
             else:
                 answer = await gateway.check(converted)
-        metrics.observe_rpc("envoy.Check", str(answer.status), time.perf_counter() - started)
+        metrics.observe_rpc("envoy.Check", answer.outcome, time.perf_counter() - started)
         response: bytes = check_response(answer).SerializeToString()
         return response
 

@@ -52,7 +52,8 @@ _READ = 65536
 
 def _answer(status: int, code: str, message: str) -> Answer:
     body = json.dumps({"error": code, "message": message}, separators=(",", ":")).encode()
-    return Answer(status, "error", (("content-type", "application/json"),), body)
+    outcome = {401: "malformed", 404: "not_found", 500: "error"}.get(status, "bad_request")
+    return Answer(status, outcome, (("content-type", "application/json"),), body)
 
 
 _NOT_FOUND = _answer(404, "NotFound", f"the forward-auth endpoint is {PATH}")
@@ -195,7 +196,7 @@ class ForwardAuthServer:
                 return
             started = time.perf_counter()
             answer = await self._respond(request, oversized)
-            metrics.observe_rpc("ForwardAuth", str(answer.status), time.perf_counter() - started)
+            metrics.observe_rpc("ForwardAuth", answer.outcome, time.perf_counter() - started)
             await self._send(writer, connection, answer, head=request.method == b"HEAD")
             if connection.our_state is not h11.DONE or connection.their_state is not h11.DONE:
                 return
