@@ -3,9 +3,9 @@
     .venv/bin/python bench/gateway.py [--seconds 5] [--rounds 1]
 
 Starts a throwaway PostgreSQL and `iamd serve --http-listen` pinned to core 1, registers an
-"orders" service with HTTP bindings, a user allowed to GET /orders/{OrderId} (and denied from one network) and a role that
-an OpenID Connect token may act as, and loads the server with h2load pinned to core 0, every
-call a cache hit:
+"orders" service with HTTP bindings, a user allowed to GET /orders/{OrderId} (and denied from
+one network) and a role that an OpenID Connect token may act as, and loads the server with
+h2load pinned to core 0, every call a cache hit:
 
 - Authorize for the user (no context: the memoized decision; and with the three context
   keys a gateway adds, evaluated each time like a gateway's),

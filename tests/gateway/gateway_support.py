@@ -11,13 +11,13 @@ from typing import Any
 import grpc
 from envoy.config.core.v3 import address_pb2
 from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, external_auth_pb2_grpc
+from iamd.v1 import authorization_pb2, types_pb2
 from iamd.v1 import management_pb2 as pb
-from iamd.v1 import types_pb2
 from iamd_client import http_signature_headers
 from iamd_client._convert import fill
 from iamd_client.signing import SigningCredentials
 
-from tests.api.management_support import unique
+from tests.api.management_support import eventually, unique
 from tests.harness import Stubs
 
 CLIENT_ADDRESS = "203.0.113.7"
@@ -56,9 +56,17 @@ def orders_definition(prefix: str) -> dict[str, Any]:
 
 
 def put_definition(root: Stubs, data: Mapping[str, Any]) -> int:
+    """Puts the definition and waits until the replica's registry has it (it reloads in the
+    background after the write's notification)."""
     definition = fill(types_pb2.ServiceDefinition(), data)
     response = root.management.PutServiceDefinition(
         pb.PutServiceDefinitionRequest(definition=definition)
+    )
+    action = f"{definition.service_prefix}:{definition.actions[-1].name}"
+    eventually(
+        lambda: root.authorization.Authorize(
+            authorization_pb2.AuthorizeRequest(action=action, resource_arn="*")
+        )
     )
     return int(response.revision)
 

@@ -345,6 +345,7 @@ def test_conditions_see_source_ip_transport_and_user_agent(
     assert allowed()
     assert not allowed(source="198.51.100.1")
     assert allowed(source="203.0.113.200")
+    assert allowed(source="::ffff:203.0.113.200")  # IPv4 on a dual-stack listener
     assert not allowed(scheme="http")
     assert not allowed(agent="python-requests/2.32")
 

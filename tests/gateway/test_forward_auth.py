@@ -173,6 +173,19 @@ def test_bad_proxy_configurations_are_denied_with_500(
     ):
         status, body = _request(listener, target, headers)
         assert status == 500, (target, body)
+    # Unbound and let through: the principal headers come back empty, so proxies that copy
+    # them overwrite whatever the client sent.
+    connection = http.client.HTTPConnection(*_address(listener), timeout=5)
+    try:
+        unbound = {**good, "X-Forwarded-Uri": "/public/logo.png", "X-Iamd-Principal": "x"}
+        connection.request("GET", "/v1/forward-auth?unbound=allow", headers=unbound)
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 200
+        assert response.getheader("X-Iamd-Principal") == ""
+        assert response.getheader("X-Iamd-Revision") == ""
+    finally:
+        connection.close()
     # The query names the service ahead of the header.
     status, _ = _request(listener, "/v1/forward-auth?service=no-such-service", good)
     assert status == 500

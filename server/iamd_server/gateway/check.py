@@ -205,6 +205,8 @@ class Gateway:
             source = ipaddress.ip_address(request.source_ip.strip("[]"))
         except ValueError:
             raise ConfigurationError("the proxy sent no valid client address") from None
+        if isinstance(source, ipaddress.IPv6Address) and source.ipv4_mapped is not None:
+            source = source.ipv4_mapped  # an IPv4 client on a dual-stack listener
         try:
             caller = await self._principals.authenticate(
                 method=method,

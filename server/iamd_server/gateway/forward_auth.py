@@ -255,6 +255,9 @@ class ForwardAuthServer:
         head: bool = False,
     ) -> None:
         headers = [*answer.headers, ("content-length", str(len(answer.body)))]
+        # Headers only iamd may set, sent empty: proxies that copy them to the upstream
+        # request (Caddy's copy_headers, Traefik's authResponseHeaders) overwrite a client's.
+        headers += [(name, "") for name in answer.remove]
         if connection.their_state is not h11.DONE:  # a body left unread, or a bad request
             headers.append(("connection", "close"))
         data = connection.send(h11.Response(status_code=answer.status, headers=headers)) or b""
