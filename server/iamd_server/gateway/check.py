@@ -109,6 +109,9 @@ def _error(status: int, outcome: str, code: str, message: str) -> Answer:
 
 
 INTERNAL = _error(500, "error", "InternalError", "the request could not be authorized")
+MISCONFIGURED = _error(
+    500, "error", "GatewayMisconfigured", "the gateway's route to iamd is misconfigured"
+)
 UNBOUND_ALLOWED = Answer(200, "unbound_allowed", remove=UPSTREAM_HEADERS)
 
 
@@ -141,18 +144,19 @@ class Gateway:
         try:
             return await self._check(request)
         except ConfigurationError as exc:
+            # The detail is for the operator's log, not for whoever sent the request.
             log.warning("gateway route misconfigured: %s", exc)
-            return _error(500, "error", "GatewayMisconfigured", str(exc))
+            return MISCONFIGURED
         except Exception:
             log.exception("gateway check failed; denying")
             return INTERNAL
 
-    def table(self, service: str) -> RouteTable | None:
-        """The service's route table, compiled once per definition: a reloaded registry
-        holds new definition objects, which are compiled again on first use. None when the
-        service has no definition; ConfigurationError when its bindings do not compile
-        (validated on write, so never expected), rather than treating every request as
-        unbound, which a route may let through."""
+    def routes(self, service: str) -> tuple[str, RouteTable] | None:
+        """The service's prefix (as defined) and route table, compiled once per definition:
+        a reloaded registry holds new definition objects, which are compiled again on first
+        use. None when the service has no definition; ConfigurationError when its bindings
+        do not compile (validated on write, so never expected), rather than treating every
+        request as unbound, which a route may let through."""
         definition = self._decider.registry.get(service)
         if definition is None:
             return None
@@ -168,7 +172,7 @@ class Gateway:
             cached = self._tables[service] = (definition, table)
         if cached[1] is None:
             raise ConfigurationError(f"the HTTP bindings of {service!r} do not compile")
-        return cached[1]
+        return definition.prefix, cached[1]
 
     async def _check(self, request: HttpRequest) -> Answer:
         service = request.service
@@ -181,9 +185,10 @@ class Gateway:
             raise ConfigurationError("the route's region must be [a-z0-9-], at most 32")
         if request.account and not valid_account(request.account):
             raise ConfigurationError("the route's account must be a 12-digit account id")
-        table = self.table(service)
-        if table is None:
+        found = self.routes(service)
+        if found is None:
             raise ConfigurationError(f"no service definition for {service[:64]!r}")
+        service, table = found  # the prefix as defined: the audience of signed requests
         method, target = request.method, request.target
         if not (0 < len(method) <= MAX_METHOD_LENGTH and set(method) <= _TOKEN_CHARACTERS):
             return _error(401, "malformed", "MalformedRequest", "the request method is malformed")
