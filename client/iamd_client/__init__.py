@@ -23,6 +23,7 @@ from iamd_client.errors import (
     Unauthenticated,
     Unavailable,
 )
+from iamd_client.signing import http_signature_headers
 
 __version__ = VERSION
 
@@ -46,6 +47,7 @@ __all__ = [
     "__version__",
     "authorize_check",
     "context_entry",
+    "http_signature_headers",
     "make_call",
     "resolve",
     "write_profile",

@@ -24,6 +24,8 @@ HEADER_KEY_ID = "x-iamd-access-key-id"
 HEADER_DATE = "x-iamd-date"
 HEADER_TOKEN = "x-iamd-security-token"
 HEADER_SIGNATURE = "x-iamd-signature"
+# HTTP requests (gateways): the SHA-256 of the body, which the signature covers.
+HEADER_CONTENT_SHA256 = "x-iamd-content-sha256"
 # A signed request is accepted this long before or after its timestamp (clock skew, retries).
 MAX_SKEW_SECONDS = 300
 # The audience of calls to iamd itself (the server's --service-name).
@@ -145,3 +147,50 @@ def timestamp_is_fresh(date: str, *, now: float | None = None) -> bool:
         return False
     current = time.time() if now is None else now
     return abs(current - int(date)) <= MAX_SKEW_SECONDS
+
+
+def http_method_line(method: str, path: str) -> str:
+    """What an HTTP request signs where a gRPC call signs its method: the method and the
+    request target exactly as sent, query string included ("GET /orders/1001?full=1")."""
+    return f"{method} {path}"
+
+
+def http_signature_headers(
+    *,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    access_key_id: str,
+    secret_access_key: str,
+    session_token: str | None = None,
+    audience: str,
+    now: float | None = None,
+) -> dict[str, str]:
+    """Headers that authenticate one HTTP request to a service behind an iamd gateway
+    (Envoy ext_authz or forward-auth).
+
+    ``audience`` is the service's name (its service prefix, the route's ``iamd_service``);
+    ``method`` and ``path`` are the request line's method and target exactly as sent (path
+    and query string, percent-encoded as on the wire); ``body`` the exact body bytes. The
+    signature covers them all and is good for 5 minutes around ``now``.
+    """
+    check_audience(audience)
+    date = str(int(time.time() if now is None else now))
+    digest = hashlib.sha256(body).hexdigest()
+    signature = compute_signature(
+        derive_signing_key(secret_access_key),
+        http_method_line(method, path),
+        date,
+        access_key_id,
+        digest,
+        audience,
+    )
+    headers = {
+        HEADER_KEY_ID: access_key_id,
+        HEADER_DATE: date,
+        HEADER_CONTENT_SHA256: digest,
+        HEADER_SIGNATURE: signature,
+    }
+    if session_token:
+        headers[HEADER_TOKEN] = session_token
+    return headers

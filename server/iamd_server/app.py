@@ -11,6 +11,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,9 @@ from iamd_server.changes import DEFAULT_MAX_STALENESS, ChangeFeed
 from iamd_server.crypto import MasterKey
 from iamd_server.decisions import Decider
 from iamd_server.end_users import EndUsers
+from iamd_server.gateway import envoy, forward_auth
+from iamd_server.gateway.check import Gateway
+from iamd_server.gateway.http_principal import HttpPrincipals
 from iamd_server.key_usage import KeyUsage
 from iamd_server.master_key import load_master_key
 from iamd_server.metrics_multiprocess import MultiprocessExport
@@ -77,6 +81,8 @@ class Settings:
     tls_client_ca_file: Path | None = None  # set: clients must present a certificate
     service_name: str = "iamd"  # the audience of signed calls (--service-name)
     oidc_allow_http: bool = False  # plain http JWKS URLs (tests and development)
+    http_listen: str | None = None  # HOST:PORT of the forward-auth listener (off when None)
+    http_timeout: float = forward_auth.REQUEST_SECONDS  # to receive one forward-auth request
     jwks_refresh_seconds: float = 3600.0
     bootstrap: bool = True  # False: the organization comes from `iamd bootstrap`
     max_staleness: float = DEFAULT_MAX_STALENESS
@@ -113,6 +119,7 @@ class IamdServer:
 
     settings: Settings
     address: str = ""
+    http_address: str = ""  # the forward-auth listener's, when --http-listen is set
     pool: asyncpg.Pool | None = None
     store: Store | None = None
     feed: ChangeFeed | None = None
@@ -125,6 +132,8 @@ class IamdServer:
     _jwks: JwksRefresher | None = None
     _unstarted: grpc.aio.Server | None = None  # bound, not serving yet
     _export: MultiprocessExport | None = None  # a worker's metrics, for the supervisor
+    _http_socket: socket.socket | None = None  # the forward-auth listener's, bound early
+    _forward_auth: forward_auth.ForwardAuthServer | None = None
 
     async def start(self) -> str:
         """Claims the data directory and the port first, so a start that cannot succeed
@@ -150,6 +159,15 @@ class IamdServer:
         port = bind(server, self.settings.listen, tls)
         host = self.settings.listen.rsplit(":", 1)[0]
         self.address = f"{host}:{port}"
+        if self.settings.http_listen:
+            try:
+                self._http_socket, self.http_address = forward_auth.bind(
+                    self.settings.http_listen, reuse_port=worker
+                )
+            except (OSError, ValueError) as exc:
+                raise StartupError(
+                    f"cannot listen on {self.settings.http_listen} (--http-listen): {one_line(exc)}"
+                ) from exc
         if self.settings.metrics_listen and not worker:
             try:
                 metrics.serve_http(self.settings.metrics_listen)
@@ -230,6 +248,17 @@ class IamdServer:
         credentials = CredentialsServicer(self.store, self.decider, master_key)
         credentials.allow_http_jwks = self.settings.oidc_allow_http
         sts = StsServicer(self.store, self.decider, sessions, session_policies)
+        # HTTP gateways (Envoy's Check, forward-auth): the principal comes from the HTTP
+        # request, the decision from the same Decider as Authorize.
+        principals = HttpPrincipals(self.authenticator, self.decider, sessions, self.store)
+        self.feed.subscribe(principals.on_change)
+        gateway = Gateway(
+            self.decider,
+            self.feed,
+            principals,
+            session_policies,
+            own_audience=self.settings.service_name,
+        )
         # gRPC asks the handlers in order for each call: the Authorize hot path goes first.
         services: tuple[tuple[ServiceDescriptor, tuple[object, ...], tuple[str, ...]], ...] = (
             (_SERVICES[1], (authorization,), ()),
@@ -250,17 +279,25 @@ class IamdServer:
                     ),
                 )
             )
+        # Envoy does not sign its calls: Check authenticates the HTTP request it describes.
+        server.add_generic_rpc_handlers((envoy.check_handler(gateway),))
         self._health = health.aio.HealthServicer()
         if worker:
             await self.set_serving(False)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        names = [d.full_name for d in _SERVICES] + [
+        names = [d.full_name for d in (*_SERVICES, envoy.SERVICE_DESCRIPTOR)] + [
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ]
         reflection.enable_server_reflection(names, server)
         await server.start()
         self._server, self._unstarted = server, None
+        if self._http_socket is not None:
+            self._forward_auth = forward_auth.ForwardAuthServer(
+                gateway, request_seconds=self.settings.http_timeout
+            )
+            await self._forward_auth.start(self._http_socket)
+            self._http_socket = None
         if worker:
             return self.address
 
@@ -287,7 +324,7 @@ class IamdServer:
             if serving
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
-        for descriptor in _SERVICES:
+        for descriptor in (*_SERVICES, envoy.SERVICE_DESCRIPTOR):
             await self._health.set(descriptor.full_name, status)
         await self._health.set("", status)
 
@@ -317,6 +354,10 @@ class IamdServer:
         """Stops what was started, in reverse order; safe after a start that failed midway."""
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
+        if self._forward_auth is not None:
+            await self._forward_auth.stop()
+        if self._http_socket is not None:
+            self._http_socket.close()
         if self._server is not None:
             # In-flight calls finish within the grace period; new ones are refused.
             await self._server.stop(self.settings.grace_seconds)
@@ -383,6 +424,8 @@ async def serve(settings: Settings) -> None:
         gc.collect()
         gc.freeze()
         if link is None:
+            if server.http_address:
+                print(f"iamd forward-auth listening on {server.http_address}", flush=True)
             print(f"iamd listening on {address}", flush=True)
         else:
             following = loop.create_task(link.follow(server.set_serving, stop.set))
@@ -439,6 +482,8 @@ def serve_command(args: argparse.Namespace) -> int:
         workers=args.workers,
         worker_index=args.worker_index,
         worker_control_fd=args.worker_control_fd,
+        http_listen=args.http_listen,
+        http_timeout=args.http_timeout,
     )
     try:
         if settings.workers > 1 and not settings.is_worker:

@@ -186,6 +186,19 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     serve.add_argument("--worker-control-fd", type=int, default=None, help=argparse.SUPPRESS)
     serve.add_argument("--pool-size", type=int, default=10, help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--http-listen",
+        default=os.environ.get("IAMD_HTTP_LISTEN") or None,
+        help="HOST:PORT of the HTTP forward-auth listener for nginx, Caddy and Traefik"
+        " (GET /v1/forward-auth; env IAMD_HTTP_LISTEN; off when unset)",
+    )
+    serve.add_argument(
+        "--http-timeout",
+        type=float,
+        default=float(os.environ.get("IAMD_HTTP_TIMEOUT", "10")),
+        help="seconds a forward-auth client has to send one whole request (env"
+        " IAMD_HTTP_TIMEOUT; default: 10)",
+    )
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations and exit")
     _add_database_arguments(migrate)

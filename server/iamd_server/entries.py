@@ -21,6 +21,7 @@ from iamd_server.policy import (
     DecidedBy,
     Decision,
     EvaluationResult,
+    HttpBinding,
     PolicyKind,
     PolicySet,
     PolicySets,
@@ -388,6 +389,7 @@ def definition_from_record(prefix: str, data: Mapping[str, Any]) -> ServiceDefin
             resource_types=tuple(str(r).rstrip("*") for r in a.get("resource_types") or ()),
             condition_keys=tuple(str(k) for k in a.get("condition_keys") or ()),
             access_level=str(a.get("access_level") or ""),
+            http=tuple(HttpBinding.from_dict(b) for b in a.get("http") or ()),
         )
         for a in data.get("actions") or ()
     ]

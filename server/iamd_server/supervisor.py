@@ -137,6 +137,8 @@ class Supervisor:
     _initial: asyncio.Future[None] | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _reserved: socket.socket | None = None
+    _reserved_http: socket.socket | None = None  # the forward-auth port (--http-listen)
+    http_address: str | None = None
     _embedded: EmbeddedPostgres | None = None
     _pool: asyncpg.Pool | None = None
     _jwks: JwksRefresher | None = None
@@ -159,6 +161,8 @@ class Supervisor:
             self._embedded = EmbeddedPostgres(settings.data_dir)
             self._embedded.lock()
         self._reserved, self.address = reserve(settings.listen)
+        if settings.http_listen:
+            self._reserved_http, self.http_address = reserve(settings.http_listen)
         tls = settings.server_credentials() is not None  # checks the TLS files too
         if settings.metrics_listen:
             self._metrics_dir = tempfile.mkdtemp(prefix="iamd-metrics-")  # new, so empty
@@ -227,8 +231,9 @@ class Supervisor:
                 await asyncio.wait_for(self._pool.close(), 10)
         if self._embedded is not None:
             await asyncio.to_thread(self._embedded.stop)
-        if self._reserved is not None:
-            self._reserved.close()
+        for reserved in (self._reserved, self._reserved_http):
+            if reserved is not None:
+                reserved.close()
         if self._metrics_dir is not None:
             shutil.rmtree(self._metrics_dir, ignore_errors=True)
         return clean
@@ -266,6 +271,9 @@ class Supervisor:
         argv += ["--oidc-jwks-refresh-seconds", repr(settings.jwks_refresh_seconds)]
         argv += ["--log-level", self.log_level]
         argv += ["--pool-size", str(worker_pool_size(settings))]
+        if self.http_address:
+            argv += ["--http-listen", self.http_address]
+            argv += ["--http-timeout", repr(settings.http_timeout)]
         argv += ["--max-staleness", repr(settings.max_staleness)]
         argv += ["--load-timeout", repr(settings.load_timeout)]
         # The budget is the server's: each worker holds caches of its own.
@@ -433,6 +441,8 @@ async def supervise(settings: Settings, *, log_level: str = "INFO") -> int:
             ) from exc
         if not supervisor.stopping:
             print(f"iamd: {settings.workers} workers ready", flush=True)
+            if supervisor.http_address:
+                print(f"iamd forward-auth listening on {supervisor.http_address}", flush=True)
             print(f"iamd listening on {address}", flush=True)
             await supervisor.wait()
     finally:

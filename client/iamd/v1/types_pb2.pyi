@@ -787,6 +787,7 @@ class ServiceAction(_message.Message):
     RESOURCE_TYPES_FIELD_NUMBER: _builtins.int
     CONDITION_KEYS_FIELD_NUMBER: _builtins.int
     ACCESS_LEVEL_FIELD_NUMBER: _builtins.int
+    HTTP_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The action name without the prefix, e.g. "GetObject"; 1-128 chars [A-Za-z0-9]; unique
     case-insensitively within the service.
@@ -805,6 +806,12 @@ class ServiceAction(_message.Message):
         global aws:* keys.
         """
 
+    @_builtins.property
+    def http(self) -> _containers.RepeatedCompositeFieldContainer[Global___HttpBinding]:
+        """HTTP requests that are this action, for gateways (Envoy ext_authz, forward-auth): at
+        most 20 per action. See HttpBinding.
+        """
+
     def __init__(
         self,
         *,
@@ -812,14 +819,57 @@ class ServiceAction(_message.Message):
         resource_types: _abc.Iterable[_builtins.str] | None = ...,
         condition_keys: _abc.Iterable[_builtins.str] | None = ...,
         access_level: _builtins.str = ...,
+        http: _abc.Iterable[Global___HttpBinding] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_level", b"access_level", "condition_keys", b"condition_keys", "name", b"name", "resource_types", b"resource_types"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_level", b"access_level", "condition_keys", b"condition_keys", "http", b"http", "name", b"name", "resource_types", b"resource_types"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ServiceAction: _TypeAlias = ServiceAction  # noqa: Y015
+
+@_typing.final
+class HttpBinding(_message.Message):
+    """One HTTP request shape of an action, in the spirit of google.api.http: method and path
+    template. Path variables ("{OrderId}") each match one non-empty path segment and fill the
+    variable of that name in the resource type's ARN pattern; Partition, Region and Account
+    come from the gateway's route configuration (Account defaults to the caller's). No two
+    bindings of a service may match the same request.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METHOD_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    RESOURCE_TYPE_FIELD_NUMBER: _builtins.int
+    method: _builtins.str
+    """An HTTP method in upper case, e.g. "GET" (1-20 of [A-Z])."""
+    path: _builtins.str
+    """A path template: "/" then segments separated by "/", each a literal (unreserved
+    characters and !$&'()*+,;=:@, compared with the percent-decoded request segment) or a
+    whole-segment variable "{Name}". No query string, no empty, "." or ".." segments; at most
+    32 segments and 1024 characters.
+    """
+    resource_type: _builtins.str
+    """The resource type whose ARN the request names, one of the action's; needed only when
+    the action has several. An action without resource types is authorized on "*" (the
+    path may then have no variables).
+    """
+    def __init__(
+        self,
+        *,
+        method: _builtins.str = ...,
+        path: _builtins.str = ...,
+        resource_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["method", b"method", "path", b"path", "resource_type", b"resource_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HttpBinding: _TypeAlias = HttpBinding  # noqa: Y015
 
 @_typing.final
 class ServiceResourceType(_message.Message):

@@ -185,10 +185,13 @@ class Authenticator:
         signature: str,
         session_token: str = "",
         audience: str | None = None,
+        used_for: str | None = None,
     ) -> Caller:
         """The principal behind one signature: iamd's own callers (audience: this server's
         service name), and end-user proofs forwarded to Authorize (audience: the service the
-        end user called); same string to sign, see iamd_client.signing."""
+        end user called); same string to sign, see iamd_client.signing. ``used_for`` is
+        what the key's last use records instead of ``method`` (HTTP gateways: the action,
+        not a path that may carry identifiers)."""
         if audience is None:
             audience = self.audience
         if not signing.timestamp_is_fresh(date):
@@ -216,7 +219,7 @@ class Authenticator:
             # Only the key's holder gets here: telling it the key is inactive reveals nothing.
             raise Unauthenticated("the access key is inactive")
         if self.usage is not None:
-            self.usage.record(key_id, method)
+            self.usage.record(key_id, used_for or method)
         return entry.caller
 
     async def _verify_session(

@@ -86,6 +86,10 @@ def service_definition_in(definition: types_pb2.ServiceDefinition) -> dict[str, 
                 "name": a.name,
                 "resource_types": list(a.resource_types),
                 "condition_keys": list(a.condition_keys),
+                "http": [
+                    {"method": b.method, "path": b.path, "resource_type": b.resource_type}
+                    for b in a.http
+                ],
             }
             for a in definition.actions
         ],
@@ -261,6 +265,14 @@ def service_definition(data: Mapping[str, Any], *, built_in: bool) -> types_pb2.
                 resource_types=[str(t) for t in a.get("resource_types") or ()],
                 condition_keys=[str(k) for k in a.get("condition_keys") or ()],
                 access_level=str(a.get("access_level") or ""),
+                http=[
+                    types_pb2.HttpBinding(
+                        method=str(b.get("method", "")),
+                        path=str(b.get("path", "")),
+                        resource_type=str(b.get("resource_type") or ""),
+                    )
+                    for b in a.get("http") or ()
+                ],
             )
             for a in data.get("actions") or ()
         ],

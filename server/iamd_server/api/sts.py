@@ -24,7 +24,6 @@ from iamd_server.api import convert
 from iamd_server.api.auth import Caller
 from iamd_server.api.dispatch import Call
 from iamd_server.decisions import Decider, Outcome
-from iamd_server.entries import PrincipalEntry
 from iamd_server.errors import (
     InvalidArgument,
     LimitExceeded,
@@ -33,14 +32,12 @@ from iamd_server.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from iamd_server.federation import trusts_web_identity
 from iamd_server.policy import (
     Context,
     Decision,
     PolicyKind,
-    PolicySets,
     PolicyValidationError,
-    Principal,
-    PrincipalKind,
     validate_policy,
 )
 from iamd_server.session_policies import SessionPolicies
@@ -421,30 +418,16 @@ class StsServicer:
         role = await self._find_role(request.role_arn)
         if role is None:
             raise refused
-        # The provider is the principal the trust policy must name ("Federated"); the
-        # token's claims are condition keys it may test.
-        keys: dict[str, str | Sequence[str]] = dict(
-            oidc.condition_keys(provider.host_path, verified)
+        trusted = await trusts_web_identity(
+            self._decider,
+            provider_arn=provider.arn,
+            host_path=provider.host_path,
+            token=verified,
+            role_arn=role.arn,
+            role_account=role.account_id,
+            session_name=session_name,
         )
-        keys["aws:FederatedProvider"] = provider.arn
-        trusted = Context.from_mapping(keys)
-        principal = Principal(arn=provider.arn, account=None, kind=PrincipalKind.SERVICE)
-        entry = PrincipalEntry(principal, PolicySets(), trusted, self._decider.revision)
-        resource_set = await self._decider.resource_policies(role.arn)
-        request_context = Context.from_entries(
-            (("sts:RoleSessionName", "string", (session_name,)),)
-        )
-        result = self._decider.evaluate(
-            entry,
-            "sts:AssumeRoleWithWebIdentity",
-            role.arn,
-            role.account_id,
-            request_context,
-            resource_set,
-            False,
-            int(time.time()),
-        )
-        if result.decision is not Decision.ALLOWED:
+        if not trusted:
             raise refused
         duration = self._role_duration(requested, role)
         policy_arns = await self._session_policy_arns(role, request.policy_arns)

@@ -26,6 +26,7 @@ from .resolve import bind_principal_ids
 from .services import (
     ActionDefinition,
     Applicability,
+    HttpBinding,
     ResourceTypeDefinition,
     ServiceDefinition,
     ServiceDefinitionError,
@@ -54,6 +55,7 @@ __all__ = [
     "Decision",
     "EvaluationResult",
     "GrantClass",
+    "HttpBinding",
     "InvalidInputError",
     "MatchedStatement",
     "ParsedPolicy",

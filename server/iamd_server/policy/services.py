@@ -17,6 +17,7 @@ from .templates import compile_template
 __all__ = [
     "ActionDefinition",
     "Applicability",
+    "HttpBinding",
     "ResourceTypeDefinition",
     "ServiceDefinition",
     "ServiceDefinitionError",
@@ -54,12 +55,33 @@ class ResourceTypeDefinition:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpBinding:
+    """An HTTP request shape of an action (method, path template, resource type), matched by
+    gateways (iamd_server.gateway.bindings, which also validates them)."""
+
+    method: str
+    path: str
+    resource_type: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"method": self.method, "path": self.path}
+        if self.resource_type:
+            out["resource_type"] = self.resource_type
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HttpBinding:
+        return cls(str(data["method"]), str(data["path"]), str(data.get("resource_type") or ""))
+
+
+@dataclass(frozen=True, slots=True)
 class ActionDefinition:
     name: str
     # Names of resource types; empty = the action takes no resource (resource `*`).
     resource_types: tuple[str, ...] = ()
     condition_keys: tuple[str, ...] = ()
     access_level: str = ""
+    http: tuple[HttpBinding, ...] = ()
 
     def __post_init__(self) -> None:
         if not _NAME_RE.fullmatch(self.name):
@@ -159,6 +181,7 @@ class ServiceDefinition:
                     resource_types=tuple(str(r) for r in a.get("resource_types", ())),
                     condition_keys=tuple(str(k) for k in a.get("condition_keys", ())),
                     access_level=str(a.get("access_level", "")),
+                    http=tuple(HttpBinding.from_dict(b) for b in a.get("http", ())),
                 )
                 for a in data.get("actions", ())
             ]
@@ -187,6 +210,7 @@ class ServiceDefinition:
                     "resource_types": list(a.resource_types),
                     "condition_keys": list(a.condition_keys),
                     "access_level": a.access_level,
+                    **({"http": [b.to_dict() for b in a.http]} if a.http else {}),
                 }
                 for a in self.actions.values()
             ],

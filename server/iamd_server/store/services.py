@@ -9,6 +9,8 @@ from typing import Any
 import asyncpg
 
 from iamd_server.errors import FailedPrecondition, InvalidArgument, NotFound
+from iamd_server.gateway.bindings import BindingError, compile_routes
+from iamd_server.policy import HttpBinding
 from iamd_server.store.base import StoreBase, decode_marker, make_page
 from iamd_server.store.base import max_items as check_max_items
 from iamd_server.store.records import AuditEventRecord, Page, ServiceDefinitionRecord, Written
@@ -30,6 +32,51 @@ def _strings(value: Any, field: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InvalidArgument(field, "must be a list of strings")
     return list(value)
+
+
+def _http_bindings(value: Any, field: str) -> list[dict[str, str]]:
+    if not isinstance(value, list):
+        raise InvalidArgument(field, "must be a list of bindings")
+    out: list[dict[str, str]] = []
+    for j, binding in enumerate(value):
+        item: dict[str, str] = {}
+        for key in ("method", "path", "resource_type"):
+            text = binding.get(key) if isinstance(binding, Mapping) else None
+            if text is None or text == "":
+                continue
+            if not isinstance(text, str):
+                raise InvalidArgument(f"{field}[{j}].{key}", "must be a string")
+            item[key] = text
+        for key in ("method", "path"):
+            if key not in item:
+                raise InvalidArgument(f"{field}[{j}].{key}", "is required")
+        out.append(item)
+    return out
+
+
+class _Action:
+    """An action in the shape the route compiler reads."""
+
+    __slots__ = ("http", "name", "resource_types")
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.name: str = data["name"]
+        self.resource_types: tuple[str, ...] = tuple(data["resource_types"])
+        self.http = tuple(HttpBinding.from_dict(b) for b in data.get("http", ()))
+
+
+def _check_routes(
+    prefix: str, actions: list[dict[str, Any]], resource_types: list[dict[str, Any]]
+) -> None:
+    """HTTP bindings: known variables, one resource type each, no two matching one request
+    (iamd_server.gateway.bindings)."""
+    if not any("http" in a for a in actions):
+        return
+    patterns = {t["name"]: t["arn_pattern"] for t in resource_types}
+    try:
+        compile_routes(prefix, [_Action(a) for a in actions], patterns)
+    except BindingError as exc:
+        raise InvalidArgument(f"definition.{exc.field}", exc.reason) from None
 
 
 def check_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,9 +128,14 @@ def check_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
                 f"{field}.resource_types", f"unknown resource type(s): {', '.join(unknown)}"
             )
         keys = _strings(action.get("condition_keys") or [], f"{field}.condition_keys")
-        actions.append({"name": name, "resource_types": types, "condition_keys": keys})
+        stored: dict[str, Any] = {"name": name, "resource_types": types, "condition_keys": keys}
+        http = _http_bindings(action.get("http") or [], f"{field}.http")
+        if http:
+            stored["http"] = http
+        actions.append(stored)
     if not actions:
         raise InvalidArgument("definition.actions", "a service definition needs actions")
+    _check_routes(prefix, actions, resource_types)
     return {
         "service_prefix": prefix,
         "actions": actions,
