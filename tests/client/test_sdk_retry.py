@@ -97,6 +97,21 @@ def test_non_idempotent_write_is_not_retried(iamd: Restartable) -> None:
             client.get_user(user_name="r-during")  # retried until answered: it never ran
 
 
+def test_delete_is_retried_across_a_restart(iamd: Restartable) -> None:
+    assert is_idempotent("/iamd.v1.ManagementService/DeleteUser")
+    with connect(iamd.endpoint, iamd.root, timeout=30, max_attempts=1000) as client:
+        client.create_user(user_name="r-deleted")
+        iamd.stop()
+        restart = iamd.start_later(0.5)
+        started = time.monotonic()
+        client.delete_user(user_name="r-deleted")  # UNAVAILABLE until the server is back
+        elapsed = time.monotonic() - started
+        restart.join()
+        assert elapsed > 0.5
+        with pytest.raises(NotFound):
+            client.get_user(user_name="r-deleted")
+
+
 def test_credential_rpcs_retry_classification() -> None:
     retried: list[c.Call[Any]] = [
         c.get_login_profile(user_name="u"),
