@@ -4,7 +4,8 @@
 iamd.v1 and return the generated response messages; failures raise `IamdError` subclasses.
 """
 
-from iamd_client._calls import Call, authorize_check, context_entry, make_call
+from iamd_client._args import authorize_check, context_entry
+from iamd_client._call import Call, make_call
 from iamd_client._transport import VERSION
 from iamd_client.aio import AsyncClient
 from iamd_client.client import Client

@@ -1,9 +1,9 @@
 """Descriptors that turn the request builders of `_calls` into client methods.
 
-A builder is written once (`_calls.create_user(*, user_name, ...) -> Call[...]`); declaring
-``create_user = rpc(_calls.create_user)`` on the shared method table gives `Client` a method
-returning the response and `AsyncClient` one returning an awaitable of it, both with the
-builder's exact keyword signature for type checkers.
+A builder is generated once per RPC (`_calls.create_user(*, user_name, ...) -> Call[...]`);
+declaring ``create_user = rpc(_calls.create_user)`` on the shared method table (`_api`, also
+generated) gives `Client` a method returning the response and `AsyncClient` one returning an
+awaitable of it, both with the builder's exact keyword signature for type checkers.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from google.protobuf.message import Message
 
-from iamd_client._calls import Call
+from iamd_client._call import Call
 from iamd_client.errors import InternalError
 
 P = ParamSpec("P")

@@ -24,7 +24,7 @@ from google.protobuf.message import Message
 from iamd_client import _transport as tr
 from iamd_client._api import ApiMethods
 from iamd_client._binding import AsyncInvoker, next_page
-from iamd_client._calls import Call
+from iamd_client._call import Call
 from iamd_client.credentials import ClientConfig, CredentialsError, resolve
 from iamd_client.errors import ConfigurationError, IamdError, Unavailable, from_rpc_error
 from iamd_client.signing import DEFAULT_AUDIENCE
@@ -168,7 +168,7 @@ class AsyncClient(ApiMethods, AsyncInvoker):
     # ---- calls -----------------------------------------------------------------------------
 
     async def call(self, call: Call[R]) -> R:
-        """Run a prepared call (see `iamd_client._calls.make_call`)."""
+        """Run a prepared call (see `iamd_client.make_call`)."""
         return await self._invoke(call)
 
     def _stub(self, call: Call[R]) -> grpc.aio.UnaryUnaryMultiCallable[bytes, R]:

@@ -8,9 +8,11 @@
             print(user.arn)
         decision = iam.authorize(principal_arn=arn, action="s3:GetObject", resource_arn=obj)
 
-Every call is serialized once, signed over exactly those bytes and sent as is. Idempotent
-calls (reads, Authorize*, Simulate*, Put*-style writes) are retried on UNAVAILABLE with
-jittered exponential backoff, re-signed each attempt, within the call's deadline.
+Every call is serialized once, signed over exactly those bytes and sent as is. Calls the API
+declares idempotent (the idempotency_level option of the RPC: reads, Authorize*, Simulate*,
+and writes whose repetition leaves the same state, such as Put*, Update*, Delete*) are
+retried on UNAVAILABLE with jittered exponential backoff, re-signed each attempt, within the
+call's deadline.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from google.protobuf.message import Message
 from iamd_client import _transport as tr
 from iamd_client._api import ApiMethods
 from iamd_client._binding import SyncInvoker, next_page
-from iamd_client._calls import Call
+from iamd_client._call import Call
 from iamd_client.credentials import ClientConfig, CredentialsError, resolve
 from iamd_client.errors import ConfigurationError, IamdError, Unavailable, from_rpc_error
 from iamd_client.signing import DEFAULT_AUDIENCE
@@ -165,7 +167,7 @@ class Client(ApiMethods, SyncInvoker):
     # ---- calls -----------------------------------------------------------------------------
 
     def call(self, call: Call[R]) -> R:
-        """Run a prepared call (see `iamd_client._calls.make_call`)."""
+        """Run a prepared call (see `iamd_client.make_call`)."""
         return self._invoke(call)
 
     def _stub(self, call: Call[R]) -> grpc.UnaryUnaryMultiCallable[bytes, R]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from iamd_client import AsyncClient, NotFound, Unavailable
 from iamd_client import _calls as c
-from iamd_client._calls import is_idempotent
+from iamd_client._call import is_idempotent
 
 from tests.client.conftest import connect, free_port
 from tests.harness import ServerProcess, start_server
@@ -81,7 +81,7 @@ def test_idempotent_call_survives_a_restart(iamd: Restartable) -> None:
 
 
 def test_non_idempotent_write_is_not_retried(iamd: Restartable) -> None:
-    assert not is_idempotent("CreateUser")
+    assert not is_idempotent("/iamd.v1.ManagementService/CreateUser")
     with connect(iamd.endpoint, iamd.root, timeout=30, max_attempts=1000) as client:
         client.get_caller_identity()  # connected
         iamd.stop()
@@ -97,6 +97,21 @@ def test_non_idempotent_write_is_not_retried(iamd: Restartable) -> None:
             client.get_user(user_name="r-during")  # retried until answered: it never ran
 
 
+def test_delete_is_retried_across_a_restart(iamd: Restartable) -> None:
+    assert is_idempotent("/iamd.v1.ManagementService/DeleteUser")
+    with connect(iamd.endpoint, iamd.root, timeout=30, max_attempts=1000) as client:
+        client.create_user(user_name="r-deleted")
+        iamd.stop()
+        restart = iamd.start_later(0.5)
+        started = time.monotonic()
+        client.delete_user(user_name="r-deleted")  # UNAVAILABLE until the server is back
+        elapsed = time.monotonic() - started
+        restart.join()
+        assert elapsed > 0.5
+        with pytest.raises(NotFound):
+            client.get_user(user_name="r-deleted")
+
+
 def test_credential_rpcs_retry_classification() -> None:
     retried: list[c.Call[Any]] = [
         c.get_login_profile(user_name="u"),
@@ -105,14 +120,16 @@ def test_credential_rpcs_retry_classification() -> None:
         c.list_open_id_connect_providers(),
         c.update_account_password_policy(minimum_password_length=8),
         c.update_open_id_connect_provider_jwks(open_id_connect_provider_arn="arn", jwks="{}"),
+        # Deletes leave the same state when repeated (a repeat may answer NOT_FOUND), as HTTP's
+        # DELETE: retried, as the AWS SDKs retry them.
+        c.delete_login_profile(user_name="u"),
+        c.delete_account_password_policy(),
+        c.delete_open_id_connect_provider(open_id_connect_provider_arn="arn"),
     ]
     once: list[c.Call[Any]] = [
         c.create_login_profile(user_name="u", password="p"),
         c.update_login_profile(user_name="u", password="p"),
-        c.delete_login_profile(user_name="u"),
-        c.delete_account_password_policy(),
         c.create_open_id_connect_provider(url="https://x", client_ids=["c"], jwks="{}"),
-        c.delete_open_id_connect_provider(open_id_connect_provider_arn="arn"),
         c.revoke_role_sessions(role_name="r"),
         c.revoke_user_sessions(user_name="u"),
         c.login(account="a", user_name="u", password="p"),

@@ -103,7 +103,7 @@ class ValidatePolicyRequest(_message.Message):
     MARKER_FIELD_NUMBER: _builtins.int
     MAX_ITEMS_FIELD_NUMBER: _builtins.int
     policy_document: _builtins.str
-    """The JSON policy document, 1-131,072 characters. A document that is not JSON is
+    """Required. The JSON policy document, 1-131,072 characters. A document that is not JSON is
     answered with a JSON_SYNTAX_ERROR finding, as AWS does.
     """
     policy_type: Global___PolicyType.ValueType

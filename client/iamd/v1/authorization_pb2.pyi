@@ -5,10 +5,13 @@ The Authorize API: decide requests against the stored policies, and simulate pol
 
 The caller of Authorize/AuthorizeBatch is an enforcement point (a service protecting its
 resources); it needs "iamd:Authorize" on the principal ARN it asks about, or on "*" for
-"anonymous" and service principals (asking about itself is always allowed). Simulate* calls are authorized as "iam:<RpcName>" on
-policy_source_arn (SimulatePrincipalPolicy) or "*" (SimulateCustomPolicy).
+"anonymous" and service principals (asking about itself is always allowed). Simulate*
+calls are authorized as "iam:<RpcName>" on policy_source_arn (SimulatePrincipalPolicy) or
+"*" (SimulateCustomPolicy).
 Decisions fail closed: when policies cannot be loaded the answer is an implicit deny with
 reason "error", never an allow.
+
+Required fields and retries (idempotency_level) follow the conventions of management.proto.
 """
 
 from collections import abc as _abc
@@ -97,8 +100,8 @@ class AuthorizeRequest(_message.Message):
     a service principal name ("svc.example.com") or "anonymous". Empty = the caller itself.
     """
     action: _builtins.str
-    """The action, "vendor:Name" (e.g. "s3:GetObject"); case-insensitive; must be declared in
-    a service definition (INVALID_ARGUMENT otherwise).
+    """Required. The action, "vendor:Name" (e.g. "s3:GetObject"); case-insensitive; must be
+    declared in a service definition (INVALID_ARGUMENT otherwise).
     """
     resource_arn: _builtins.str
     """The resource ARN; "*" (or empty) for actions without resource-level permissions."""
@@ -304,8 +307,8 @@ class AuthorizeBatchRequest(_message.Message):
     """Require a policy snapshot at or after this revision (see AuthorizeRequest)."""
     @_builtins.property
     def checks(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuthorizeCheck]:
-        """1-1000 checks. An invalid check fails the whole call with INVALID_ARGUMENT naming the
-        field as "checks[N].field".
+        """Required. 1-1000 checks. An invalid check fails the whole call with INVALID_ARGUMENT
+        naming the field as "checks[N].field".
         """
 
     def __init__(
@@ -476,7 +479,7 @@ class SimulatePrincipalPolicyRequest(_message.Message):
     MARKER_FIELD_NUMBER: _builtins.int
     MAX_ITEMS_FIELD_NUMBER: _builtins.int
     policy_source_arn: _builtins.str
-    """Required: ARN of a stored user, group or role whose inline and attached policies (for a
+    """Required. ARN of a stored user, group or role whose inline and attached policies (for a
     user also its groups' policies) and boundary are simulated.
     """
     resource_policy: _builtins.str
@@ -504,7 +507,7 @@ class SimulatePrincipalPolicyRequest(_message.Message):
 
     @_builtins.property
     def action_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Required, 1-100 actions "vendor:Name", no wildcards."""
+        """Required. 1-100 actions "vendor:Name", no wildcards."""
 
     @_builtins.property
     def resource_arns(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -625,7 +628,7 @@ class SimulateCustomPolicyRequest(_message.Message):
     """Page size (results), 1-1000; 0 = default 100."""
     @_builtins.property
     def policy_input_list(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Required identity policies, JSON (may be empty only when a resource policy decides)."""
+        """Identity policies, JSON; may be empty only when a resource policy decides."""
 
     @_builtins.property
     def permissions_boundary_policy_input_list(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -633,7 +636,7 @@ class SimulateCustomPolicyRequest(_message.Message):
 
     @_builtins.property
     def action_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Required, 1-100 actions "vendor:Name", no wildcards."""
+        """Required. 1-100 actions "vendor:Name", no wildcards."""
 
     @_builtins.property
     def resource_arns(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:

@@ -5,10 +5,13 @@ The Authorize API: decide requests against the stored policies, and simulate pol
 
 The caller of Authorize/AuthorizeBatch is an enforcement point (a service protecting its
 resources); it needs "iamd:Authorize" on the principal ARN it asks about, or on "*" for
-"anonymous" and service principals (asking about itself is always allowed). Simulate* calls are authorized as "iam:<RpcName>" on
-policy_source_arn (SimulatePrincipalPolicy) or "*" (SimulateCustomPolicy).
+"anonymous" and service principals (asking about itself is always allowed). Simulate*
+calls are authorized as "iam:<RpcName>" on policy_source_arn (SimulatePrincipalPolicy) or
+"*" (SimulateCustomPolicy).
 Decisions fail closed: when policies cannot be loaded the answer is an implicit deny with
 reason "error", never an allow.
+
+Required fields and retries (idempotency_level) follow the conventions of management.proto.
 """
 
 from collections import abc as _abc

@@ -18,6 +18,14 @@ Conventions:
   (DeleteConflict), RESOURCE_EXHAUSTED (LimitExceeded), PERMISSION_DENIED,
   UNAUTHENTICATED. Trailing metadata "iamd-error-field" / "iamd-error-reason" carry the
   offending request field and a reason code.
+- A request field whose comment starts with "Required" has no default: the SDK makes it a
+  required keyword argument and iamctl a required flag. Other fields may be left out.
+- Retries: reads declare `option idempotency_level = NO_SIDE_EFFECTS`, writes whose
+  repetition leaves the same state declare IDEMPOTENT (as HTTP's PUT and DELETE, RFC 9110
+  9.2.2: a repeated Delete may answer NOT_FOUND, a repeated rename NOT_FOUND for the old
+  name). Clients may retry those after UNAVAILABLE; calls without the option (Create*,
+  which would create twice or answer ALREADY_EXISTS for what they created, and the calls
+  noted below) are sent once.
 """
 
 from collections import abc as _abc
@@ -85,7 +93,7 @@ class CreateAccountRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Display name, 1-50 chars."""
+    """Required. Display name, 1-50 chars."""
     email: _builtins.str
     """Contact email, 6-64 chars; unique in the organization when given."""
     def __init__(
@@ -249,9 +257,9 @@ class CreateOrganizationalUnitRequest(_message.Message):
     PARENT_ID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     parent_id: _builtins.str
-    """"r-root" or the id of an existing organizational unit; depth at most 5."""
+    """Required. "r-root" or the id of an existing organizational unit; depth at most 5."""
     name: _builtins.str
-    """1-128 chars; unique among the parent's children."""
+    """Required. 1-128 chars; unique among the parent's children."""
     def __init__(
         self,
         *,
@@ -364,7 +372,7 @@ class DeleteOrganizationalUnitRequest(_message.Message):
 
     ORGANIZATIONAL_UNIT_ID_FIELD_NUMBER: _builtins.int
     organizational_unit_id: _builtins.str
-    """The organizational unit id ("ou-..."). It must hold no accounts and no units
+    """Required. The organizational unit id ("ou-..."). It must hold no accounts and no units
     (FAILED_PRECONDITION otherwise).
     """
     def __init__(
@@ -412,9 +420,9 @@ class MoveAccountRequest(_message.Message):
     DESTINATION_PARENT_ID_FIELD_NUMBER: _builtins.int
     SOURCE_PARENT_ID_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
-    """The 12-digit account to move."""
+    """Required. The 12-digit account to move."""
     destination_parent_id: _builtins.str
-    """The new parent: "r-root" or an organizational unit id."""
+    """Required. The new parent: "r-root" or an organizational unit id."""
     source_parent_id: _builtins.str
     """The expected current parent; empty = do not check."""
     def __init__(
@@ -464,11 +472,11 @@ class CreateServiceControlPolicyRequest(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     DOCUMENT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """1-128 chars; unique in the organization."""
+    """Required. 1-128 chars; unique in the organization."""
     description: _builtins.str
     """0-512 chars."""
     document: _builtins.str
-    """The policy document, JSON; no Principal; at most 5120 chars."""
+    """Required. The policy document, JSON; no Principal; at most 5120 chars."""
     def __init__(
         self,
         *,
@@ -523,7 +531,7 @@ class UpdateServiceControlPolicyRequest(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     DOCUMENT_FIELD_NUMBER: _builtins.int
     policy_id: _builtins.str
-    """The policy id ("p-..."); built-in policies are read-only."""
+    """Required. The policy id ("p-..."); built-in policies are read-only."""
     name: _builtins.str
     """New name, 1-128 chars."""
     description: _builtins.str
@@ -593,7 +601,9 @@ class DeleteServiceControlPolicyRequest(_message.Message):
 
     POLICY_ID_FIELD_NUMBER: _builtins.int
     policy_id: _builtins.str
-    """The policy id; it must be detached from every target (FAILED_PRECONDITION otherwise)."""
+    """Required. The policy id; it must be detached from every target (FAILED_PRECONDITION
+    otherwise).
+    """
     def __init__(
         self,
         *,
@@ -696,9 +706,9 @@ class AttachServiceControlPolicyRequest(_message.Message):
     POLICY_ID_FIELD_NUMBER: _builtins.int
     TARGET_ID_FIELD_NUMBER: _builtins.int
     policy_id: _builtins.str
-    """The policy id ("p-...")."""
+    """Required. The policy id ("p-...")."""
     target_id: _builtins.str
-    """"r-root", an organizational unit id ("ou-...") or a 12-digit account id."""
+    """Required. "r-root", an organizational unit id ("ou-...") or a 12-digit account id."""
     def __init__(
         self,
         *,
@@ -744,10 +754,10 @@ class DetachServiceControlPolicyRequest(_message.Message):
     POLICY_ID_FIELD_NUMBER: _builtins.int
     TARGET_ID_FIELD_NUMBER: _builtins.int
     policy_id: _builtins.str
-    """The policy id ("p-...")."""
+    """Required. The policy id ("p-...")."""
     target_id: _builtins.str
-    """"r-root", an organizational unit id or a 12-digit account id. A target must keep at
-    least one attached policy (FAILED_PRECONDITION otherwise).
+    """Required. "r-root", an organizational unit id or a 12-digit account id. A target must
+    keep at least one attached policy (FAILED_PRECONDITION otherwise).
     """
     def __init__(
         self,
@@ -795,7 +805,7 @@ class ListServiceControlPoliciesForTargetRequest(_message.Message):
     MARKER_FIELD_NUMBER: _builtins.int
     MAX_ITEMS_FIELD_NUMBER: _builtins.int
     target_id: _builtins.str
-    """"r-root", an organizational unit id or a 12-digit account id."""
+    """Required. "r-root", an organizational unit id or a 12-digit account id."""
     marker: _builtins.str
     """Opaque pagination marker from a previous response; empty = first page."""
     max_items: _builtins.int
@@ -866,7 +876,7 @@ class CreateUserRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     user_name: _builtins.str
-    """1-64 chars [A-Za-z0-9+=,.@_-]; unique per account, case-insensitively."""
+    """Required. 1-64 chars [A-Za-z0-9+=,.@_-]; unique per account, case-insensitively."""
     path: _builtins.str
     """Path, 1-512 chars, starts and ends with "/"; empty = "/"."""
     permissions_boundary: _builtins.str
@@ -1049,7 +1059,7 @@ class UpdateUserRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     user_name: _builtins.str
-    """The current user name."""
+    """Required. The current user name."""
     new_user_name: _builtins.str
     """New name, 1-64 chars [A-Za-z0-9+=,.@_-] (changes the ARN; the unique id stays)."""
     new_path: _builtins.str
@@ -1116,7 +1126,7 @@ class DeleteUserRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     user_name: _builtins.str
-    """The user; it must have no access keys, inline or attached policies and group
+    """Required. The user; it must have no access keys, inline or attached policies and group
     memberships left (FAILED_PRECONDITION "DeleteConflict" otherwise).
     """
     def __init__(
@@ -1167,11 +1177,11 @@ class TagUserRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     user_name: _builtins.str
-    """The user."""
+    """Required. The user."""
     @_builtins.property
     def tags(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Tag]:
-        """1-50 tags; a key already present (case-insensitively) gets the new value. The user may
-        hold at most 50 tags afterwards (RESOURCE_EXHAUSTED otherwise).
+        """Required. 1-50 tags; a key already present (case-insensitively) gets the new value. The
+        user may hold at most 50 tags afterwards (RESOURCE_EXHAUSTED otherwise).
         """
 
     def __init__(
@@ -1223,10 +1233,10 @@ class UntagUserRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     user_name: _builtins.str
-    """The user."""
+    """Required. The user."""
     @_builtins.property
     def tag_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """1-50 keys to remove (case-insensitively); unknown keys are ignored."""
+        """Required. 1-50 keys to remove (case-insensitively); unknown keys are ignored."""
 
     def __init__(
         self,
@@ -1278,7 +1288,7 @@ class ListUserTagsRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     user_name: _builtins.str
-    """The user."""
+    """Required. The user."""
     marker: _builtins.str
     """Opaque pagination marker from a previous response; empty = first page."""
     max_items: _builtins.int
@@ -1348,7 +1358,7 @@ class CreateGroupRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     group_name: _builtins.str
-    """1-128 chars [A-Za-z0-9+=,.@_-]; unique per account, case-insensitively."""
+    """Required. 1-128 chars [A-Za-z0-9+=,.@_-]; unique per account, case-insensitively."""
     path: _builtins.str
     """Path, 1-512 chars, starts and ends with "/"; empty = "/"."""
     def __init__(
@@ -1407,7 +1417,7 @@ class GetGroupRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     group_name: _builtins.str
-    """The group."""
+    """Required. The group."""
     marker: _builtins.str
     """Opaque pagination marker (over the members) from a previous response; empty = first page."""
     max_items: _builtins.int
@@ -1543,7 +1553,7 @@ class DeleteGroupRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     group_name: _builtins.str
-    """The group; it must have no members, inline or attached policies left
+    """Required. The group; it must have no members, inline or attached policies left
     (FAILED_PRECONDITION "DeleteConflict" otherwise).
     """
     def __init__(
@@ -1594,10 +1604,10 @@ class AddUserToGroupRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     group_name: _builtins.str
-    """The group."""
+    """Required. The group."""
     user_name: _builtins.str
-    """The user (same account). Adding a member twice is a no-op; an 11th group for the user
-    is RESOURCE_EXHAUSTED.
+    """Required. The user (same account). Adding a member twice is a no-op; an 11th group for
+    the user is RESOURCE_EXHAUSTED.
     """
     def __init__(
         self,
@@ -1648,9 +1658,9 @@ class RemoveUserFromGroupRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     group_name: _builtins.str
-    """The group."""
+    """Required. The group."""
     user_name: _builtins.str
-    """The user; NOT_FOUND when it is not a member."""
+    """Required. The user; NOT_FOUND when it is not a member."""
     def __init__(
         self,
         *,
@@ -1701,7 +1711,7 @@ class ListGroupsForUserRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     user_name: _builtins.str
-    """The user."""
+    """Required. The user."""
     marker: _builtins.str
     """Opaque pagination marker from a previous response; empty = first page."""
     max_items: _builtins.int
@@ -1776,12 +1786,12 @@ class CreateRoleRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """1-64 chars [A-Za-z0-9+=,.@_-]; unique per account, case-insensitively."""
+    """Required. 1-64 chars [A-Za-z0-9+=,.@_-]; unique per account, case-insensitively."""
     path: _builtins.str
     """Path, 1-512 chars, starts and ends with "/"; empty = "/"."""
     assume_role_policy_document: _builtins.str
-    """Required trust policy, JSON: a resource policy with Principal and no Resource; at most
-    2048 non-whitespace chars. User/role principals must exist (stored by unique id).
+    """Required. The trust policy, JSON: a resource policy with Principal and no Resource; at
+    most 2048 non-whitespace chars. User/role principals must exist (stored by unique id).
     """
     description: _builtins.str
     """0-1000 chars."""
@@ -1854,7 +1864,7 @@ class GetRoleRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role."""
+    """Required. The role."""
     def __init__(
         self,
         *,
@@ -1972,7 +1982,7 @@ class UpdateRoleRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role."""
+    """Required. The role."""
     description: _builtins.str
     """New description, 0-1000 chars (empty clears it)."""
     max_session_duration: _builtins.int
@@ -2040,9 +2050,11 @@ class UpdateAssumeRolePolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role."""
+    """Required. The role."""
     policy_document: _builtins.str
-    """The new trust policy, JSON (same rules as CreateRoleRequest.assume_role_policy_document)."""
+    """Required. The new trust policy, JSON (same rules as
+    CreateRoleRequest.assume_role_policy_document).
+    """
     def __init__(
         self,
         *,
@@ -2091,8 +2103,8 @@ class DeleteRoleRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role; it must have no inline or attached policies left (FAILED_PRECONDITION
-    "DeleteConflict" otherwise). Existing sessions stop working.
+    """Required. The role; it must have no inline or attached policies left
+    (FAILED_PRECONDITION "DeleteConflict" otherwise). Existing sessions stop working.
     """
     def __init__(
         self,
@@ -2142,11 +2154,11 @@ class TagRoleRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role."""
+    """Required. The role."""
     @_builtins.property
     def tags(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Tag]:
-        """1-50 tags; a key already present (case-insensitively) gets the new value. The role may
-        hold at most 50 tags afterwards.
+        """Required. 1-50 tags; a key already present (case-insensitively) gets the new value. The
+        role may hold at most 50 tags afterwards.
         """
 
     def __init__(
@@ -2198,10 +2210,10 @@ class UntagRoleRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role."""
+    """Required. The role."""
     @_builtins.property
     def tag_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """1-50 keys to remove (case-insensitively); unknown keys are ignored."""
+        """Required. 1-50 keys to remove (case-insensitively); unknown keys are ignored."""
 
     def __init__(
         self,
@@ -2253,7 +2265,7 @@ class ListRoleTagsRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role."""
+    """Required. The role."""
     marker: _builtins.str
     """Opaque pagination marker from a previous response; empty = first page."""
     max_items: _builtins.int
@@ -2321,12 +2333,12 @@ class CreatePolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     policy_name: _builtins.str
-    """1-128 chars [A-Za-z0-9+=,.@_-]; unique per account, case-insensitively."""
+    """Required. 1-128 chars [A-Za-z0-9+=,.@_-]; unique per account, case-insensitively."""
     path: _builtins.str
     """Path, 1-512 chars, starts and ends with "/"; empty = "/"."""
     policy_document: _builtins.str
-    """The document of version "v1", JSON; Version must be "2012-10-17"; no Principal; at most
-    6144 non-whitespace chars.
+    """Required. The document of version "v1", JSON; Version must be "2012-10-17"; no
+    Principal; at most 6144 non-whitespace chars.
     """
     description: _builtins.str
     """0-1000 chars; cannot be changed later."""
@@ -2388,7 +2400,7 @@ class GetPolicyRequest(_message.Message):
 
     POLICY_ARN_FIELD_NUMBER: _builtins.int
     policy_arn: _builtins.str
-    """The managed policy ARN."""
+    """Required. The managed policy ARN."""
     def __init__(
         self,
         *,
@@ -2508,8 +2520,9 @@ class DeletePolicyRequest(_message.Message):
 
     POLICY_ARN_FIELD_NUMBER: _builtins.int
     policy_arn: _builtins.str
-    """The managed policy ARN; the policy must be detached from every entity and unused as a
-    boundary (FAILED_PRECONDITION "DeleteConflict" otherwise). All versions go with it.
+    """Required. The managed policy ARN; the policy must be detached from every entity and
+    unused as a boundary (FAILED_PRECONDITION "DeleteConflict" otherwise). All versions go
+    with it.
     """
     def __init__(
         self,
@@ -2556,9 +2569,9 @@ class CreatePolicyVersionRequest(_message.Message):
     POLICY_DOCUMENT_FIELD_NUMBER: _builtins.int
     SET_AS_DEFAULT_FIELD_NUMBER: _builtins.int
     policy_arn: _builtins.str
-    """The managed policy ARN."""
+    """Required. The managed policy ARN."""
     policy_document: _builtins.str
-    """The new document, JSON; same rules as CreatePolicyRequest.policy_document."""
+    """Required. The new document, JSON; same rules as CreatePolicyRequest.policy_document."""
     set_as_default: _builtins.bool
     """Make the new version the default (atomically)."""
     def __init__(
@@ -2613,9 +2626,9 @@ class GetPolicyVersionRequest(_message.Message):
     POLICY_ARN_FIELD_NUMBER: _builtins.int
     VERSION_ID_FIELD_NUMBER: _builtins.int
     policy_arn: _builtins.str
-    """The managed policy ARN."""
+    """Required. The managed policy ARN."""
     version_id: _builtins.str
-    """"v1", "v2", ..."""
+    """Required. "v1", "v2", ..."""
     def __init__(
         self,
         *,
@@ -2664,7 +2677,7 @@ class ListPolicyVersionsRequest(_message.Message):
     MARKER_FIELD_NUMBER: _builtins.int
     MAX_ITEMS_FIELD_NUMBER: _builtins.int
     policy_arn: _builtins.str
-    """The managed policy ARN."""
+    """Required. The managed policy ARN."""
     marker: _builtins.str
     """Opaque pagination marker from a previous response; empty = first page."""
     max_items: _builtins.int
@@ -2725,9 +2738,11 @@ class DeletePolicyVersionRequest(_message.Message):
     POLICY_ARN_FIELD_NUMBER: _builtins.int
     VERSION_ID_FIELD_NUMBER: _builtins.int
     policy_arn: _builtins.str
-    """The managed policy ARN."""
+    """Required. The managed policy ARN."""
     version_id: _builtins.str
-    """A non-default version id (FAILED_PRECONDITION "DeleteConflict" for the default)."""
+    """Required. A non-default version id (FAILED_PRECONDITION "DeleteConflict" for the
+    default).
+    """
     def __init__(
         self,
         *,
@@ -2773,9 +2788,9 @@ class SetDefaultPolicyVersionRequest(_message.Message):
     POLICY_ARN_FIELD_NUMBER: _builtins.int
     VERSION_ID_FIELD_NUMBER: _builtins.int
     policy_arn: _builtins.str
-    """The managed policy ARN."""
+    """Required. The managed policy ARN."""
     version_id: _builtins.str
-    """The version to make default."""
+    """Required. The version to make default."""
     def __init__(
         self,
         *,
@@ -2829,9 +2844,11 @@ class AttachUserPolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     user_name: _builtins.str
-    """The user."""
+    """Required. The user."""
     policy_arn: _builtins.str
-    """The managed policy ARN (same account or provider-owned). Attaching twice is a no-op."""
+    """Required. The managed policy ARN (same account or provider-owned). Attaching twice is a
+    no-op.
+    """
     def __init__(
         self,
         *,
@@ -2881,9 +2898,9 @@ class DetachUserPolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     user_name: _builtins.str
-    """The user."""
+    """Required. The user."""
     policy_arn: _builtins.str
-    """The managed policy ARN; NOT_FOUND when not attached."""
+    """Required. The managed policy ARN; NOT_FOUND when not attached."""
     def __init__(
         self,
         *,
@@ -2935,7 +2952,7 @@ class ListAttachedUserPoliciesRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     user_name: _builtins.str
-    """The user."""
+    """Required. The user."""
     path_prefix: _builtins.str
     """Only policies whose path starts with this; empty = "/"."""
     marker: _builtins.str
@@ -3003,9 +3020,11 @@ class AttachGroupPolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     group_name: _builtins.str
-    """The group."""
+    """Required. The group."""
     policy_arn: _builtins.str
-    """The managed policy ARN (same account or provider-owned). Attaching twice is a no-op."""
+    """Required. The managed policy ARN (same account or provider-owned). Attaching twice is a
+    no-op.
+    """
     def __init__(
         self,
         *,
@@ -3055,9 +3074,9 @@ class DetachGroupPolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     group_name: _builtins.str
-    """The group."""
+    """Required. The group."""
     policy_arn: _builtins.str
-    """The managed policy ARN; NOT_FOUND when not attached."""
+    """Required. The managed policy ARN; NOT_FOUND when not attached."""
     def __init__(
         self,
         *,
@@ -3109,7 +3128,7 @@ class ListAttachedGroupPoliciesRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     group_name: _builtins.str
-    """The group."""
+    """Required. The group."""
     path_prefix: _builtins.str
     """Only policies whose path starts with this; empty = "/"."""
     marker: _builtins.str
@@ -3177,9 +3196,11 @@ class AttachRolePolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role."""
+    """Required. The role."""
     policy_arn: _builtins.str
-    """The managed policy ARN (same account or provider-owned). Attaching twice is a no-op."""
+    """Required. The managed policy ARN (same account or provider-owned). Attaching twice is a
+    no-op.
+    """
     def __init__(
         self,
         *,
@@ -3229,9 +3250,9 @@ class DetachRolePolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role."""
+    """Required. The role."""
     policy_arn: _builtins.str
-    """The managed policy ARN; NOT_FOUND when not attached."""
+    """Required. The managed policy ARN; NOT_FOUND when not attached."""
     def __init__(
         self,
         *,
@@ -3283,7 +3304,7 @@ class ListAttachedRolePoliciesRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role."""
+    """Required. The role."""
     path_prefix: _builtins.str
     """Only policies whose path starts with this; empty = "/"."""
     marker: _builtins.str
@@ -3357,13 +3378,13 @@ class PutUserPolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     user_name: _builtins.str
-    """The user."""
+    """Required. The user."""
     policy_name: _builtins.str
-    """1-128 chars [A-Za-z0-9_+=,.@-]; unique per user, case-sensitively. An existing policy of
-    that name is replaced.
+    """Required. 1-128 chars [A-Za-z0-9_+=,.@-]; unique per user, case-sensitively. An
+    existing policy of that name is replaced.
     """
     policy_document: _builtins.str
-    """JSON; no Principal. All inline policies of a user together: at most 2048
+    """Required. JSON; no Principal. All inline policies of a user together: at most 2048
     non-whitespace chars (RESOURCE_EXHAUSTED otherwise).
     """
     def __init__(
@@ -3416,9 +3437,9 @@ class GetUserPolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     user_name: _builtins.str
-    """The user."""
+    """Required. The user."""
     policy_name: _builtins.str
-    """The inline policy name."""
+    """Required. The inline policy name."""
     def __init__(
         self,
         *,
@@ -3476,9 +3497,9 @@ class DeleteUserPolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     user_name: _builtins.str
-    """The user."""
+    """Required. The user."""
     policy_name: _builtins.str
-    """The inline policy name."""
+    """Required. The inline policy name."""
     def __init__(
         self,
         *,
@@ -3529,7 +3550,7 @@ class ListUserPoliciesRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     user_name: _builtins.str
-    """The user."""
+    """Required. The user."""
     marker: _builtins.str
     """Opaque pagination marker from a previous response; empty = first page."""
     max_items: _builtins.int
@@ -3595,13 +3616,13 @@ class PutGroupPolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     group_name: _builtins.str
-    """The group."""
+    """Required. The group."""
     policy_name: _builtins.str
-    """1-128 chars [A-Za-z0-9_+=,.@-]; unique per group, case-sensitively. An existing policy
-    of that name is replaced.
+    """Required. 1-128 chars [A-Za-z0-9_+=,.@-]; unique per group, case-sensitively. An
+    existing policy of that name is replaced.
     """
     policy_document: _builtins.str
-    """JSON; no Principal. All inline policies of a group together: at most 5120
+    """Required. JSON; no Principal. All inline policies of a group together: at most 5120
     non-whitespace chars.
     """
     def __init__(
@@ -3654,9 +3675,9 @@ class GetGroupPolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     group_name: _builtins.str
-    """The group."""
+    """Required. The group."""
     policy_name: _builtins.str
-    """The inline policy name."""
+    """Required. The inline policy name."""
     def __init__(
         self,
         *,
@@ -3714,9 +3735,9 @@ class DeleteGroupPolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     group_name: _builtins.str
-    """The group."""
+    """Required. The group."""
     policy_name: _builtins.str
-    """The inline policy name."""
+    """Required. The inline policy name."""
     def __init__(
         self,
         *,
@@ -3767,7 +3788,7 @@ class ListGroupPoliciesRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     group_name: _builtins.str
-    """The group."""
+    """Required. The group."""
     marker: _builtins.str
     """Opaque pagination marker from a previous response; empty = first page."""
     max_items: _builtins.int
@@ -3833,13 +3854,13 @@ class PutRolePolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role."""
+    """Required. The role."""
     policy_name: _builtins.str
-    """1-128 chars [A-Za-z0-9_+=,.@-]; unique per role, case-sensitively. An existing policy of
-    that name is replaced.
+    """Required. 1-128 chars [A-Za-z0-9_+=,.@-]; unique per role, case-sensitively. An
+    existing policy of that name is replaced.
     """
     policy_document: _builtins.str
-    """JSON; no Principal. All inline policies of a role together: at most 10240
+    """Required. JSON; no Principal. All inline policies of a role together: at most 10240
     non-whitespace chars.
     """
     def __init__(
@@ -3892,9 +3913,9 @@ class GetRolePolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role."""
+    """Required. The role."""
     policy_name: _builtins.str
-    """The inline policy name."""
+    """Required. The inline policy name."""
     def __init__(
         self,
         *,
@@ -3952,9 +3973,9 @@ class DeleteRolePolicyRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role."""
+    """Required. The role."""
     policy_name: _builtins.str
-    """The inline policy name."""
+    """Required. The inline policy name."""
     def __init__(
         self,
         *,
@@ -4005,7 +4026,7 @@ class ListRolePoliciesRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role."""
+    """Required. The role."""
     marker: _builtins.str
     """Opaque pagination marker from a previous response; empty = first page."""
     max_items: _builtins.int
@@ -4075,9 +4096,9 @@ class PutUserPermissionsBoundaryRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     user_name: _builtins.str
-    """The user."""
+    """Required. The user."""
     permissions_boundary: _builtins.str
-    """ARN of the managed policy to use as boundary (replaces any current one)."""
+    """Required. ARN of the managed policy to use as boundary (replaces any current one)."""
     def __init__(
         self,
         *,
@@ -4126,7 +4147,7 @@ class DeleteUserPermissionsBoundaryRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     user_name: _builtins.str
-    """The user; NOT_FOUND when it has no boundary."""
+    """Required. The user; NOT_FOUND when it has no boundary."""
     def __init__(
         self,
         *,
@@ -4175,9 +4196,9 @@ class PutRolePermissionsBoundaryRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role."""
+    """Required. The role."""
     permissions_boundary: _builtins.str
-    """ARN of the managed policy to use as boundary (replaces any current one)."""
+    """Required. ARN of the managed policy to use as boundary (replaces any current one)."""
     def __init__(
         self,
         *,
@@ -4226,7 +4247,7 @@ class DeleteRolePermissionsBoundaryRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role; NOT_FOUND when it has no boundary."""
+    """Required. The role; NOT_FOUND when it has no boundary."""
     def __init__(
         self,
         *,
@@ -4339,9 +4360,9 @@ class UpdateAccessKeyRequest(_message.Message):
     user_name: _builtins.str
     """The owning user; empty = the calling user (or root, see CreateAccessKey)."""
     access_key_id: _builtins.str
-    """The key id."""
+    """Required. The key id."""
     status: _types_pb2.AccessKeyStatus.ValueType
-    """The new status; UNSPECIFIED is rejected."""
+    """Required. The new status; UNSPECIFIED is rejected."""
     def __init__(
         self,
         *,
@@ -4394,7 +4415,7 @@ class DeleteAccessKeyRequest(_message.Message):
     user_name: _builtins.str
     """The owning user; empty = the calling user (or root, see CreateAccessKey)."""
     access_key_id: _builtins.str
-    """The key id."""
+    """Required. The key id."""
     def __init__(
         self,
         *,
@@ -4513,7 +4534,7 @@ class PutResourcePolicyRequest(_message.Message):
     OWNER_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     POLICY_DOCUMENT_FIELD_NUMBER: _builtins.int
     resource_arn: _builtins.str
-    """The resource ARN (any service), e.g. "arn:aws:s3:::bucket" or
+    """Required. The resource ARN (any service), e.g. "arn:aws:s3:::bucket" or
     "arn:aws:sqs:us-east-1:111122223333:queue". Role trust policies are managed with
     CreateRole/UpdateAssumeRolePolicy instead.
     """
@@ -4522,8 +4543,8 @@ class PutResourcePolicyRequest(_message.Message):
     or equal to the ARN's account otherwise; empty + no account in ARN = caller's account.
     """
     policy_document: _builtins.str
-    """The policy, JSON; Principal (or NotPrincipal with Deny) required; at most 20480 chars.
-    User/role principals must exist (stored by unique id).
+    """Required. The policy, JSON; Principal (or NotPrincipal with Deny) required; at most
+    20480 chars. User/role principals must exist (stored by unique id).
     """
     def __init__(
         self,
@@ -4571,7 +4592,7 @@ class GetResourcePolicyRequest(_message.Message):
     RESOURCE_ARN_FIELD_NUMBER: _builtins.int
     OWNER_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     resource_arn: _builtins.str
-    """The resource ARN."""
+    """Required. The resource ARN."""
     owner_account_id: _builtins.str
     """Owning account for ARNs without an account field (see PutResourcePolicyRequest)."""
     def __init__(
@@ -4627,7 +4648,7 @@ class DeleteResourcePolicyRequest(_message.Message):
     RESOURCE_ARN_FIELD_NUMBER: _builtins.int
     OWNER_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     resource_arn: _builtins.str
-    """The resource ARN."""
+    """Required. The resource ARN."""
     owner_account_id: _builtins.str
     """Owning account for ARNs without an account field (see PutResourcePolicyRequest)."""
     def __init__(
@@ -4676,12 +4697,12 @@ class PutResourceAclRequest(_message.Message):
     OWNER_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     GRANTS_FIELD_NUMBER: _builtins.int
     resource_arn: _builtins.str
-    """The resource ARN."""
+    """Required. The resource ARN."""
     owner_account_id: _builtins.str
     """Owning account for ARNs without an account field (see PutResourcePolicyRequest)."""
     @_builtins.property
     def grants(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.AclGrant]:
-        """The complete new ACL, at most 100 grants; empty removes the ACL."""
+        """Required. The complete new ACL, at most 100 grants; empty removes the ACL."""
 
     def __init__(
         self,
@@ -4729,7 +4750,7 @@ class GetResourceAclRequest(_message.Message):
     RESOURCE_ARN_FIELD_NUMBER: _builtins.int
     OWNER_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     resource_arn: _builtins.str
-    """The resource ARN."""
+    """Required. The resource ARN."""
     owner_account_id: _builtins.str
     """Owning account for ARNs without an account field (see PutResourcePolicyRequest)."""
     def __init__(
@@ -4792,8 +4813,9 @@ class PutServiceDefinitionRequest(_message.Message):
     DEFINITION_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def definition(self) -> _types_pb2.ServiceDefinition:
-        """The complete definition; replaces an existing custom one with the same prefix.
-        Resource type names referenced by actions must be declared; built_in is ignored.
+        """Required. The complete definition; replaces an existing custom one with the same
+        prefix. Resource type names referenced by actions must be declared; built_in is
+        ignored.
         """
 
     def __init__(
@@ -4839,7 +4861,7 @@ class GetServiceDefinitionRequest(_message.Message):
 
     SERVICE_PREFIX_FIELD_NUMBER: _builtins.int
     service_prefix: _builtins.str
-    """1-64 chars [a-z0-9-]."""
+    """Required. 1-64 chars [a-z0-9-]."""
     def __init__(
         self,
         *,
@@ -4943,7 +4965,7 @@ class DeleteServiceDefinitionRequest(_message.Message):
 
     SERVICE_PREFIX_FIELD_NUMBER: _builtins.int
     service_prefix: _builtins.str
-    """The prefix of a custom definition (built-in ones: FAILED_PRECONDITION)."""
+    """Required. The prefix of a custom definition (built-in ones: FAILED_PRECONDITION)."""
     def __init__(
         self,
         *,
@@ -5150,8 +5172,8 @@ class CreateLoginProfileRequest(_message.Message):
     user_name: _builtins.str
     """The user; empty = the calling user."""
     password: _builtins.str
-    """1-128 printable ASCII characters, checked against the account's password policy
-    (INVALID_ARGUMENT "PasswordPolicyViolation" otherwise).
+    """Required. 1-128 printable ASCII characters, checked against the account's password
+    policy (INVALID_ARGUMENT "PasswordPolicyViolation" otherwise).
     """
     password_reset_required: _builtins.bool
     """The user must change the password at next sign-in."""
@@ -5439,15 +5461,21 @@ class UpdateAccountPasswordPolicyRequest(_message.Message):
     minimum_password_length: _builtins.int
     """6-128; absent = 6."""
     require_symbols: _builtins.bool
+    """Require at least one character that is neither a letter nor a digit."""
     require_numbers: _builtins.bool
+    """Require at least one digit."""
     require_uppercase_characters: _builtins.bool
+    """Require at least one uppercase letter (A-Z)."""
     require_lowercase_characters: _builtins.bool
+    """Require at least one lowercase letter (a-z)."""
     allow_users_to_change_password: _builtins.bool
+    """Let users change their own password."""
     max_password_age: _builtins.int
     """1-1095 days; absent or 0 = passwords never expire."""
     password_reuse_prevention: _builtins.int
     """1-24; absent or 0 = no reuse check."""
     hard_expiry: _builtins.bool
+    """Users whose password has expired cannot set a new one; an administrator must."""
     def __init__(
         self,
         *,
@@ -5663,14 +5691,16 @@ class CreateOpenIDConnectProviderRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     url: _builtins.str
-    """https://HOST[/PATH], at most 255 chars, no query or fragment; unique per account."""
+    """Required. https://HOST[/PATH], at most 255 chars, no query or fragment; unique per
+    account.
+    """
     jwks: _builtins.str
-    """The signing keys as a JWKS document ({"keys": [...]}); public keys only."""
+    """Required. The signing keys as a JWKS document ({"keys": [...]}); public keys only."""
     jwks_url: _builtins.str
     """Optional https URL of the provider's JWKS, refreshed in the background when reachable."""
     @_builtins.property
     def client_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """1-100 client ids (audiences), each 1-255 chars."""
+        """Required. 1-100 client ids (audiences), each 1-255 chars."""
 
     def __init__(
         self,
@@ -5725,7 +5755,7 @@ class GetOpenIDConnectProviderRequest(_message.Message):
 
     OPEN_ID_CONNECT_PROVIDER_ARN_FIELD_NUMBER: _builtins.int
     open_id_connect_provider_arn: _builtins.str
-    """The provider's ARN."""
+    """Required. The provider's ARN."""
     def __init__(
         self,
         *,
@@ -5819,7 +5849,7 @@ class UpdateOpenIDConnectProviderJwksRequest(_message.Message):
     JWKS_FIELD_NUMBER: _builtins.int
     JWKS_URL_FIELD_NUMBER: _builtins.int
     open_id_connect_provider_arn: _builtins.str
-    """The provider's ARN."""
+    """Required. The provider's ARN."""
     jwks: _builtins.str
     """The new JWKS document; empty = unchanged."""
     jwks_url: _builtins.str
@@ -5871,7 +5901,7 @@ class DeleteOpenIDConnectProviderRequest(_message.Message):
 
     OPEN_ID_CONNECT_PROVIDER_ARN_FIELD_NUMBER: _builtins.int
     open_id_connect_provider_arn: _builtins.str
-    """The provider's ARN."""
+    """Required. The provider's ARN."""
     def __init__(
         self,
         *,
@@ -5918,7 +5948,7 @@ class RevokeRoleSessionsRequest(_message.Message):
     account_id: _builtins.str
     """12 digits; empty = the caller's account."""
     role_name: _builtins.str
-    """The role whose sessions issued before now stop working."""
+    """Required. The role whose sessions issued before now stop working."""
     def __init__(
         self,
         *,

@@ -1169,6 +1169,7 @@ class ManagementServiceServicer:
 
     def CreateLoginProfile(self, request, context):
         """---- Credentials: login profiles, password policy, OIDC providers, role sessions ----
+
         Give a user a password (iam:CreateLoginProfile on the user); checked against the
         account's password policy.
         """
@@ -1177,7 +1178,8 @@ class ManagementServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateLoginProfile(self, request, context):
-        """Change a user's password and/or its reset-required flag.
+        """Change a user's password and/or its reset-required flag. Not idempotent: a repeated
+        password change is refused by the password policy's reuse prevention.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -1255,6 +1257,7 @@ class ManagementServiceServicer:
 
     def RevokeRoleSessions(self, request, context):
         """Make every session of a role issued before now fail UNAUTHENTICATED on every replica.
+        Not idempotent: a repeat moves the cut-off later (revoking sessions issued in between).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -1265,7 +1268,7 @@ class ManagementServiceServicer:
         UNAUTHENTICATED on every replica; the user's access keys keep working. AWS has no action
         of its own for this (it revokes by putting an inline Deny on aws:TokenIssueTime), so the
         call is authorized as iam:PutUserPolicy on the user, as RevokeRoleSessions is as
-        iam:PutRolePolicy on the role.
+        iam:PutRolePolicy on the role. Not idempotent, as RevokeRoleSessions.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

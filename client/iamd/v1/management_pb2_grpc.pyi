@@ -18,6 +18,14 @@ Conventions:
   (DeleteConflict), RESOURCE_EXHAUSTED (LimitExceeded), PERMISSION_DENIED,
   UNAUTHENTICATED. Trailing metadata "iamd-error-field" / "iamd-error-reason" carry the
   offending request field and a reason code.
+- A request field whose comment starts with "Required" has no default: the SDK makes it a
+  required keyword argument and iamctl a required flag. Other fields may be left out.
+- Retries: reads declare `option idempotency_level = NO_SIDE_EFFECTS`, writes whose
+  repetition leaves the same state declare IDEMPOTENT (as HTTP's PUT and DELETE, RFC 9110
+  9.2.2: a repeated Delete may answer NOT_FOUND, a repeated rename NOT_FOUND for the old
+  name). Clients may retry those after UNAVAILABLE; calls without the option (Create*,
+  which would create twice or answer ALREADY_EXISTS for what they created, and the calls
+  noted below) are sent once.
 """
 
 from collections import abc as _abc
@@ -259,11 +267,14 @@ class ManagementServiceStub:
     """
     CreateLoginProfile: _grpc.UnaryUnaryMultiCallable[_management_pb2.CreateLoginProfileRequest, _management_pb2.CreateLoginProfileResponse]
     """---- Credentials: login profiles, password policy, OIDC providers, role sessions ----
+
     Give a user a password (iam:CreateLoginProfile on the user); checked against the
     account's password policy.
     """
     UpdateLoginProfile: _grpc.UnaryUnaryMultiCallable[_management_pb2.UpdateLoginProfileRequest, _management_pb2.UpdateLoginProfileResponse]
-    """Change a user's password and/or its reset-required flag."""
+    """Change a user's password and/or its reset-required flag. Not idempotent: a repeated
+    password change is refused by the password policy's reuse prevention.
+    """
     DeleteLoginProfile: _grpc.UnaryUnaryMultiCallable[_management_pb2.DeleteLoginProfileRequest, _management_pb2.DeleteLoginProfileResponse]
     """Remove a user's password (the user can no longer Login)."""
     GetLoginProfile: _grpc.UnaryUnaryMultiCallable[_management_pb2.GetLoginProfileRequest, _management_pb2.GetLoginProfileResponse]
@@ -285,13 +296,15 @@ class ManagementServiceStub:
     DeleteOpenIDConnectProvider: _grpc.UnaryUnaryMultiCallable[_management_pb2.DeleteOpenIDConnectProviderRequest, _management_pb2.DeleteOpenIDConnectProviderResponse]
     """Remove an OIDC provider (its tokens are no longer accepted)."""
     RevokeRoleSessions: _grpc.UnaryUnaryMultiCallable[_management_pb2.RevokeRoleSessionsRequest, _management_pb2.RevokeRoleSessionsResponse]
-    """Make every session of a role issued before now fail UNAUTHENTICATED on every replica."""
+    """Make every session of a role issued before now fail UNAUTHENTICATED on every replica.
+    Not idempotent: a repeat moves the cut-off later (revoking sessions issued in between).
+    """
     RevokeUserSessions: _grpc.UnaryUnaryMultiCallable[_management_pb2.RevokeUserSessionsRequest, _management_pb2.RevokeUserSessionsResponse]
     """Make every session of a user (GetSessionToken, Login) issued before now fail
     UNAUTHENTICATED on every replica; the user's access keys keep working. AWS has no action
     of its own for this (it revokes by putting an inline Deny on aws:TokenIssueTime), so the
     call is authorized as iam:PutUserPolicy on the user, as RevokeRoleSessions is as
-    iam:PutRolePolicy on the role.
+    iam:PutRolePolicy on the role. Not idempotent, as RevokeRoleSessions.
     """
 
 @_typing.type_check_only
@@ -508,11 +521,14 @@ class ManagementServiceAsyncStub(ManagementServiceStub):
     """
     CreateLoginProfile: _aio.UnaryUnaryMultiCallable[_management_pb2.CreateLoginProfileRequest, _management_pb2.CreateLoginProfileResponse]  # type: ignore[assignment]
     """---- Credentials: login profiles, password policy, OIDC providers, role sessions ----
+
     Give a user a password (iam:CreateLoginProfile on the user); checked against the
     account's password policy.
     """
     UpdateLoginProfile: _aio.UnaryUnaryMultiCallable[_management_pb2.UpdateLoginProfileRequest, _management_pb2.UpdateLoginProfileResponse]  # type: ignore[assignment]
-    """Change a user's password and/or its reset-required flag."""
+    """Change a user's password and/or its reset-required flag. Not idempotent: a repeated
+    password change is refused by the password policy's reuse prevention.
+    """
     DeleteLoginProfile: _aio.UnaryUnaryMultiCallable[_management_pb2.DeleteLoginProfileRequest, _management_pb2.DeleteLoginProfileResponse]  # type: ignore[assignment]
     """Remove a user's password (the user can no longer Login)."""
     GetLoginProfile: _aio.UnaryUnaryMultiCallable[_management_pb2.GetLoginProfileRequest, _management_pb2.GetLoginProfileResponse]  # type: ignore[assignment]
@@ -534,13 +550,15 @@ class ManagementServiceAsyncStub(ManagementServiceStub):
     DeleteOpenIDConnectProvider: _aio.UnaryUnaryMultiCallable[_management_pb2.DeleteOpenIDConnectProviderRequest, _management_pb2.DeleteOpenIDConnectProviderResponse]  # type: ignore[assignment]
     """Remove an OIDC provider (its tokens are no longer accepted)."""
     RevokeRoleSessions: _aio.UnaryUnaryMultiCallable[_management_pb2.RevokeRoleSessionsRequest, _management_pb2.RevokeRoleSessionsResponse]  # type: ignore[assignment]
-    """Make every session of a role issued before now fail UNAUTHENTICATED on every replica."""
+    """Make every session of a role issued before now fail UNAUTHENTICATED on every replica.
+    Not idempotent: a repeat moves the cut-off later (revoking sessions issued in between).
+    """
     RevokeUserSessions: _aio.UnaryUnaryMultiCallable[_management_pb2.RevokeUserSessionsRequest, _management_pb2.RevokeUserSessionsResponse]  # type: ignore[assignment]
     """Make every session of a user (GetSessionToken, Login) issued before now fail
     UNAUTHENTICATED on every replica; the user's access keys keep working. AWS has no action
     of its own for this (it revokes by putting an inline Deny on aws:TokenIssueTime), so the
     call is authorized as iam:PutUserPolicy on the user, as RevokeRoleSessions is as
-    iam:PutRolePolicy on the role.
+    iam:PutRolePolicy on the role. Not idempotent, as RevokeRoleSessions.
     """
 
 class ManagementServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -1276,6 +1294,7 @@ class ManagementServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_management_pb2.CreateLoginProfileResponse, _abc.Awaitable[_management_pb2.CreateLoginProfileResponse]]:
         """---- Credentials: login profiles, password policy, OIDC providers, role sessions ----
+
         Give a user a password (iam:CreateLoginProfile on the user); checked against the
         account's password policy.
         """
@@ -1286,7 +1305,9 @@ class ManagementServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _management_pb2.UpdateLoginProfileRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_management_pb2.UpdateLoginProfileResponse, _abc.Awaitable[_management_pb2.UpdateLoginProfileResponse]]:
-        """Change a user's password and/or its reset-required flag."""
+        """Change a user's password and/or its reset-required flag. Not idempotent: a repeated
+        password change is refused by the password policy's reuse prevention.
+        """
 
     @_abc_1.abstractmethod
     def DeleteLoginProfile(
@@ -1374,7 +1395,9 @@ class ManagementServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _management_pb2.RevokeRoleSessionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_management_pb2.RevokeRoleSessionsResponse, _abc.Awaitable[_management_pb2.RevokeRoleSessionsResponse]]:
-        """Make every session of a role issued before now fail UNAUTHENTICATED on every replica."""
+        """Make every session of a role issued before now fail UNAUTHENTICATED on every replica.
+        Not idempotent: a repeat moves the cut-off later (revoking sessions issued in between).
+        """
 
     @_abc_1.abstractmethod
     def RevokeUserSessions(
@@ -1386,7 +1409,7 @@ class ManagementServiceServicer(metaclass=_abc_1.ABCMeta):
         UNAUTHENTICATED on every replica; the user's access keys keep working. AWS has no action
         of its own for this (it revokes by putting an inline Deny on aws:TokenIssueTime), so the
         call is authorized as iam:PutUserPolicy on the user, as RevokeRoleSessions is as
-        iam:PutRolePolicy on the role.
+        iam:PutRolePolicy on the role. Not idempotent, as RevokeRoleSessions.
         """
 
 def add_ManagementServiceServicer_to_server(servicer: ManagementServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

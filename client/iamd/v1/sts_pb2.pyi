@@ -5,7 +5,11 @@ The STS API: caller identity and temporary credentials.
 
 Temporary credentials are an "ASIA..." access key id, a secret and a session token; the
 token travels as the x-iamd-security-token request metadata. AssumeRoleWithWebIdentity
-is the only unsigned call (the identity provider's token authenticates it).
+and Login are the only unsigned calls (the identity provider's token, respectively the
+password, authenticates them). A call that issues credentials issues new ones each time:
+none is idempotent.
+
+Required fields and retries (idempotency_level) follow the conventions of management.proto.
 """
 
 from collections import abc as _abc
@@ -212,9 +216,9 @@ class AssumeRoleRequest(_message.Message):
     SERIAL_NUMBER_FIELD_NUMBER: _builtins.int
     TOKEN_CODE_FIELD_NUMBER: _builtins.int
     role_arn: _builtins.str
-    """The role ARN, arn:aws:iam::ACCOUNT:role/PATHNAME."""
+    """Required. The role ARN, arn:aws:iam::ACCOUNT:role/PATHNAME."""
     role_session_name: _builtins.str
-    """Required, 2-64 chars [\\w+=,.@-]; appears in the session ARN and aws:userid."""
+    """Required. 2-64 chars [\\w+=,.@-]; appears in the session ARN and aws:userid."""
     duration_seconds: _builtins.int
     """900 to the role's max_session_duration (<= 43200; 3600 when chaining); absent = 3600."""
     policy: _builtins.str
@@ -315,13 +319,15 @@ class AssumeRoleWithWebIdentityRequest(_message.Message):
     POLICY_FIELD_NUMBER: _builtins.int
     POLICY_ARNS_FIELD_NUMBER: _builtins.int
     role_arn: _builtins.str
-    """The role ARN; its trust policy must allow sts:AssumeRoleWithWebIdentity for the
-    token's OIDC provider.
+    """Required. The role ARN; its trust policy must allow sts:AssumeRoleWithWebIdentity for
+    the token's OIDC provider.
     """
     role_session_name: _builtins.str
-    """Required, 2-64 chars [\\w+=,.@-]."""
+    """Required. 2-64 chars [\\w+=,.@-]."""
     web_identity_token: _builtins.str
-    """The OIDC ID token (JWT), 4-20000 chars; signature, iss, aud/azp and exp are checked."""
+    """Required. The OIDC ID token (JWT), 4-20000 chars; signature, iss, aud/azp and exp are
+    checked.
+    """
     duration_seconds: _builtins.int
     """900 to the role's max_session_duration; absent = 3600."""
     policy: _builtins.str
@@ -407,11 +413,11 @@ class LoginRequest(_message.Message):
     PASSWORD_FIELD_NUMBER: _builtins.int
     DURATION_SECONDS_FIELD_NUMBER: _builtins.int
     account: _builtins.str
-    """The 12-digit account id, or the account's name when that is unique."""
+    """Required. The 12-digit account id, or the account's name when that is unique."""
     user_name: _builtins.str
-    """The IAM user."""
+    """Required. The IAM user."""
     password: _builtins.str
-    """The user's password."""
+    """Required. The user's password."""
     duration_seconds: _builtins.int
     """900-43200 seconds; absent = 3600."""
     def __init__(

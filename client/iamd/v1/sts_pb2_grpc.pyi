@@ -5,7 +5,11 @@ The STS API: caller identity and temporary credentials.
 
 Temporary credentials are an "ASIA..." access key id, a secret and a session token; the
 token travels as the x-iamd-security-token request metadata. AssumeRoleWithWebIdentity
-is the only unsigned call (the identity provider's token authenticates it).
+and Login are the only unsigned calls (the identity provider's token, respectively the
+password, authenticates them). A call that issues credentials issues new ones each time:
+none is idempotent.
+
+Required fields and retries (idempotency_level) follow the conventions of management.proto.
 """
 
 from collections import abc as _abc

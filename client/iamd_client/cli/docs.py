@@ -22,26 +22,10 @@ from google.protobuf.descriptor import (
 
 from iamd_client._convert import pascal
 
-# Fields whose API wording does not fit the command line (or that the API leaves bare).
+# Fields whose API wording does not fit the command line.
 _FIELD_HELP: dict[tuple[str, str], str] = {
     ("GetUserRequest", "user_name"): (
         "1-64 chars; default: the calling user (for an account's root credentials, the root)"
-    ),
-    ("UpdateAccountPasswordPolicyRequest", "require_symbols"): (
-        "Require at least one character that is neither a letter nor a digit"
-    ),
-    ("UpdateAccountPasswordPolicyRequest", "require_numbers"): "Require at least one digit",
-    ("UpdateAccountPasswordPolicyRequest", "require_uppercase_characters"): (
-        "Require at least one uppercase letter (A-Z)"
-    ),
-    ("UpdateAccountPasswordPolicyRequest", "require_lowercase_characters"): (
-        "Require at least one lowercase letter (a-z)"
-    ),
-    ("UpdateAccountPasswordPolicyRequest", "allow_users_to_change_password"): (
-        "Let users change their own password"
-    ),
-    ("UpdateAccountPasswordPolicyRequest", "hard_expiry"): (
-        "Users whose password has expired cannot set a new one; an administrator must"
     ),
 }
 
@@ -60,6 +44,7 @@ _REWORDING: tuple[tuple[str, str], ...] = (
 )
 
 
+_REQUIRED = re.compile(r"^Required\b[.,:]?\s*")
 _SNAKE = re.compile(r"(?<![-\w])[a-z]+(?:_[a-z]+)+\b")
 
 
@@ -128,7 +113,9 @@ def field_help(message: Descriptor, field: FieldDescriptor) -> str:
     if special is not None:
         return special
     fields = _stub_docs(_module(message.file.name, "_pb2")).get(message.name, {})
-    return _reword(one_line(fields.get(field.name, "")), message)
+    # "Required." opens the comment of a required field; the flag's help says "(required)".
+    text = _REQUIRED.sub("", one_line(fields.get(field.name, "")))
+    return _reword(text, message)
 
 
 def _reword(text: str, message: Descriptor) -> str:

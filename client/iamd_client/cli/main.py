@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-from iamd_client import _apply, _calls
+from iamd_client import _apply, _call
 from iamd_client._convert import fill
 from iamd_client.cli import apply, completion, configure, options, overview, paging
 from iamd_client.cli.commands import NAMESPACES, RpcCommand, lookup, suggest
@@ -144,7 +144,7 @@ def run_rpc(target: _Target, opts: options.GlobalOptions, out: TextIO) -> int:
 
         def invoke(message: Message) -> Message:
             return client.call(
-                _calls.make_call(service.full_name, method.name, message, response_type)
+                _call.make_call(service.full_name, method.name, message, response_type)
             )
 
         next_token = None
