@@ -1,12 +1,14 @@
 """Authenticates each call: the access key's signature over the exact request bytes.
 
-The hot path is a dict lookup, one SHA-256 of the request and one HMAC; PostgreSQL is read
-only the first time a key is seen (and again after a change notification drops it). A cached
-key names its owner by ARN and by unique id: a change to the owner ("user:<arn>", e.g. a
-rename) drops it, and decisions check the id, so a key never speaks for whoever takes its
-owner's old name. Unknown key ids are remembered briefly, so guessing them costs no query.
-Temporary credentials ("ASIA" key id + x-iamd-security-token) are verified by
-`iamd_server.sessions` from the token itself, without a database read.
+The hot path is a dict lookup, one SHA-256 of the request and one HMAC (under the key scoped
+to the request's day, audience and method, derived once a day and kept: see
+iamd_client.signing); PostgreSQL is read only the first time a key is seen (and again after a
+change notification drops it). A cached key names its owner by ARN and by unique id: a change
+to the owner ("user:<arn>", e.g. a rename) drops it, and decisions check the id, so a key
+never speaks for whoever takes its owner's old name. Unknown key ids are remembered briefly,
+so guessing them costs no query. Temporary credentials ("ASIA" key id +
+x-iamd-security-token) are verified by `iamd_server.sessions` from the token itself, without
+a database read.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ class KeySource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class _KeyEntry:
-    signing_key: bytes
+    keys: signing.SigningKeys
     caller: Caller
     active: bool
 
@@ -209,7 +211,9 @@ class Authenticator:
                 raise Unauthenticated(REFUSED)
         # Same check as signing.verify_signature, through the one-shot C HMAC (hot path).
         message = signing.string_to_sign(method, date, key_id, body_sha256_hex, audience)
-        expected = hmac.digest(entry.signing_key, message, "sha256").hex()
+        # The key is scoped to the request's day, audience and method (derived once, kept).
+        signing_key = entry.keys.for_request(date, audience, method)
+        expected = hmac.digest(signing_key, message, "sha256").hex()
         if not hmac.compare_digest(expected, signature):
             raise Unauthenticated(REFUSED)
         if not entry.active:
@@ -304,7 +308,7 @@ class Authenticator:
             return None
         secret = self._master_key.decrypt(stored.encrypted_secret, bound_to=stored.access_key_id)
         return _KeyEntry(
-            signing_key=signing.derive_signing_key(secret),
+            keys=signing.SigningKeys(secret),
             caller=Caller(
                 arn=stored.owner_arn,
                 account_id=stored.account_id,
