@@ -17,7 +17,6 @@ from typing import Any
 
 from iamd_server.api.auth import Caller
 from iamd_server.cache import MISSING, Built, DependencyCache
-from iamd_server.changes import ChangeFeed
 from iamd_server.entries import (
     MEMO_LIMIT,
     ROLE_ARN,
@@ -52,7 +51,7 @@ from iamd_server.policy import (
     compile_policy,
     evaluate,
 )
-from iamd_server.store import Store
+from iamd_server.sources import PolicySource, RevisionFeed
 from iamd_server.store.records import PrincipalPolicies
 
 log = logging.getLogger(__name__)
@@ -73,8 +72,8 @@ class Decider:
 
     def __init__(
         self,
-        store: Store,
-        feed: ChangeFeed,
+        store: PolicySource,
+        feed: RevisionFeed,
         *,
         max_entries: int = 100_000,
         max_bytes: int = 512 * 1024 * 1024,
@@ -170,15 +169,12 @@ class Decider:
 
     async def _reload_resource_arns(self) -> None:
         try:
-            async with self._store.pool.acquire() as conn:
-                rows = await conn.fetch(
-                    "SELECT resource_arn FROM iamd_resource_policies"
-                    " UNION SELECT resource_arn FROM iamd_acl_grants"
-                )
+            arns = await self._store.load_resource_arns()
         except Exception as exc:
             log.warning("loading resource policy ARNs failed (%s); asking per resource", exc)
             return
-        arns = {str(r["resource_arn"]) for r in rows}
+        if arns is None:  # the source cannot tell: ask per resource
+            return
         if self._resource_arns is None:
             self._resource_arns = arns
         else:  # notifications received meanwhile added to the provisional set
@@ -228,6 +224,8 @@ class Decider:
             return Built(None, (), 64)  # federation sessions are not stored
         try:
             policies = await self._store.load_principal_policies(principal_arn=arn)
+        except Unavailable:  # the source says why (a sidecar's follower)
+            raise
         except Exception as exc:
             raise Unavailable(f"cannot load the policies of {arn}: database unavailable") from exc
         if policies is None:
@@ -315,6 +313,8 @@ class Decider:
             loaded = await self._store.load_resource_policy(resource_arn=resource_arn)
         except ValueError as exc:
             raise Unavailable(f"cannot compile the resource policy of {resource_arn}") from exc
+        except Unavailable:  # the source says why (a sidecar's follower)
+            raise
         except Exception as exc:
             raise Unavailable(f"cannot load the resource policy of {resource_arn}") from exc
         if loaded is None:
