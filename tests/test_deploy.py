@@ -49,19 +49,41 @@ def test_kubernetes_manifests_set_only_variables_the_code_reads() -> None:
     for deployment in deployments:
         for container in _containers(deployment):
             names = {n for n in _env_names(container) if n.startswith("IAMD_")}
-            known = SERVER_VARIABLES if container["name"] == "iamd" else CLIENT_VARIABLES
+            known = {
+                "iamd": SERVER_VARIABLES,
+                # `iamd sidecar` signs to its upstream with the SDK's credentials chain.
+                "iamd-sidecar": SERVER_VARIABLES | CLIENT_VARIABLES,
+            }.get(container["name"], CLIENT_VARIABLES)
             assert names <= known, (deployment["metadata"]["name"], names - known)
             if container["name"] == "iamd":
                 assert "IAMD_DATABASE_URL" in names
                 assert container["readinessProbe"]["grpc"]["port"] == 50051
 
 
+def _sidecar_pod() -> dict[str, Any]:
+    deployment = next(d for d in _manifests() if d["metadata"]["name"] == "orders")
+    pod: dict[str, Any] = deployment["spec"]["template"]["spec"]
+    return pod
+
+
 def test_the_sidecar_talks_to_iamd_on_localhost() -> None:
-    sidecar = next(d for d in _manifests() if d["metadata"]["name"] == "orders")
-    containers = {c["name"]: c for c in _containers(sidecar)}
+    containers = {c["name"]: c for c in _sidecar_pod()["containers"]}
     app_env = {e["name"]: e.get("value") for e in containers["orders"]["env"]}
-    iamd_env = {e["name"]: e.get("value") for e in containers["iamd"]["env"]}
+    iamd_env = {e["name"]: e.get("value") for e in containers["iamd-sidecar"]["env"]}
     assert app_env["IAMD_ENDPOINT"] == iamd_env["IAMD_LISTEN"] == "127.0.0.1:50051"
+
+
+def test_the_sidecar_has_no_database_and_no_master_key() -> None:
+    pod = _sidecar_pod()
+    sidecar = next(c for c in pod["containers"] if c["name"] == "iamd-sidecar")
+    assert sidecar["command"][:2] == ["iamd", "sidecar"]
+    names = _env_names(sidecar)
+    assert {"IAMD_UPSTREAM", "IAMD_ACCESS_KEY_ID", "IAMD_SECRET_ACCESS_KEY"} <= names
+    assert not names & {"IAMD_DATABASE_URL", "IAMD_MASTER_KEY_FILE", "IAMD_DATA_DIR"}
+    text = yaml.safe_dump(pod)
+    assert "master" not in text and "iamd-database" not in text
+    # Health is asked on localhost (the kubelet's own probes reach only the pod's IP).
+    assert "127.0.0.1:50051" in " ".join(sidecar["readinessProbe"]["exec"]["command"])
 
 
 def test_image_defaults_match_the_manifests() -> None:
@@ -85,3 +107,10 @@ def test_envoy_balances_grpc_with_health_checks() -> None:
     routes = listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]
     prefixes = [r["match"]["prefix"] for r in routes["virtual_hosts"][0]["routes"]]
     assert "/iamd.v1.AuthorizationService/" in prefixes
+    # Sidecars' Watch streams are not cut by a route timeout.
+    watch = next(
+        r for r in routes["virtual_hosts"][0]["routes"]
+        if r["match"]["prefix"] == "/iamd.v1.ReplicationService/"
+    )  # fmt: skip
+    assert watch["route"]["timeout"] == "0s"
+    assert prefixes.index("/iamd.v1.ReplicationService/") < prefixes.index("/")

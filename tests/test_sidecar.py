@@ -688,3 +688,28 @@ def test_upstream_outage_fails_closed_after_max_staleness_and_resumes(
         if sidecar is not None:
             sidecar.stop()
         upstream.stop()
+
+
+def test_the_manifests_readiness_probe_reads_the_sidecars_health(sidecar: Launched) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    manifest = Path(__file__).resolve().parents[1] / "deploy" / "kubernetes" / "sidecar.yaml"
+    deployment = next(d for d in yaml.safe_load_all(manifest.read_text()) if d)
+    container = next(
+        c for c in deployment["spec"]["template"]["spec"]["containers"]
+        if c["name"] == "iamd-sidecar"
+    )  # fmt: skip
+    command = container["readinessProbe"]["exec"]["command"]
+    assert command[0] == "python"
+    script = command[2].replace("127.0.0.1:50051", sidecar.endpoint)
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30)
+    assert ran.returncode == 0, ran.stderr
+    stopped = subprocess.run(
+        [sys.executable, "-c", command[2].replace("127.0.0.1:50051", "127.0.0.1:9")],
+        capture_output=True,
+        timeout=30,
+    )
+    assert stopped.returncode != 0
