@@ -288,6 +288,10 @@ def outcome(call: Callable[[], Any]) -> tuple[Any, ...]:
     return (reply.decision, reply.principal_arn, explain.reason, explain.decided_by, matched)
 
 
+def answer(client: Stubs, request: apb.AuthorizeRequest) -> tuple[Any, ...]:
+    return outcome(lambda: client.authorization.Authorize(request))
+
+
 def test_decisions_equal_the_upstreams_on_a_random_sample(
     server: ServerProcess, world: World, sidecar: Launched
 ) -> None:
@@ -300,8 +304,8 @@ def test_decisions_equal_the_upstreams_on_a_random_sample(
         decisions = set()
         decided_by = set()
         for request in requests:
-            expected = outcome(lambda r=request: upstream.authorization.Authorize(r))  # type: ignore[misc]
-            got = outcome(lambda r=request: local.authorization.Authorize(r))  # type: ignore[misc]
+            expected = answer(upstream, request)
+            got = answer(local, request)
             assert got == expected, request
             decisions.add(expected[0])
             decided_by.add(expected[3])
@@ -418,30 +422,112 @@ def test_at_least_revision_reads_a_write_through_the_sidecar(
         local.close()
 
 
-def test_temporary_credentials_are_answered_by_the_upstream(
+def test_temporary_credentials_are_decided_locally_with_their_session_policies(
     server: ServerProcess, world: World, sidecar: Launched
 ) -> None:
     shop = stubs(server.endpoint, world.shop_key)
     role = next(p for p in world.principals if ":role/" in p)
+    reader = world.principals[0]
+    world.admin.management.PutRolePolicy(
+        mpb.PutRolePolicyRequest(
+            role_name=name_of(role),
+            policy_name="ask",
+            policy_document=document("iamd:Authorize"),
+        )
+    )
     try:
-        credentials = shop.sts.AssumeRole(
+        plain = shop.sts.AssumeRole(
             spb.AssumeRoleRequest(role_arn=role, role_session_name="pod")
+        ).credentials
+        # A session policy that leaves out iamd:Authorize: it may ask only about itself.
+        narrowed = shop.sts.AssumeRole(
+            spb.AssumeRoleRequest(
+                role_arn=role, role_session_name="narrow", policy=document("orders:*")
+            )
         ).credentials
     finally:
         shop.close()
-    session = SigningCredentials(
-        credentials.access_key_id, credentials.secret_access_key, credentials.session_token
+    sessions = [
+        SigningCredentials(c.access_key_id, c.secret_access_key, c.session_token)
+        for c in (plain, narrowed)
+    ]
+    asks = [
+        apb.AuthorizeRequest(action="orders:CancelOrder", resource_arn=order(world.account, "3")),
+        apb.AuthorizeRequest(
+            principal_arn=reader,
+            action="orders:GetOrder",
+            resource_arn=order(world.account, "3"),
+            explain=True,
+        ),
+    ]
+    for session in sessions:
+        upstream = stubs(server.endpoint, session)
+        local = stubs(sidecar.endpoint, session)
+        try:
+            for ask in asks:
+                assert answer(local, ask) == answer(upstream, ask), (session.access_key_id, ask)
+        finally:
+            upstream.close()
+            local.close()
+    assert answer(stubs(sidecar.endpoint, sessions[1]), asks[1]) == (
+        "error",
+        grpc.StatusCode.PERMISSION_DENIED,
     )
-    local = stubs(sidecar.endpoint, session)
+
+    # A token presented with another session's key id is refused, and does not spoil the
+    # state of the right pair.
+    mixed = SigningCredentials(
+        sessions[1].access_key_id, sessions[1].secret_access_key, sessions[0].session_token
+    )
+    assert answer(stubs(sidecar.endpoint, mixed), asks[0]) == (
+        "error",
+        grpc.StatusCode.UNAUTHENTICATED,
+    )
+
+    # RevokeRoleSessions reaches the sidecar within a second.
+    local = stubs(sidecar.endpoint, sessions[0])
     try:
-        reply = local.authorization.Authorize(
-            apb.AuthorizeRequest(
-                action="orders:CancelOrder", resource_arn=order(world.account, "3")
-            )
+        assert local.authorization.Authorize(asks[0]).decision == ALLOWED
+        world.admin.management.RevokeRoleSessions(
+            mpb.RevokeRoleSessionsRequest(role_name=name_of(role))
         )
-        assert reply.decision == ALLOWED
-        assert reply.principal_arn.endswith(f"assumed-role/{name_of(role)}/pod")
+        began = time.monotonic()
+        while True:
+            try:
+                local.authorization.Authorize(asks[0])
+            except grpc.RpcError as error:
+                assert isinstance(error, grpc.Call)
+                assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+                assert "revoked" in (error.details() or "")
+                break
+            assert time.monotonic() - began < 1.0, "the revocation took longer than a second"
+            time.sleep(0.005)
     finally:
+        local.close()
+
+
+def test_end_user_proofs_are_answered_by_the_upstream(
+    server: ServerProcess, world: World, sidecar: Launched
+) -> None:
+    from tests.api.sts_support import end_user_proof
+
+    end_user = new_user(world.admin, inline=document("orders:GetOrder"))
+    proof = end_user_proof(new_key(world.admin, name_of(end_user)))
+    ask = apb.AuthorizeRequest(
+        action="orders:GetOrder", resource_arn=order(world.account, "4"), end_user=proof
+    )
+    upstream = stubs(server.endpoint, world.shop_key)
+    local = stubs(sidecar.endpoint, world.shop_key)
+    try:
+        expected = upstream.authorization.Authorize(ask)
+        got = local.authorization.Authorize(ask)
+        assert got.decision == expected.decision == ALLOWED
+        assert got.authenticated_principal_arn == end_user
+        # A proof that does not verify: the upstream's refusal, passed through.
+        ask.end_user.signature = "0" * 64
+        assert answer(local, ask) == ("error", grpc.StatusCode.UNAUTHENTICATED)
+    finally:
+        upstream.close()
         local.close()
 
 
@@ -627,16 +713,44 @@ def test_upstream_outage_fails_closed_after_max_staleness_and_resumes(
         shop_arn = new_user(root, inline=document(["iamd:Authorize", "iamd:Watch"]))
         shop = new_key(root, name_of(shop_arn))
         other_caller = new_key(root, name_of(new_user(root, inline=document("iamd:Authorize"))))
+        role = root.management.CreateRole(
+            mpb.CreateRoleRequest(
+                role_name=unique("r"),
+                assume_role_policy_document=policy(
+                    {"Effect": "Allow", "Principal": {"AWS": shop_arn}, "Action": "sts:AssumeRole"}
+                ),
+            )
+        ).role
+        root.management.PutRolePolicy(
+            mpb.PutRolePolicyRequest(
+                role_name=role.role_name, policy_name="p", policy_document=document("orders:*")
+            )
+        )
+        shop_stubs = stubs(upstream.endpoint, shop)
+        minted = shop_stubs.sts.AssumeRole(
+            spb.AssumeRoleRequest(role_arn=role.arn, role_session_name="pod")
+        ).credentials
+        shop_stubs.close()
         sidecar = start_sidecar(upstream.endpoint, shop, "--max-staleness", "3")
         wait_serving(sidecar.endpoint)
         local = stubs(sidecar.endpoint, shop)
+        session = stubs(
+            sidecar.endpoint,
+            SigningCredentials(
+                minted.access_key_id, minted.secret_access_key, minted.session_token
+            ),
+        )
         ask_known = apb.AuthorizeRequest(principal_arn=known, action="orders:ListOrders")
+        ask_self = apb.AuthorizeRequest(action="orders:ListOrders")
         assert local.authorization.Authorize(ask_known).decision == ALLOWED
+        assert session.authorization.Authorize(ask_self).decision == ALLOWED
 
         upstream.stop()
         stopped = time.monotonic()
-        # Within max-staleness: what it holds keeps answering (the same answer as before).
+        # Within max-staleness: what it holds keeps answering (the same answer as before),
+        # temporary credentials included: they are decided here, not forwarded.
         assert local.authorization.Authorize(ask_known).decision == ALLOWED
+        assert session.authorization.Authorize(ask_self).decision == ALLOWED
         assert health(sidecar.endpoint) == SERVING
         # What it never loaded is refused, never guessed: a principal, a caller's key.
         for ask, credentials in (
@@ -653,10 +767,11 @@ def test_upstream_outage_fails_closed_after_max_staleness_and_resumes(
         # Past max-staleness: everything fails closed, and health says so.
         while time.monotonic() - stopped < 4.0:
             time.sleep(0.1)
-        with pytest.raises(grpc.RpcError) as info:
-            local.authorization.Authorize(ask_known)
-        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert "max-staleness" in (info.value.details() or "")
+        for client, ask in ((local, ask_known), (session, ask_self)):
+            with pytest.raises(grpc.RpcError) as info:
+                client.authorization.Authorize(ask)
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "max-staleness" in (info.value.details() or "")
         assert health(sidecar.endpoint) == NOT_SERVING
 
         # The upstream comes back on the same address: the sidecar resumes by itself.
@@ -680,9 +795,11 @@ def test_upstream_outage_fails_closed_after_max_staleness_and_resumes(
         assert reply.decision == IMPLICIT and reply.revision >= revision
         ask_unknown = apb.AuthorizeRequest(principal_arn=unknown, action="orders:ListOrders")
         assert local.authorization.Authorize(ask_unknown).decision == ALLOWED
+        assert session.authorization.Authorize(ask_self).decision == ALLOWED
         assert sidecar.process.poll() is None  # the same process throughout
         assert account
         local.close()
+        session.close()
     finally:
         root.close()
         if sidecar is not None:

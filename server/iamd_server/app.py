@@ -217,6 +217,7 @@ class IamdServer:
             authenticator=self.authenticator,
             master_key=master_key,
             audience=self.settings.service_name,
+            sessions=sessions,
         )
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)

@@ -4,6 +4,7 @@ resume, scoped signing keys instead of secrets, and who may follow what."""
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Iterator
 
@@ -345,3 +346,74 @@ def test_unsigned_and_malformed_watches_are_refused(server: ServerProcess) -> No
     garbage = WatchClient(server.endpoint, server.root, rpb.WatchRequest(), first_bytes=b"\xff\xff")
     with garbage:
         assert garbage.error().code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_temporary_credentials_travel_as_claims_and_scoped_keys(
+    server: ServerProcess, root: Stubs, account: str
+) -> None:
+    from iamd.v1 import sts_pb2
+
+    from tests.api.sts_support import new_role, trust
+
+    caller_name, caller_arn = create_user(root, account)
+    caller = stubs(
+        server.endpoint,
+        credentials_of(
+            root.management.CreateAccessKey(
+                mpb.CreateAccessKeyRequest(user_name=caller_name)
+            ).access_key
+        ),
+    )
+    managed = root.management.CreatePolicy(
+        mpb.CreatePolicyRequest(policy_name=unique("session"), policy_document=document("s3:*"))
+    ).policy.arn
+    role = new_role(root, trust({"AWS": caller_arn}), policy=document("s3:*"))
+    try:
+        minted = caller.sts.AssumeRole(
+            sts_pb2.AssumeRoleRequest(role_arn=role, role_session_name="pod", policy_arns=[managed])
+        ).credentials
+    finally:
+        caller.close()
+    ref = rpb.SessionRef(access_key_id=minted.access_key_id, session_token=minted.session_token)
+    forged = rpb.SessionRef(
+        access_key_id=minted.access_key_id, session_token=minted.session_token[:-4] + "AAAA"
+    )
+    with watch(server, server.root, add=rpb.Selection(sessions=[ref, forged])) as stream:
+        states = {s.token_sha256: s for r in stream.batch() for s in r.sessions}
+        mine = states[session_name(minted.access_key_id, minted.session_token)]
+        assert mine.valid
+        claims = json.loads(mine.claims_json)
+        assert claims["a"].endswith("assumed-role/" + role.rsplit("/", 1)[1] + "/pod")
+        assert [p.document for p in mine.managed_policies] == [document("s3:*")]
+        for scoped in mine.signing_keys:
+            assert scoped.key == signing.derive_signing_key(
+                minted.secret_access_key, scoped.day, "iamd", scoped.method
+            )
+        assert len(mine.signing_keys) == 6
+        bad = states[session_name(forged.access_key_id, forged.session_token)]
+        assert not bad.valid and not bad.signing_keys and bad.reason
+        assert not any(minted.secret_access_key.encode() in raw for raw in stream.raw)
+
+        # A new default version of the managed session policy is re-sent.
+        written = root.management.CreatePolicyVersion(
+            mpb.CreatePolicyVersionRequest(
+                policy_arn=managed, policy_document=document("sqs:*"), set_as_default=True
+            )
+        ).revision
+        changed = stream.until(lambda r: r.revision >= written)
+        latest = [s for r in changed for s in r.sessions][-1]
+        assert [p.document for p in latest.managed_policies] == [document("sqs:*")]
+
+        # Revoking the role's sessions reaches the follower within a second.
+        revoked = root.management.RevokeRoleSessions(
+            mpb.RevokeRoleSessionsRequest(role_name=role.rsplit("/", 1)[1])
+        ).revision
+        began = time.monotonic()
+        changed = stream.until(lambda r: r.revision >= revoked)
+        assert time.monotonic() - began < 1.0
+        latest = [s for r in changed for s in r.sessions][-1]
+        assert not latest.valid and "revoked" in latest.reason and not latest.signing_keys
+
+
+def session_name(key_id: str, token: str) -> str:
+    return hashlib.sha256(f"{key_id}\n{token}".encode()).hexdigest()

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from iamd.v1 import types_pb2 as iamd_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19iamd/v1/replication.proto\x12\x07iamd.v1\x1a\x13iamd/v1/types.proto\"R\n\tSelection\x12\x16\n\x0eprincipal_arns\x18\x01 \x03(\t\x12\x16\n\x0e\x61\x63\x63\x65ss_key_ids\x18\x02 \x03(\t\x12\x15\n\rresource_arns\x18\x03 \x03(\t\"\xa7\x01\n\x0cWatchRequest\x12\"\n\x06\x66ollow\x18\x01 \x01(\x0b\x32\x12.iamd.v1.Selection\x12\x1f\n\x03\x61\x64\x64\x18\x02 \x01(\x0b\x32\x12.iamd.v1.Selection\x12\"\n\x06remove\x18\x03 \x01(\x0b\x32\x12.iamd.v1.Selection\x12\x16\n\x0esince_revision\x18\x04 \x01(\x04\x12\x16\n\x0eresource_index\x18\x05 \x01(\x08\"\x98\x02\n\rWatchResponse\x12+\n\nprincipals\x18\x01 \x03(\x0b\x32\x17.iamd.v1.PrincipalState\x12,\n\x0b\x61\x63\x63\x65ss_keys\x18\x02 \x03(\x0b\x32\x17.iamd.v1.AccessKeyState\x12)\n\tresources\x18\x03 \x03(\x0b\x32\x16.iamd.v1.ResourceState\x12-\n\x08services\x18\x04 \x01(\x0b\x32\x1b.iamd.v1.ServiceDefinitions\x12.\n\x0eresource_index\x18\x05 \x01(\x0b\x32\x16.iamd.v1.ResourceIndex\x12\x10\n\x08revision\x18\x06 \x01(\x04\x12\x10\n\x08snapshot\x18\x07 \x01(\x08\"d\n\x14LoadedPolicyDocument\x12\x11\n\tpolicy_id\x18\x01 \x01(\t\x12\x13\n\x0bsource_type\x18\x02 \x01(\t\x12\x12\n\nsource_arn\x18\x03 \x01(\t\x12\x10\n\x08\x64ocument\x18\x04 \x01(\t\";\n\x08ScpLevel\x12/\n\x08policies\x18\x01 \x03(\x0b\x32\x1d.iamd.v1.LoadedPolicyDocument\"8\n\x10PrincipalBinding\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x11\n\tunique_id\x18\x02 \x01(\t\"\xf5\x03\n\x0fPrincipalRecord\x12\x15\n\rprincipal_arn\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x11\n\tunique_id\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x1a\n\x04tags\x18\x06 \x03(\x0b\x32\x0c.iamd.v1.Tag\x12/\n\x08identity\x18\x07 \x03(\x0b\x32\x1d.iamd.v1.LoadedPolicyDocument\x12/\n\x08\x62oundary\x18\x08 \x01(\x0b\x32\x1d.iamd.v1.LoadedPolicyDocument\x12%\n\nscp_levels\x18\t \x03(\x0b\x32\x11.iamd.v1.ScpLevel\x12\x1d\n\x15is_management_account\x18\n \x01(\x08\x12\x12\n\ngroup_arns\x18\x0b \x03(\t\x12\x19\n\x0ctrust_policy\x18\x0c \x01(\tH\x00\x88\x01\x01\x12\x36\n\x13trust_principal_ids\x18\r \x03(\x0b\x32\x19.iamd.v1.PrincipalBinding\x12!\n\x14max_session_duration\x18\x0e \x01(\rH\x01\x88\x01\x01\x12\x10\n\x08revision\x18\x0f \x01(\x04\x42\x0f\n\r_trust_policyB\x17\n\x15_max_session_duration\"g\n\x0ePrincipalState\x12\x0b\n\x03\x61rn\x18\x01 \x01(\t\x12\x0e\n\x06\x65xists\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65nied\x18\x03 \x01(\x08\x12(\n\x06record\x18\x04 \x01(\x0b\x32\x18.iamd.v1.PrincipalRecord\"N\n\x10ScopedSigningKey\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x10\n\x08\x61udience\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x0b\n\x03key\x18\x04 \x01(\x0c\"\xc5\x01\n\x0e\x41\x63\x63\x65ssKeyState\x12\x15\n\raccess_key_id\x18\x01 \x01(\t\x12\x0e\n\x06\x65xists\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65nied\x18\x03 \x01(\x08\x12\x11\n\towner_arn\x18\x04 \x01(\t\x12\x12\n\naccount_id\x18\x05 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x06 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x07 \x01(\x08\x12/\n\x0csigning_keys\x18\x08 \x03(\x0b\x32\x19.iamd.v1.ScopedSigningKey\"4\n\rAclGrantState\x12\x0f\n\x07grantee\x18\x01 \x01(\t\x12\x12\n\npermission\x18\x02 \x01(\t\"\xdd\x01\n\rResourceState\x12\x0b\n\x03\x61rn\x18\x01 \x01(\t\x12\x0e\n\x06\x65xists\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65nied\x18\x03 \x01(\x08\x12\x12\n\naccount_id\x18\x04 \x01(\t\x12\x15\n\x08\x64ocument\x18\x05 \x01(\tH\x00\x88\x01\x01\x12#\n\x03\x61\x63l\x18\x06 \x03(\x0b\x32\x16.iamd.v1.AclGrantState\x12\x30\n\rprincipal_ids\x18\x07 \x03(\x0b\x32\x19.iamd.v1.PrincipalBinding\x12\x10\n\x08revision\x18\x08 \x01(\x04\x42\x0b\n\t_document\"J\n\x17StoredServiceDefinition\x12\x16\n\x0eservice_prefix\x18\x01 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x02 \x01(\t\"K\n\x12ServiceDefinitions\x12\x35\n\x0b\x64\x65\x66initions\x18\x01 \x03(\x0b\x32 .iamd.v1.StoredServiceDefinition\"/\n\rResourceIndex\x12\x10\n\x08\x63omplete\x18\x01 \x01(\x08\x12\x0c\n\x04\x61rns\x18\x02 \x03(\t2P\n\x12ReplicationService\x12:\n\x05Watch\x12\x15.iamd.v1.WatchRequest\x1a\x16.iamd.v1.WatchResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19iamd/v1/replication.proto\x12\x07iamd.v1\x1a\x13iamd/v1/types.proto\"y\n\tSelection\x12\x16\n\x0eprincipal_arns\x18\x01 \x03(\t\x12\x16\n\x0e\x61\x63\x63\x65ss_key_ids\x18\x02 \x03(\t\x12\x15\n\rresource_arns\x18\x03 \x03(\t\x12%\n\x08sessions\x18\x04 \x03(\x0b\x32\x13.iamd.v1.SessionRef\":\n\nSessionRef\x12\x15\n\raccess_key_id\x18\x01 \x01(\t\x12\x15\n\rsession_token\x18\x02 \x01(\t\"\xa7\x01\n\x0cWatchRequest\x12\"\n\x06\x66ollow\x18\x01 \x01(\x0b\x32\x12.iamd.v1.Selection\x12\x1f\n\x03\x61\x64\x64\x18\x02 \x01(\x0b\x32\x12.iamd.v1.Selection\x12\"\n\x06remove\x18\x03 \x01(\x0b\x32\x12.iamd.v1.Selection\x12\x16\n\x0esince_revision\x18\x04 \x01(\x04\x12\x16\n\x0eresource_index\x18\x05 \x01(\x08\"\xc1\x02\n\rWatchResponse\x12+\n\nprincipals\x18\x01 \x03(\x0b\x32\x17.iamd.v1.PrincipalState\x12,\n\x0b\x61\x63\x63\x65ss_keys\x18\x02 \x03(\x0b\x32\x17.iamd.v1.AccessKeyState\x12)\n\tresources\x18\x03 \x03(\x0b\x32\x16.iamd.v1.ResourceState\x12-\n\x08services\x18\x04 \x01(\x0b\x32\x1b.iamd.v1.ServiceDefinitions\x12.\n\x0eresource_index\x18\x05 \x01(\x0b\x32\x16.iamd.v1.ResourceIndex\x12\x10\n\x08revision\x18\x06 \x01(\x04\x12\x10\n\x08snapshot\x18\x07 \x01(\x08\x12\'\n\x08sessions\x18\x08 \x03(\x0b\x32\x15.iamd.v1.SessionState\"\xd2\x01\n\x0cSessionState\x12\x14\n\x0ctoken_sha256\x18\x01 \x01(\t\x12\r\n\x05valid\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65nied\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x13\n\x0b\x63laims_json\x18\x05 \x01(\t\x12/\n\x0csigning_keys\x18\x06 \x03(\x0b\x32\x19.iamd.v1.ScopedSigningKey\x12\x37\n\x10managed_policies\x18\x07 \x03(\x0b\x32\x1d.iamd.v1.LoadedPolicyDocument\"d\n\x14LoadedPolicyDocument\x12\x11\n\tpolicy_id\x18\x01 \x01(\t\x12\x13\n\x0bsource_type\x18\x02 \x01(\t\x12\x12\n\nsource_arn\x18\x03 \x01(\t\x12\x10\n\x08\x64ocument\x18\x04 \x01(\t\";\n\x08ScpLevel\x12/\n\x08policies\x18\x01 \x03(\x0b\x32\x1d.iamd.v1.LoadedPolicyDocument\"8\n\x10PrincipalBinding\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x11\n\tunique_id\x18\x02 \x01(\t\"\xf5\x03\n\x0fPrincipalRecord\x12\x15\n\rprincipal_arn\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x11\n\tunique_id\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x1a\n\x04tags\x18\x06 \x03(\x0b\x32\x0c.iamd.v1.Tag\x12/\n\x08identity\x18\x07 \x03(\x0b\x32\x1d.iamd.v1.LoadedPolicyDocument\x12/\n\x08\x62oundary\x18\x08 \x01(\x0b\x32\x1d.iamd.v1.LoadedPolicyDocument\x12%\n\nscp_levels\x18\t \x03(\x0b\x32\x11.iamd.v1.ScpLevel\x12\x1d\n\x15is_management_account\x18\n \x01(\x08\x12\x12\n\ngroup_arns\x18\x0b \x03(\t\x12\x19\n\x0ctrust_policy\x18\x0c \x01(\tH\x00\x88\x01\x01\x12\x36\n\x13trust_principal_ids\x18\r \x03(\x0b\x32\x19.iamd.v1.PrincipalBinding\x12!\n\x14max_session_duration\x18\x0e \x01(\rH\x01\x88\x01\x01\x12\x10\n\x08revision\x18\x0f \x01(\x04\x42\x0f\n\r_trust_policyB\x17\n\x15_max_session_duration\"g\n\x0ePrincipalState\x12\x0b\n\x03\x61rn\x18\x01 \x01(\t\x12\x0e\n\x06\x65xists\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65nied\x18\x03 \x01(\x08\x12(\n\x06record\x18\x04 \x01(\x0b\x32\x18.iamd.v1.PrincipalRecord\"N\n\x10ScopedSigningKey\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x10\n\x08\x61udience\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x0b\n\x03key\x18\x04 \x01(\x0c\"\xc5\x01\n\x0e\x41\x63\x63\x65ssKeyState\x12\x15\n\raccess_key_id\x18\x01 \x01(\t\x12\x0e\n\x06\x65xists\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65nied\x18\x03 \x01(\x08\x12\x11\n\towner_arn\x18\x04 \x01(\t\x12\x12\n\naccount_id\x18\x05 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x06 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x07 \x01(\x08\x12/\n\x0csigning_keys\x18\x08 \x03(\x0b\x32\x19.iamd.v1.ScopedSigningKey\"4\n\rAclGrantState\x12\x0f\n\x07grantee\x18\x01 \x01(\t\x12\x12\n\npermission\x18\x02 \x01(\t\"\xdd\x01\n\rResourceState\x12\x0b\n\x03\x61rn\x18\x01 \x01(\t\x12\x0e\n\x06\x65xists\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65nied\x18\x03 \x01(\x08\x12\x12\n\naccount_id\x18\x04 \x01(\t\x12\x15\n\x08\x64ocument\x18\x05 \x01(\tH\x00\x88\x01\x01\x12#\n\x03\x61\x63l\x18\x06 \x03(\x0b\x32\x16.iamd.v1.AclGrantState\x12\x30\n\rprincipal_ids\x18\x07 \x03(\x0b\x32\x19.iamd.v1.PrincipalBinding\x12\x10\n\x08revision\x18\x08 \x01(\x04\x42\x0b\n\t_document\"J\n\x17StoredServiceDefinition\x12\x16\n\x0eservice_prefix\x18\x01 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_json\x18\x02 \x01(\t\"K\n\x12ServiceDefinitions\x12\x35\n\x0b\x64\x65\x66initions\x18\x01 \x03(\x0b\x32 .iamd.v1.StoredServiceDefinition\"/\n\rResourceIndex\x12\x10\n\x08\x63omplete\x18\x01 \x01(\x08\x12\x0c\n\x04\x61rns\x18\x02 \x03(\t2P\n\x12ReplicationService\x12:\n\x05Watch\x12\x15.iamd.v1.WatchRequest\x1a\x16.iamd.v1.WatchResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,35 +33,39 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'iamd.v1.replication_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SELECTION']._serialized_start=59
-  _globals['_SELECTION']._serialized_end=141
-  _globals['_WATCHREQUEST']._serialized_start=144
-  _globals['_WATCHREQUEST']._serialized_end=311
-  _globals['_WATCHRESPONSE']._serialized_start=314
-  _globals['_WATCHRESPONSE']._serialized_end=594
-  _globals['_LOADEDPOLICYDOCUMENT']._serialized_start=596
-  _globals['_LOADEDPOLICYDOCUMENT']._serialized_end=696
-  _globals['_SCPLEVEL']._serialized_start=698
-  _globals['_SCPLEVEL']._serialized_end=757
-  _globals['_PRINCIPALBINDING']._serialized_start=759
-  _globals['_PRINCIPALBINDING']._serialized_end=815
-  _globals['_PRINCIPALRECORD']._serialized_start=818
-  _globals['_PRINCIPALRECORD']._serialized_end=1319
-  _globals['_PRINCIPALSTATE']._serialized_start=1321
-  _globals['_PRINCIPALSTATE']._serialized_end=1424
-  _globals['_SCOPEDSIGNINGKEY']._serialized_start=1426
-  _globals['_SCOPEDSIGNINGKEY']._serialized_end=1504
-  _globals['_ACCESSKEYSTATE']._serialized_start=1507
-  _globals['_ACCESSKEYSTATE']._serialized_end=1704
-  _globals['_ACLGRANTSTATE']._serialized_start=1706
-  _globals['_ACLGRANTSTATE']._serialized_end=1758
-  _globals['_RESOURCESTATE']._serialized_start=1761
-  _globals['_RESOURCESTATE']._serialized_end=1982
-  _globals['_STOREDSERVICEDEFINITION']._serialized_start=1984
-  _globals['_STOREDSERVICEDEFINITION']._serialized_end=2058
-  _globals['_SERVICEDEFINITIONS']._serialized_start=2060
-  _globals['_SERVICEDEFINITIONS']._serialized_end=2135
-  _globals['_RESOURCEINDEX']._serialized_start=2137
-  _globals['_RESOURCEINDEX']._serialized_end=2184
-  _globals['_REPLICATIONSERVICE']._serialized_start=2186
-  _globals['_REPLICATIONSERVICE']._serialized_end=2266
+  _globals['_SELECTION']._serialized_end=180
+  _globals['_SESSIONREF']._serialized_start=182
+  _globals['_SESSIONREF']._serialized_end=240
+  _globals['_WATCHREQUEST']._serialized_start=243
+  _globals['_WATCHREQUEST']._serialized_end=410
+  _globals['_WATCHRESPONSE']._serialized_start=413
+  _globals['_WATCHRESPONSE']._serialized_end=734
+  _globals['_SESSIONSTATE']._serialized_start=737
+  _globals['_SESSIONSTATE']._serialized_end=947
+  _globals['_LOADEDPOLICYDOCUMENT']._serialized_start=949
+  _globals['_LOADEDPOLICYDOCUMENT']._serialized_end=1049
+  _globals['_SCPLEVEL']._serialized_start=1051
+  _globals['_SCPLEVEL']._serialized_end=1110
+  _globals['_PRINCIPALBINDING']._serialized_start=1112
+  _globals['_PRINCIPALBINDING']._serialized_end=1168
+  _globals['_PRINCIPALRECORD']._serialized_start=1171
+  _globals['_PRINCIPALRECORD']._serialized_end=1672
+  _globals['_PRINCIPALSTATE']._serialized_start=1674
+  _globals['_PRINCIPALSTATE']._serialized_end=1777
+  _globals['_SCOPEDSIGNINGKEY']._serialized_start=1779
+  _globals['_SCOPEDSIGNINGKEY']._serialized_end=1857
+  _globals['_ACCESSKEYSTATE']._serialized_start=1860
+  _globals['_ACCESSKEYSTATE']._serialized_end=2057
+  _globals['_ACLGRANTSTATE']._serialized_start=2059
+  _globals['_ACLGRANTSTATE']._serialized_end=2111
+  _globals['_RESOURCESTATE']._serialized_start=2114
+  _globals['_RESOURCESTATE']._serialized_end=2335
+  _globals['_STOREDSERVICEDEFINITION']._serialized_start=2337
+  _globals['_STOREDSERVICEDEFINITION']._serialized_end=2411
+  _globals['_SERVICEDEFINITIONS']._serialized_start=2413
+  _globals['_SERVICEDEFINITIONS']._serialized_end=2488
+  _globals['_RESOURCEINDEX']._serialized_start=2490
+  _globals['_RESOURCEINDEX']._serialized_end=2537
+  _globals['_REPLICATIONSERVICE']._serialized_start=2539
+  _globals['_REPLICATIONSERVICE']._serialized_end=2619
 # @@protoc_insertion_point(module_scope)

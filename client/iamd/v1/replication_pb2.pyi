@@ -23,13 +23,14 @@ nothing changes (a heartbeat), so a follower knows how current its copy is.
 
 What travels: policy documents, group memberships, permissions boundaries, SCP chains,
 resource policies and ACLs, trust policies, service definitions, access key status and
-owner. Never a secret: for an access key the server sends signing keys derived for one
-UTC day, one audience (the server's --service-name) and one method (Authorize or
-AuthorizeBatch), see iamd_client.signing, which verify (and could only make) Authorize
-calls of that key on that day.
+owner, temporary credentials' claims and validity (revocations included), managed session
+policies. Never a secret: for an access key (or temporary credentials) the server sends
+signing keys derived for one UTC day, one audience (the server's --service-name) and one
+method (Authorize or AuthorizeBatch), see iamd_client.signing, which verify (and could only
+make) Authorize calls of that key on that day.
 
 Authorization: the caller needs "iamd:Watch" on the ARN of each item it follows (for an
-access key, its owner's ARN); an item it may not follow is answered `denied` and not
+access key, its owner's ARN; for temporary credentials, the session's ARN); an item it may not follow is answered `denied` and not
 followed. Items of other accounts are cross-account like any resource: denied unless
 granted. The resource index needs "iamd:Watch" on "*" and lists the resources the
 caller's own account owns (a follower treats any other resource as having no policy,
@@ -61,6 +62,7 @@ class Selection(_message.Message):
     PRINCIPAL_ARNS_FIELD_NUMBER: _builtins.int
     ACCESS_KEY_IDS_FIELD_NUMBER: _builtins.int
     RESOURCE_ARNS_FIELD_NUMBER: _builtins.int
+    SESSIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def principal_arns(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """User, role, role session (arn:aws:sts::ACCT:assumed-role/ROLE/SESSION) or root ARNs."""
@@ -73,20 +75,51 @@ class Selection(_message.Message):
     def resource_arns(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """ARNs of resources whose resource policy / ACL the caller needs."""
 
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[Global___SessionRef]:
+        """Temporary credentials the caller's callers sign with."""
+
     def __init__(
         self,
         *,
         principal_arns: _abc.Iterable[_builtins.str] | None = ...,
         access_key_ids: _abc.Iterable[_builtins.str] | None = ...,
         resource_arns: _abc.Iterable[_builtins.str] | None = ...,
+        sessions: _abc.Iterable[Global___SessionRef] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_key_ids", b"access_key_ids", "principal_arns", b"principal_arns", "resource_arns", b"resource_arns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_key_ids", b"access_key_ids", "principal_arns", b"principal_arns", "resource_arns", b"resource_arns", "sessions", b"sessions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Selection: _TypeAlias = Selection  # noqa: Y015
+
+@_typing.final
+class SessionRef(_message.Message):
+    """Temporary credentials: their key id and session token."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCESS_KEY_ID_FIELD_NUMBER: _builtins.int
+    SESSION_TOKEN_FIELD_NUMBER: _builtins.int
+    access_key_id: _builtins.str
+    """ASIA..."""
+    session_token: _builtins.str
+    """The session token."""
+    def __init__(
+        self,
+        *,
+        access_key_id: _builtins.str = ...,
+        session_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_key_id", b"access_key_id", "session_token", b"session_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SessionRef: _TypeAlias = SessionRef  # noqa: Y015
 
 @_typing.final
 class WatchRequest(_message.Message):
@@ -150,6 +183,7 @@ class WatchResponse(_message.Message):
     RESOURCE_INDEX_FIELD_NUMBER: _builtins.int
     REVISION_FIELD_NUMBER: _builtins.int
     SNAPSHOT_FIELD_NUMBER: _builtins.int
+    SESSIONS_FIELD_NUMBER: _builtins.int
     revision: _builtins.int
     """Non-zero on the message that completes a batch (see the guarantee above)."""
     snapshot: _builtins.bool
@@ -176,6 +210,10 @@ class WatchResponse(_message.Message):
         first batch, then additions.
         """
 
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[Global___SessionState]:
+        """States of followed temporary credentials."""
+
     def __init__(
         self,
         *,
@@ -186,14 +224,73 @@ class WatchResponse(_message.Message):
         resource_index: Global___ResourceIndex | None = ...,
         revision: _builtins.int = ...,
         snapshot: _builtins.bool = ...,
+        sessions: _abc.Iterable[Global___SessionState] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["resource_index", b"resource_index", "services", b"services"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_keys", b"access_keys", "principals", b"principals", "resource_index", b"resource_index", "resources", b"resources", "revision", b"revision", "services", b"services", "snapshot", b"snapshot"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_keys", b"access_keys", "principals", b"principals", "resource_index", b"resource_index", "resources", b"resources", "revision", b"revision", "services", b"services", "sessions", b"sessions", "snapshot", b"snapshot"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchResponse: _TypeAlias = WatchResponse  # noqa: Y015
+
+@_typing.final
+class SessionState(_message.Message):
+    """The state of followed temporary credentials (never their secret or the master key)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_SHA256_FIELD_NUMBER: _builtins.int
+    VALID_FIELD_NUMBER: _builtins.int
+    DENIED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CLAIMS_JSON_FIELD_NUMBER: _builtins.int
+    SIGNING_KEYS_FIELD_NUMBER: _builtins.int
+    MANAGED_POLICIES_FIELD_NUMBER: _builtins.int
+    token_sha256: _builtins.str
+    """Which credentials: hex SHA-256 of access_key_id + "\\n" + session_token."""
+    valid: _builtins.bool
+    """False: the token is not one this deployment sealed, or the session expired, was revoked
+    or its role / user is gone: refuse it (for good: none of these is ever undone).
+    """
+    denied: _builtins.bool
+    """The caller may not follow the session's principal: not followed."""
+    reason: _builtins.str
+    """Why it is not valid (an UNAUTHENTICATED message)."""
+    claims_json: _builtins.str
+    """While valid: the session's claims as the token carries them (JSON: principal, role or
+    user unique id, issue and expiry times, tags, session policies, ...).
+    """
+    @_builtins.property
+    def signing_keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScopedSigningKey]:
+        """While valid: its keys scoped like access keys' (yesterday, today, tomorrow; Authorize
+        and AuthorizeBatch; this server's audience).
+        """
+
+    @_builtins.property
+    def managed_policies(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoadedPolicyDocument]:
+        """While valid: the current default version of each managed session policy (policy_arns)
+        that still exists.
+        """
+
+    def __init__(
+        self,
+        *,
+        token_sha256: _builtins.str = ...,
+        valid: _builtins.bool = ...,
+        denied: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+        claims_json: _builtins.str = ...,
+        signing_keys: _abc.Iterable[Global___ScopedSigningKey] | None = ...,
+        managed_policies: _abc.Iterable[Global___LoadedPolicyDocument] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["claims_json", b"claims_json", "denied", b"denied", "managed_policies", b"managed_policies", "reason", b"reason", "signing_keys", b"signing_keys", "token_sha256", b"token_sha256", "valid", b"valid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SessionState: _TypeAlias = SessionState  # noqa: Y015
 
 @_typing.final
 class LoadedPolicyDocument(_message.Message):

@@ -23,13 +23,14 @@ nothing changes (a heartbeat), so a follower knows how current its copy is.
 
 What travels: policy documents, group memberships, permissions boundaries, SCP chains,
 resource policies and ACLs, trust policies, service definitions, access key status and
-owner. Never a secret: for an access key the server sends signing keys derived for one
-UTC day, one audience (the server's --service-name) and one method (Authorize or
-AuthorizeBatch), see iamd_client.signing, which verify (and could only make) Authorize
-calls of that key on that day.
+owner, temporary credentials' claims and validity (revocations included), managed session
+policies. Never a secret: for an access key (or temporary credentials) the server sends
+signing keys derived for one UTC day, one audience (the server's --service-name) and one
+method (Authorize or AuthorizeBatch), see iamd_client.signing, which verify (and could only
+make) Authorize calls of that key on that day.
 
 Authorization: the caller needs "iamd:Watch" on the ARN of each item it follows (for an
-access key, its owner's ARN); an item it may not follow is answered `denied` and not
+access key, its owner's ARN; for temporary credentials, the session's ARN); an item it may not follow is answered `denied` and not
 followed. Items of other accounts are cross-account like any resource: denied unless
 granted. The resource index needs "iamd:Watch" on "*" and lists the resources the
 caller's own account owns (a follower treats any other resource as having no policy,

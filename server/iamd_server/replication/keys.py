@@ -26,10 +26,16 @@ SCOPED_METHODS = (
 DAY_SECONDS = 86_400
 
 
+def dates_around(now: float) -> tuple[tuple[str, str], ...]:
+    """Yesterday, today and tomorrow (UTC): ("YYYYMMDD", its first second in decimal)."""
+    today = int(now) // DAY_SECONDS
+    dates = (str(d * DAY_SECONDS) for d in (today - 1, today, today + 1))
+    return tuple((signing.signing_day(date), date) for date in dates)
+
+
 def days_around(now: float) -> tuple[str, ...]:
     """Yesterday, today and tomorrow (UTC), "YYYYMMDD"."""
-    today = int(now) // DAY_SECONDS
-    return tuple(signing.signing_day(str(d * DAY_SECONDS)) for d in (today - 1, today, today + 1))
+    return tuple(day for day, _ in dates_around(now))
 
 
 def seconds_to_midnight(now: float) -> float:

@@ -22,7 +22,7 @@ from iamd_server.store.records import (
 )
 
 
-def _policy(loaded: LoadedPolicy) -> pb.LoadedPolicyDocument:
+def policy_document(loaded: LoadedPolicy) -> pb.LoadedPolicyDocument:
     return pb.LoadedPolicyDocument(
         policy_id=loaded.policy_id,
         source_type=loaded.source_policy_type,
@@ -31,7 +31,7 @@ def _policy(loaded: LoadedPolicy) -> pb.LoadedPolicyDocument:
     )
 
 
-def _loaded(message: pb.LoadedPolicyDocument) -> LoadedPolicy:
+def loaded_policy(message: pb.LoadedPolicyDocument) -> LoadedPolicy:
     return LoadedPolicy(
         message.policy_id, message.source_type, message.source_arn, message.document
     )
@@ -53,9 +53,10 @@ def principal_record(policies: PrincipalPolicies) -> pb.PrincipalRecord:
         unique_id=policies.unique_id or "",
         name=policies.name or "",
         tags=[types_pb2.Tag(key=t.key, value=t.value) for t in policies.tags],
-        identity=[_policy(p) for p in policies.identity],
+        identity=[policy_document(p) for p in policies.identity],
         scp_levels=[
-            pb.ScpLevel(policies=[_policy(p) for p in level]) for level in policies.scp_levels
+            pb.ScpLevel(policies=[policy_document(p) for p in level])
+            for level in policies.scp_levels
         ],
         is_management_account=policies.is_management_account,
         group_arns=policies.group_arns,
@@ -63,7 +64,7 @@ def principal_record(policies: PrincipalPolicies) -> pb.PrincipalRecord:
         revision=policies.revision,
     )
     if policies.boundary is not None:
-        record.boundary.CopyFrom(_policy(policies.boundary))
+        record.boundary.CopyFrom(policy_document(policies.boundary))
     if policies.trust_policy is not None:
         record.trust_policy = policies.trust_policy
     if policies.max_session_duration is not None:
@@ -79,9 +80,11 @@ def principal_policies(record: pb.PrincipalRecord) -> PrincipalPolicies:
         unique_id=record.unique_id or None,
         name=record.name or None,
         tags=tuple(Tag(t.key, t.value) for t in record.tags),
-        identity=tuple(_loaded(p) for p in record.identity),
-        boundary=_loaded(record.boundary) if record.HasField("boundary") else None,
-        scp_levels=tuple(tuple(_loaded(p) for p in level.policies) for level in record.scp_levels),
+        identity=tuple(loaded_policy(p) for p in record.identity),
+        boundary=loaded_policy(record.boundary) if record.HasField("boundary") else None,
+        scp_levels=tuple(
+            tuple(loaded_policy(p) for p in level.policies) for level in record.scp_levels
+        ),
         is_management_account=record.is_management_account,
         group_arns=tuple(record.group_arns),
         trust_policy=record.trust_policy if record.HasField("trust_policy") else None,

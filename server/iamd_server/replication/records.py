@@ -13,10 +13,12 @@ from typing import Protocol
 
 from iamd_server.cache import ALL, Built, DependencyCache
 from iamd_server.entries import account_of, dependencies, name_key
-from iamd_server.errors import Unavailable
+from iamd_server.errors import NotFound, Unavailable
 from iamd_server.store.records import (
     LoadedAccessKey,
     LoadedResourcePolicy,
+    PolicyRecord,
+    PolicyVersionRecord,
     PrincipalPolicies,
     ServiceDefinitionRecord,
 )
@@ -31,6 +33,10 @@ class RecordSource(Protocol):
     async def load_access_key(self, *, access_key_id: str) -> LoadedAccessKey | None: ...
     async def load_service_definitions(self) -> list[ServiceDefinitionRecord]: ...
     async def load_resource_arns(self, account_id: str | None = None) -> set[str]: ...
+    async def get_policy(self, *, policy_arn: str) -> PolicyRecord: ...
+    async def get_policy_version(
+        self, *, policy_arn: str, version_id: str
+    ) -> PolicyVersionRecord: ...
 
 
 def expand(keys: Sequence[str]) -> list[str]:
@@ -94,6 +100,10 @@ class RecordCache:
             max_entries=1
         )
         self._index: DependencyCache[frozenset[str]] = DependencyCache(max_entries=64)
+        # Managed policy ARN -> its default version's document (None: no such policy).
+        self.managed: DependencyCache[str | None] = DependencyCache(
+            max_entries=max_entries, max_bytes=max_bytes // 16
+        )
 
     def on_change(self, _revision: int, keys: Sequence[str]) -> None:
         if ALL in keys:
@@ -101,6 +111,7 @@ class RecordCache:
                 cache.clear()
             self._services.clear()
             self._index.clear()
+            self.managed.clear()
             return
         expanded = expand(keys)
         self.principals.invalidate(expanded)
@@ -108,6 +119,7 @@ class RecordCache:
         self.keys.invalidate(expanded)
         self._services.invalidate(expanded)
         self._index.invalidate(expanded)
+        self.managed.invalidate(expanded)
 
     async def principal(self, arn: str) -> PrincipalPolicies | None:
         async def build() -> Built[PrincipalPolicies | None]:
@@ -168,3 +180,21 @@ class RecordCache:
             return Built(frozenset(arns), (INDEX_KEY,), 64 + sum(len(a) for a in arns))
 
         return await self._index.get(account_id, build)
+
+    async def managed_policy(self, arn: str) -> str | None:
+        """The default version's document of a managed policy (a session policy); None once
+        the policy is gone (a session policy that allows nothing, as the server treats it)."""
+
+        async def build() -> Built[str | None]:
+            try:
+                policy = await self._source.get_policy(policy_arn=arn)
+                version = await self._source.get_policy_version(
+                    policy_arn=arn, version_id=policy.default_version_id
+                )
+            except NotFound:
+                return Built(None, (f"policy:{arn}",), 128)
+            except Exception as exc:
+                raise Unavailable(f"cannot load the policy {arn}: database unavailable") from exc
+            return Built(version.document, (f"policy:{arn}",), _size(version.document))
+
+        return await self.managed.get(arn, build)

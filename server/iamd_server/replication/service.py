@@ -14,6 +14,7 @@ from iamd_server.replication.changelog import ChangeLog
 from iamd_server.replication.handler import SERVICE, watch_handler
 from iamd_server.replication.records import RecordCache, RecordSource
 from iamd_server.replication.watch import ReplicationServicer
+from iamd_server.sessions import SessionAuthority
 
 __all__ = ["SERVICE", "install"]
 
@@ -27,6 +28,7 @@ def install(
     authenticator: Authenticator,
     master_key: MasterKey,
     audience: str,
+    sessions: SessionAuthority | None = None,
 ) -> ReplicationServicer:
     """Serves ReplicationService on ``server``. Call once the feed has started: the change
     log starts at the revision applied then."""
@@ -35,6 +37,8 @@ def install(
     feed.subscribe(records.on_change)
     feed.subscribe(log.on_change)
     metrics.watch_cache("replication_principals", records.principals)
-    servicer = ReplicationServicer(records, log, feed, decider, master_key, audience)
+    servicer = ReplicationServicer(
+        records, log, feed, decider, master_key, audience, sessions=sessions
+    )
     server.add_generic_rpc_handlers((watch_handler(servicer, authenticator, metrics.observe_rpc),))
     return servicer

@@ -37,6 +37,14 @@ from iamd_server.replication.records import (
     principal_dependencies,
     resource_dependencies,
 )
+from iamd_server.replication.sessions import (
+    is_session_key_id,
+    is_token,
+    session_dependencies,
+    session_state,
+    token_hash,
+)
+from iamd_server.sessions import SessionAuthority
 from iamd_server.store.records import PrincipalPolicies
 
 WATCH_ACTION = "iamd:Watch"
@@ -58,7 +66,9 @@ _KEY_ID = re.compile(r"AKIA[A-Z2-7]{16}", re.ASCII)
 Principal = "p"
 AccessKey = "k"
 Resource = "r"
-Item = tuple[str, str]  # (kind, ARN or key id)
+Session = "s"
+Item = tuple[str, str]  # (kind, ARN, key id or session token hash)
+Tokens = dict[str, tuple[str, str]]  # session token hash -> (key id, token)
 
 
 class RevisionFeed(Protocol):
@@ -81,10 +91,14 @@ def _is_arn(value: str) -> bool:
     )
 
 
-def items_of(selection: pb.Selection, field: str) -> list[Item]:
-    """The items a Selection names, checked field by field."""
+def items_of(selection: pb.Selection, field: str, tokens: Tokens | None = None) -> list[Item]:
+    """The items a Selection names, checked field by field; session tokens are put in
+    ``tokens`` by their hash (the item's name)."""
     total = (
-        len(selection.principal_arns) + len(selection.access_key_ids) + len(selection.resource_arns)
+        len(selection.principal_arns)
+        + len(selection.access_key_ids)
+        + len(selection.resource_arns)
+        + len(selection.sessions)
     )
     if total > MAX_ITEMS_PER_REQUEST:
         raise InvalidArgument(field, f"at most {MAX_ITEMS_PER_REQUEST} items per request")
@@ -103,6 +117,17 @@ def items_of(selection: pb.Selection, field: str) -> list[Item]:
         if not _is_arn(arn):
             raise InvalidArgument(f"{field}.resource_arns[{index}]", "must be an ARN")
         items.append((Resource, arn))
+    for index, ref in enumerate(selection.sessions):
+        if not is_token(ref.session_token):
+            raise InvalidArgument(f"{field}.sessions[{index}].session_token", "must be a token")
+        if not is_session_key_id(ref.access_key_id):
+            raise InvalidArgument(
+                f"{field}.sessions[{index}].access_key_id", "must be an access key id (ASIA...)"
+            )
+        name = token_hash(ref.access_key_id, ref.session_token)
+        if tokens is not None:
+            tokens[name] = (ref.access_key_id, ref.session_token)
+        items.append((Session, name))
     return items
 
 
@@ -142,9 +167,11 @@ class ReplicationServicer:
         master_key: MasterKey,
         audience: str,
         *,
+        sessions: SessionAuthority | None = None,
         heartbeat: float = HEARTBEAT_SECONDS,
     ) -> None:
         self.records = records
+        self.sessions = sessions
         self.log = log
         self.feed = feed
         self.authorizer = authorizer
@@ -181,6 +208,7 @@ class WatchStream:
         self._overflow = False
         # Followed items and the change keys each depends on.
         self._items: dict[Item, tuple[str, ...]] = {}
+        self._tokens: Tokens = {}
         self._by_key: dict[str, set[Item]] = {}
         self._caller_keys: frozenset[str] = frozenset()
         # What the caller's rights were read from: most changes that touch it (any change
@@ -214,8 +242,8 @@ class WatchStream:
     async def run(
         self, first: pb.WatchRequest, read: Callable[[], Awaitable[pb.WatchRequest | None]]
     ) -> None:
-        follow = items_of(first.follow, "follow")
-        added = items_of(first.add, "add")
+        follow = items_of(first.follow, "follow", self._tokens)
+        added = items_of(first.add, "add", self._tokens)
         if len(follow) + len(added) > MAX_ITEMS_PER_STREAM:
             raise LimitExceeded(f"a stream follows at most {MAX_ITEMS_PER_STREAM} items")
         since = first.since_revision
@@ -328,7 +356,7 @@ class WatchStream:
     async def _apply_request(self, batch: _Batch, request: pb.WatchRequest) -> None:
         for item in items_of(request.remove, "remove"):
             self._untrack(item)
-        added = items_of(request.add, "add")
+        added = items_of(request.add, "add", self._tokens)
         if len(self._items) + len(added) > MAX_ITEMS_PER_STREAM:
             raise LimitExceeded(f"a stream follows at most {MAX_ITEMS_PER_STREAM} items")
         await self._load_items(batch, added, send=lambda _item, _keys: True)
@@ -375,7 +403,7 @@ class WatchStream:
     async def _resend_keys(self) -> None:
         """A new UTC day: every followed key's signing keys move on by one day."""
         batch = _Batch(self._write)
-        keys = [item for item in self._items if item[0] == AccessKey]
+        keys = [item for item in self._items if item[0] in (AccessKey, Session)]
         await self._load_items(batch, keys, send=lambda _i, _k: True, check=False)
         await self._close(batch, self.revision)
 
@@ -412,6 +440,8 @@ class WatchStream:
             if check and key is not None and not await self._may_watch(key.owner_arn):
                 return None, (), True
             return key, key_dependencies(name, key), False
+        if kind == Session:
+            return await self._load_session(name, check)
         if check and not await self._may_watch(name):
             return None, (), True
         if kind == Principal:
@@ -419,11 +449,31 @@ class WatchStream:
             return principal, principal_dependencies(name, principal), False
         return await records.resource(name), resource_dependencies(name), False
 
+    async def _load_session(self, name: str, check: bool) -> tuple[object, tuple[str, ...], bool]:
+        authority = self._s.sessions
+        key_id, token = self._tokens.get(name, ("", ""))
+        if authority is None or not token:
+            state = pb.SessionState(
+                token_sha256=name, valid=False, reason="temporary credentials are not accepted"
+            )
+            return state, (), False
+        state, claims = await session_state(
+            authority, self._s.records, name, key_id, token, self._s.audience
+        )
+        if claims is None:
+            return state, (), False
+        if check and not await self._may_watch(claims.arn):
+            return None, (), True
+        return state, session_dependencies(claims), False
+
     async def _may_follow(self, item: Item) -> bool:
         kind, name = item
         if kind == AccessKey:
             key = await self._s.records.access_key(name)
             return key is None or await self._may_watch(key.owner_arn)
+        if kind == Session:
+            _, _, denied = await self._load_session(name, True)
+            return not denied
         return await self._may_watch(name)
 
     async def _may_watch(self, arn: str) -> bool:
@@ -448,6 +498,18 @@ class WatchStream:
             )
             message.access_keys.append(key)
             size = 256
+        elif kind == Session:
+            session = (
+                record
+                if isinstance(record, pb.SessionState)
+                else pb.SessionState(token_sha256=name, denied=True)
+            )
+            message.sessions.append(session)
+            size = session.ByteSize()
+            if not session.valid:
+                # Never valid again (expired, revoked, not ours): no longer followed here.
+                self._untrack(item)
+                self._tokens.pop(name, None)
         else:
             resource = messages.resource_state(name, record)  # type: ignore[arg-type]
             resource.denied = denied
@@ -474,6 +536,8 @@ class WatchStream:
         old = self._items.pop(item, None)
         if old is not None:
             self._forget_keys(item, old)
+        if item[0] == Session and old is not None:
+            self._tokens.pop(item[1], None)
 
     def _forget_keys(self, item: Item, keys: tuple[str, ...]) -> None:
         for key in keys:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import logging
 import signal
@@ -19,6 +20,7 @@ from iamd_client.credentials import CredentialsError
 from iamd_server import metrics
 from iamd_server.api.authorization import AuthorizationServicer
 from iamd_server.decisions import Decider
+from iamd_server.session_policies import SessionPolicies
 from iamd_server.sidecar.authentication import ScopedKeyAuthenticator
 from iamd_server.sidecar.follower import Follower
 from iamd_server.sidecar.handlers import SERVICE, Freshness, authorization_handler
@@ -94,6 +96,10 @@ class Sidecar:
         metrics.watch_cache("principals", decider.principals)
         metrics.watch_cache("resources", decider.resources)
         watch_follower(follower, settings.max_staleness)
+        # Callers with temporary credentials: their session policies apply, as upstream.
+        session_policies = SessionPolicies(follower)
+        follower.subscribe(session_policies.on_change)
+        decider.session_decide = functools.partial(session_policies.decide, decider)
         # The Decider subscribes (and reads the empty copy) before anything arrives.
         await decider.start()
         follower.start()

@@ -18,19 +18,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import grpc
 from iamd.v1 import replication_pb2 as pb
 
-from iamd_server.errors import Unavailable
+from iamd_server.errors import NotFound, Unavailable
 from iamd_server.replication import messages
+from iamd_server.replication.sessions import token_hash
+from iamd_server.sessions import SessionClaims
 from iamd_server.sources import ChangeHandler
 from iamd_server.store.records import (
     LoadedPolicy,
@@ -44,7 +47,8 @@ log = logging.getLogger(__name__)
 PRINCIPAL = "p"
 ACCESS_KEY = "k"
 RESOURCE = "r"
-Item = tuple[str, str]  # (kind, ARN or key id)
+SESSION = "s"
+Item = tuple[str, str]  # (kind, ARN, key id, or the hash naming temporary credentials)
 
 MAX_ADD_PER_REQUEST = 10_000
 # Keys the upstream says do not exist, and items it says we may not follow, are remembered
@@ -66,6 +70,27 @@ class HeldKey:
     signing_keys: Mapping[tuple[str, str, str], bytes]
 
 
+@dataclass(frozen=True, slots=True)
+class HeldSession:
+    """Temporary credentials as the upstream describes them (never their secret)."""
+
+    valid: bool
+    reason: str  # why not valid
+    claims: SessionClaims | None = None
+    # (day "YYYYMMDD", audience, method) -> signing key scoped to them.
+    signing_keys: Mapping[tuple[str, str, str], bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Version:
+    default_version_id: str = "v1"
+
+
+@dataclass(frozen=True, slots=True)
+class _Document:
+    document: str
+
+
 class WatchCall(Protocol):
     """One open Watch stream (see sidecar.upstream)."""
 
@@ -84,13 +109,17 @@ class _Absent:
 ABSENT = _Absent()  # the upstream says: no such principal / resource
 
 
-def _selection(items: Iterable[Item]) -> pb.Selection:
+def _selection(items: Iterable[Item], tokens: Mapping[str, tuple[str, str]]) -> pb.Selection:
     selection = pb.Selection()
     for kind, name in items:
         if kind == PRINCIPAL:
             selection.principal_arns.append(name)
         elif kind == ACCESS_KEY:
             selection.access_key_ids.append(name)
+        elif kind == SESSION:
+            reference = tokens.get(name)
+            if reference is not None:
+                selection.sessions.add(access_key_id=reference[0], session_token=reference[1])
         else:
             selection.resource_arns.append(name)
     return selection
@@ -133,7 +162,12 @@ class Follower:
         self._negative: dict[Item, tuple[float, str | None]] = {}
         self._to_add: set[Item] = set()
         self._to_remove: set[Item] = set()
+        self._removed_tokens: dict[str, tuple[str, str]] = {}
         self._outbox = asyncio.Event()
+        # Temporary credentials followed: item name -> (key id, token).
+        self._tokens: dict[str, tuple[str, str]] = {}
+        # Managed session policy ARN -> its current document (None: gone).
+        self._managed: dict[str, str | None] = {}
         self.services: list[ServiceDefinitionRecord] = []
         self._index: set[str] | None = None
         self._handlers: list[ChangeHandler] = []
@@ -232,6 +266,30 @@ class Follower:
         value = await self._get((ACCESS_KEY, key_id))
         return value if isinstance(value, HeldKey) else None
 
+    # -- temporary credentials -----------------------------------------------------------
+
+    async def session(self, key_id: str, token: str) -> HeldSession:
+        """Temporary credentials as the upstream describes them."""
+        name = token_hash(key_id, token)
+        if (SESSION, name) not in self._held:
+            self._tokens[name] = (key_id, token)
+        value = await self._get((SESSION, name))
+        if isinstance(value, HeldSession):
+            return value
+        return HeldSession(valid=False, reason="the security token is invalid")
+
+    # SessionPolicies' ManagedPolicies: managed session policies from the followed sessions.
+    async def get_policy(self, *, policy_arn: str) -> _Version:
+        if self._managed.get(policy_arn) is None:
+            raise NotFound(f"policy {policy_arn} does not exist")
+        return _Version()
+
+    async def get_policy_version(self, *, policy_arn: str, version_id: str) -> _Document:
+        document = self._managed.get(policy_arn)
+        if document is None:
+            raise NotFound(f"policy {policy_arn} does not exist")
+        return _Document(document)
+
     # -- items -------------------------------------------------------------------------
 
     async def _get(self, item: Item) -> object:
@@ -296,6 +354,8 @@ class Follower:
         if previous is not None:
             self.bytes -= previous[1]
             changed.extend(_decider_keys(item))
+        if item[0] == SESSION and item not in self._waiting:
+            self._tokens.pop(item[1], None)
 
     def _evict(self, changed: list[str]) -> None:
         while len(self._held) > self._max_items or (
@@ -304,6 +364,9 @@ class Follower:
             item, (_, size) = self._held.popitem(last=False)
             self.bytes -= size
             changed.extend(_decider_keys(item))
+            if item[0] == SESSION:
+                # Removing needs the token: send the removal before forgetting it.
+                self._removed_tokens[item[1]] = self._tokens.pop(item[1], ("", ""))
             self._to_remove.add(item)
             self._outbox.set()
 
@@ -372,6 +435,8 @@ class Follower:
                 resource_state.ByteSize() + 128,
                 changed,
             )
+        for session_state in message.sessions:
+            self._apply_session(session_state, changed)
         if message.HasField("services"):
             self.services = messages.service_records(message.services)
             changed.append("service:*")
@@ -383,14 +448,54 @@ class Follower:
         if message.revision:
             self._advance(message.revision)
 
+    def _apply_session(self, state: pb.SessionState, changed: list[str]) -> None:
+        item = (SESSION, state.token_sha256)
+        if state.denied:
+            self._denied(item, changed)
+            return
+        if not self._expected(item):
+            return
+        if not state.valid:
+            # Expired, revoked, its role or user gone, or not a token of this deployment:
+            # none of these is ever undone. Held (refused at once), no longer followed.
+            held = HeldSession(valid=False, reason=state.reason or "the security token is invalid")
+            self._hold(item, held, 256, changed)
+            self._to_remove.discard(item)
+            return
+        try:
+            claims = SessionClaims.from_json(json.loads(state.claims_json))
+        except (ValueError, KeyError, TypeError):
+            held = HeldSession(valid=False, reason="the security token is invalid")
+            self._hold(item, held, 256, changed)
+            return
+        present = {p.policy_id: p.document for p in state.managed_policies}
+        for arn in claims.policy_arns:
+            document = present.get(arn)
+            if self._managed.get(arn, "") != document:
+                self._managed[arn] = document
+                changed.append(f"policy:{arn}")
+        if len(self._managed) > 10 * MAX_NEGATIVE:
+            self._managed.clear()
+            changed.append("*")
+        session = HeldSession(
+            valid=True,
+            reason="",
+            claims=claims,
+            signing_keys={(k.day, k.audience, k.method): bytes(k.key) for k in state.signing_keys},
+        )
+        self._hold(item, session, state.ByteSize() + 256, changed)
+
     def _expected(self, item: Item) -> bool:
         """Whether a state for ``item`` is wanted (a late answer for an item dropped since
         is not kept)."""
         return item in self._held or item in self._waiting
 
     def _denied(self, item: Item, changed: list[str]) -> None:
-        why = f"the sidecar may not follow {item[1][:256]} (iamd:Watch); ask the upstream"
+        what = "these temporary credentials" if item[0] == SESSION else item[1][:256]
+        why = f"the sidecar may not follow {what} (iamd:Watch); ask the upstream"
         self._drop(item, changed)
+        if item[0] == SESSION:
+            self._tokens.pop(item[1], None)
         self._remember(item, why)
         self._resolve(item, None, why)
 
@@ -466,8 +571,13 @@ class Follower:
 
     async def _session(self) -> bool:
         """One Watch stream, until it fails; True when it got at least one message."""
+        held = [
+            item
+            for item, (value, _) in self._held.items()
+            if not (isinstance(value, HeldSession) and not value.valid)
+        ]
         first = pb.WatchRequest(
-            follow=_selection(self._held),
+            follow=_selection(held, self._tokens),
             since_revision=self.applied_revision if self.synced else 0,
             resource_index=self._want_index,
         )
@@ -505,7 +615,13 @@ class Follower:
                     self._to_remove.pop()
                     for _ in range(min(len(self._to_remove), MAX_ADD_PER_REQUEST))
                 ]
-                request = pb.WatchRequest(add=_selection(add), remove=_selection(remove))
+                tokens = {**self._tokens, **self._removed_tokens}
+                request = pb.WatchRequest(
+                    add=_selection(add, tokens), remove=_selection(remove, tokens)
+                )
+                for kind, name in remove:
+                    if kind == SESSION:
+                        self._removed_tokens.pop(name, None)
                 await call.write(request.SerializeToString())
 
     def _lost(self) -> None:
@@ -515,8 +631,11 @@ class Follower:
         self._drop_call()
         self._to_add.clear()
         self._to_remove.clear()
+        self._removed_tokens.clear()
         for item in list(self._waiting):
             self._resolve(item, None, f"{item[1][:256]} could not be loaded: upstream lost")
+            if item[0] == SESSION and item not in self._held:
+                self._tokens.pop(item[1], None)
 
     def _drop_call(self) -> None:
         self.connected = False

@@ -1,9 +1,10 @@
 """Authorize and AuthorizeBatch as the sidecar serves them: the server's own servicer
 (api.authorization) over the followed state, behind a freshness check that fails closed.
 
-Every call is refused (UNAVAILABLE) once the copy is older than --max-staleness; calls with
-temporary credentials or an end-user proof are answered by the upstream, unchanged.
-Simulations are not served here (UNIMPLEMENTED): ask the upstream.
+Every call is refused (UNAVAILABLE) once the copy is older than --max-staleness. An Authorize
+with an end-user proof (which only the end user's secret, or the master key for temporary
+credentials, can verify) is answered by the upstream, unchanged. Simulations are not served
+here (UNIMPLEMENTED): ask the upstream.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from iamd_server import errors
 from iamd_server.api.authorization import AuthorizationServicer
 from iamd_server.api.dispatch import Call, Handler, Observer
 from iamd_server.api.errors import FIELD_KEY, REASON_KEY, abort_with, status_for
-from iamd_server.sidecar.authentication import Forward, ScopedKeyAuthenticator
+from iamd_server.sidecar.authentication import ScopedKeyAuthenticator
 from iamd_server.sidecar.follower import Follower
 from iamd_server.sidecar.upstream import Upstream
 
@@ -85,11 +86,7 @@ def _behavior(
             metadata: tuple[tuple[str, str | bytes], ...] = tuple(
                 (k, v) for k, v in context.invocation_metadata() or ()
             )
-            try:
-                caller = await authenticator.authenticate(full_name, raw, metadata)
-            except Forward:
-                code = "FORWARDED"
-                return await _forward(upstream, full_name, raw, metadata, context)
+            caller = await authenticator.authenticate(full_name, raw, metadata)
             try:
                 request = request_class.FromString(raw)
             except message.DecodeError as exc:
