@@ -55,12 +55,14 @@ class ScopedKeyAuthenticator:
             raise Unauthenticated("the request signature is not 64 lowercase hex digits")
         if token or key_id.startswith("ASIA"):
             return await self._session(method, request_bytes, date, key_id, signature, token)
-        if _KEY_ID.fullmatch(key_id) is None:
-            raise Unauthenticated(REFUSED)
-        # Not held yet: followed now (Unavailable while the upstream is unreachable).
-        held = await self._follower.access_key(key_id)
+        held = self._follower.held_key(key_id)
         if held is None:
-            raise Unauthenticated(REFUSED)
+            if _KEY_ID.fullmatch(key_id) is None:
+                raise Unauthenticated(REFUSED)
+            # Not held yet: followed now (Unavailable while the upstream is unreachable).
+            held = await self._follower.access_key(key_id)
+            if held is None:
+                raise Unauthenticated(REFUSED)
         key = held.signing_keys.get((signing.signing_day(date), self.audience, method))
         if key is None:  # inactive (no keys), or a day or method the key is not scoped to
             raise Unauthenticated(REFUSED)

@@ -261,6 +261,14 @@ class Follower:
 
     # -- access keys -------------------------------------------------------------------
 
+    def held_key(self, key_id: str) -> HeldKey | None:
+        """The key if held now (no I/O: the per-call fast path), else None."""
+        held = self._held.get((ACCESS_KEY, key_id))
+        if held is None or not isinstance(held[0], HeldKey):
+            return None
+        self._held.move_to_end((ACCESS_KEY, key_id))
+        return held[0]
+
     async def access_key(self, key_id: str) -> HeldKey | None:
         """The key as the upstream describes it; None when it does not exist."""
         value = await self._get((ACCESS_KEY, key_id))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import cast
 
 import grpc
 from google.protobuf import message
@@ -83,8 +84,8 @@ def _behavior(
         code = "OK"
         try:
             freshness.check()
-            metadata: tuple[tuple[str, str | bytes], ...] = tuple(
-                (k, v) for k, v in context.invocation_metadata() or ()
+            metadata = cast(
+                "Sequence[tuple[str, str | bytes]]", context.invocation_metadata() or ()
             )
             caller = await authenticator.authenticate(full_name, raw, metadata)
             try:
