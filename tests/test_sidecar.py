@@ -830,3 +830,13 @@ def test_the_manifests_readiness_probe_reads_the_sidecars_health(sidecar: Launch
         timeout=30,
     )
     assert stopped.returncode != 0
+
+
+def test_a_sidecar_without_credentials_says_so_in_one_line() -> None:
+    from tests.launch import assert_one_line_failure, run_to_exit
+    from tests.sidecar_support import sidecar_argv
+
+    result = run_to_exit(
+        sidecar_argv("127.0.0.1:1"), env={"IAMD_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+    )
+    assert_one_line_failure(result, "no credentials for the upstream")

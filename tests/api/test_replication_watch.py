@@ -7,6 +7,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -23,7 +24,7 @@ from tests.api.management_support import (
     management_account,
     unique,
 )
-from tests.harness import ServerProcess, Stubs, stubs
+from tests.harness import ServerProcess, Stubs, start_server, stubs
 from tests.replication_support import (
     WATCH_METHOD,
     WatchClient,
@@ -417,3 +418,35 @@ def test_temporary_credentials_travel_as_claims_and_scoped_keys(
 
 def session_name(key_id: str, token: str) -> str:
     return hashlib.sha256(f"{key_id}\n{token}".encode()).hexdigest()
+
+
+def test_a_gap_older_than_the_replicas_log_gets_everything_whole(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A replica knows the changes since it started: a follower resuming from before that
+    (say the replica restarted) gets a snapshot; from after it, only what changed."""
+    first = start_server(database_url, tmp_path / "a")
+    try:
+        root_stubs = stubs(first.endpoint, first.root)
+        account = management_account(root_stubs)
+        name, arn = create_user(root_stubs, account)
+        old = root_stubs.management.PutUserPolicy(
+            mpb.PutUserPolicyRequest(
+                user_name=name, policy_name="p", policy_document=document("s3:*")
+            )
+        ).revision
+        root_stubs.close()
+    finally:
+        first.stop()
+    second = start_server(database_url, tmp_path / "a")
+    try:
+        follow = rpb.Selection(principal_arns=[arn])
+        with watch(second, first.root, follow=follow, since_revision=old - 1) as stream:
+            batch = stream.batch()
+            assert batch[0].snapshot and arn in principals(batch)
+            current = batch[-1].revision
+        with watch(second, first.root, follow=follow, since_revision=current) as stream:
+            batch = stream.batch()
+            assert not batch[0].snapshot and not principals(batch)
+    finally:
+        second.stop()
