@@ -279,9 +279,15 @@ class Follower:
     async def session(self, key_id: str, token: str) -> HeldSession:
         """Temporary credentials as the upstream describes them."""
         name = token_hash(key_id, token)
-        if (SESSION, name) not in self._held:
+        item = (SESSION, name)
+        if item not in self._held:
             self._tokens[name] = (key_id, token)
-        value = await self._get((SESSION, name))
+        try:
+            value = await self._get(item)
+        except Unavailable:
+            if item not in self._held and item not in self._waiting:
+                self._tokens.pop(name, None)  # not followed: nothing to keep the token for
+            raise
         if isinstance(value, HeldSession):
             return value
         return HeldSession(valid=False, reason="the security token is invalid")
