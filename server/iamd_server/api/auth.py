@@ -20,16 +20,14 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from iamd_client import signing
 
 from iamd_server.crypto import MasterKey
 from iamd_server.errors import Unauthenticated
+from iamd_server.key_usage import KeyUsage
 from iamd_server.sessions import SessionAuthority, SessionClaims
-
-if TYPE_CHECKING:  # a sidecar decides without PostgreSQL: keep asyncpg out of its imports
-    from iamd_server.key_usage import KeyUsage
 
 _KEY_ID = re.compile(r"(AKIA|ASIA)[A-Z2-7]{16}", re.ASCII)
 _ROOT_ARN = re.compile(r"arn:aws:iam::(\d{12}):root", re.ASCII)
