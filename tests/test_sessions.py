@@ -56,7 +56,9 @@ def signed(authority: SessionAuthority, minted_claims: SessionClaims, *, secret:
     minted = authority.mint(minted_claims)
     date = str(int(time.time()))
     digest = hashlib.sha256(b"body").hexdigest()
-    key = signing.derive_signing_key(secret or minted.secret_access_key)
+    key = signing.derive_signing_key(
+        secret or minted.secret_access_key, signing.signing_day(date), "iamd", "/m"
+    )
     signature = signing.compute_signature(key, "/m", date, minted.access_key_id, digest)
     return {
         "key_id": minted.access_key_id,

@@ -12,7 +12,7 @@ from iamd_client.errors import ConfigurationError
 from iamd_client.signing import (
     DEFAULT_AUDIENCE,
     SigningCredentials,
-    derive_signing_key,
+    SigningKeys,
     is_audience,
     sign_metadata,
 )
@@ -87,16 +87,16 @@ def channel_options() -> list[tuple[str, str | int]]:
 
 
 class Signer:
-    """Signs calls with one set of credentials for one audience; the derived signing key is
-    computed once."""
+    """Signs calls with one set of credentials for one audience; the derived signing keys
+    (one per day and method) are computed once."""
 
-    __slots__ = ("_audience", "_credentials", "_key")
+    __slots__ = ("_audience", "_credentials", "_keys")
 
     def __init__(
         self, credentials: SigningCredentials | None, audience: str = DEFAULT_AUDIENCE
     ) -> None:
         self._credentials = credentials
-        self._key = derive_signing_key(credentials.secret_access_key) if credentials else None
+        self._keys = SigningKeys(credentials.secret_access_key) if credentials else None
         self._audience = audience
 
     @property
@@ -108,7 +108,7 @@ class Signer:
         if self._credentials is None:
             return ()
         return sign_metadata(
-            method, payload, self._credentials, signing_key=self._key, audience=self._audience
+            method, payload, self._credentials, keys=self._keys, audience=self._audience
         )
 
 

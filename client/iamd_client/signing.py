@@ -6,6 +6,16 @@ key id and the SHA-256 of the exact request bytes. The server holds the secret o
 at rest and derives the same signing key when it loads the access key into memory, so
 verifying a call is one HMAC (a few microseconds).
 
+The signing key is scoped the way AWS SigV4 scopes its keys (date, region, service):
+
+    k_date    = HMAC("IAMD1" + secret, day)          day: "YYYYMMDD" (UTC) of x-iamd-date
+    k_scope   = HMAC(k_date, audience + "/" + method)
+    k_signing = HMAC(k_scope, "iamd1_request")
+
+so a key derived for one day, one audience and one method verifies (and can make) only
+signatures of that method to that audience on that day. That is what a sidecar is given in
+place of the secret: keys for Authorize and AuthorizeBatch, day by day.
+
 The audience is the name of the service the request is for ("iamd" for iamd itself, the
 service's name when an end user signs a request to an internal service): a signature made for
 one service is never a valid call to another. Within its 5 minute window a signed request
@@ -18,6 +28,8 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 ALGORITHM = "IAMD1-HMAC-SHA256"
 HEADER_KEY_ID = "x-iamd-access-key-id"
@@ -62,9 +74,74 @@ class SigningCredentials:
         return f"SigningCredentials(access_key_id={self.access_key_id!r})"
 
 
-def derive_signing_key(secret_access_key: str) -> bytes:
-    """The HMAC key both sides use; derived so the raw secret is never used as a MAC key."""
-    return hmac.new(b"IAMD1" + secret_access_key.encode(), b"iamd_request", hashlib.sha256).digest()
+KEY_PREFIX = b"IAMD1"
+SCOPE_TERMINATOR = b"iamd1_request"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECONDS_PER_DAY = 86400
+
+
+@lru_cache(maxsize=64)
+def _day_text(day_number: int) -> str:
+    return (_EPOCH + timedelta(days=day_number)).strftime("%Y%m%d")
+
+
+def signing_day(date: str) -> str:
+    """The UTC day ("YYYYMMDD") of a request's x-iamd-date (Unix seconds, decimal digits)."""
+    return _day_text(int(date) // _SECONDS_PER_DAY)
+
+
+def credential_scope(audience: str, method: str) -> bytes:
+    """What a key is scoped to besides its day. An audience holds no "/", so no two
+    (audience, method) pairs make the same scope."""
+    return f"{audience}/{method}".encode()
+
+
+def date_key(secret_access_key: str, day: str) -> bytes:
+    return hmac.digest(KEY_PREFIX + secret_access_key.encode(), day.encode(), "sha256")
+
+
+def scoped_signing_key(k_date: bytes, audience: str, method: str) -> bytes:
+    """k_signing from k_date: valid for one audience and one method on k_date's day."""
+    k_scope = hmac.digest(k_date, credential_scope(audience, method), "sha256")
+    return hmac.digest(k_scope, SCOPE_TERMINATOR, "sha256")
+
+
+def derive_signing_key(secret_access_key: str, day: str, audience: str, method: str) -> bytes:
+    """The HMAC key of requests to ``audience``'s ``method`` dated on ``day`` (see above)."""
+    return scoped_signing_key(date_key(secret_access_key, day), audience, method)
+
+
+class SigningKeys:
+    """The signing keys of one secret, derived once per (day, audience, method) and kept
+    (a handful per day), so signing or verifying a call costs one HMAC."""
+
+    __slots__ = ("_days", "_keys", "_secret")
+
+    # More distinct scopes than this (end-user methods are caller-supplied) restart the cache.
+    MAX_KEYS = 256
+
+    def __init__(self, secret_access_key: str) -> None:
+        self._secret = secret_access_key
+        self._days: dict[int, bytes] = {}
+        self._keys: dict[tuple[int, str, str], bytes] = {}
+
+    def __repr__(self) -> str:  # never show the secret
+        return "SigningKeys(<hidden>)"
+
+    def for_request(self, date: str, audience: str, method: str) -> bytes:
+        """The key for a request dated ``date`` (Unix seconds as decimal digits)."""
+        day = int(date) // _SECONDS_PER_DAY
+        key = self._keys.get((day, audience, method))
+        if key is None:
+            k_date = self._days.get(day)
+            if k_date is None:
+                if len(self._days) >= 4:
+                    self._days.clear()
+                k_date = self._days[day] = date_key(self._secret, _day_text(day))
+            if len(self._keys) >= self.MAX_KEYS:
+                self._keys.clear()
+            key = self._keys[(day, audience, method)] = scoped_signing_key(k_date, audience, method)
+        return key
 
 
 def string_to_sign(
@@ -97,21 +174,20 @@ def sign_metadata(
     credentials: SigningCredentials,
     *,
     now: float | None = None,
-    signing_key: bytes | None = None,
+    keys: SigningKeys | None = None,
     audience: str = DEFAULT_AUDIENCE,
 ) -> tuple[tuple[str, str], ...]:
     """gRPC metadata that authenticates one call of ``method`` carrying ``request_bytes`` to
     the service named ``audience`` (iamd by default; an end user signing a request to an
     internal service names that service).
 
-    ``signing_key`` may be passed in by callers that cache it (the per-request hot path).
+    ``keys`` (the credentials' SigningKeys) may be passed in by callers that keep it (the
+    per-request hot path).
     """
     date = str(int(time.time() if now is None else now))
-    key = (
-        signing_key
-        if signing_key is not None
-        else derive_signing_key(credentials.secret_access_key)
-    )
+    if keys is None:
+        keys = SigningKeys(credentials.secret_access_key)
+    key = keys.for_request(date, audience, method)
     digest = hashlib.sha256(request_bytes).hexdigest()
     signature = compute_signature(key, method, date, credentials.access_key_id, digest, audience)
     metadata: list[tuple[str, str]] = [
@@ -149,6 +225,12 @@ def timestamp_is_fresh(date: str, *, now: float | None = None) -> bool:
     return abs(current - int(date)) <= MAX_SKEW_SECONDS
 
 
+# What the signing key of an HTTP request is scoped to besides its day and audience: one
+# scope for every path (a key per path would be derived per request), and none that a
+# gRPC method can take, so a key scoped to Authorize never signs an HTTP request.
+HTTP_SCOPE = "http"
+
+
 def http_method_line(method: str, path: str) -> str:
     """What an HTTP request signs where a gRPC call signs its method: the method and the
     request target exactly as sent, query string included ("GET /orders/1001?full=1")."""
@@ -178,7 +260,7 @@ def http_signature_headers(
     date = str(int(time.time() if now is None else now))
     digest = hashlib.sha256(body).hexdigest()
     signature = compute_signature(
-        derive_signing_key(secret_access_key),
+        derive_signing_key(secret_access_key, signing_day(date), audience, HTTP_SCOPE),
         http_method_line(method, path),
         date,
         access_key_id,

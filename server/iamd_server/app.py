@@ -44,6 +44,7 @@ from iamd_server.key_usage import KeyUsage
 from iamd_server.master_key import load_master_key
 from iamd_server.metrics_multiprocess import MultiprocessExport
 from iamd_server.oidc import JwksRefresher
+from iamd_server.replication import service as replication
 from iamd_server.session_policies import SessionPolicies
 from iamd_server.sessions import SessionAuthority, SessionKeys
 from iamd_server.startup import StartupError, bind, connect, one_line
@@ -281,11 +282,23 @@ class IamdServer:
             )
         # Envoy does not sign its calls: Check authenticates the HTTP request it describes.
         server.add_generic_rpc_handlers((envoy.check_handler(gateway),))
+        # Followers (`iamd sidecar`) replicate from here.
+        replication.install(
+            server,
+            feed=self.feed,
+            store=self.store,
+            decider=self.decider,
+            authenticator=self.authenticator,
+            master_key=master_key,
+            audience=self.settings.service_name,
+            sessions=sessions,
+        )
         self._health = health.aio.HealthServicer()
         if worker:
             await self.set_serving(False)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = [d.full_name for d in (*_SERVICES, envoy.SERVICE_DESCRIPTOR)] + [
+            replication.SERVICE,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ]

@@ -1,4 +1,5 @@
-"""`iamd`: run the service, migrate or bootstrap its database, or simulate policies offline."""
+"""`iamd`: run the service or a sidecar, migrate or bootstrap its database, or simulate
+policies offline."""
 
 from __future__ import annotations
 
@@ -54,6 +55,48 @@ def _workers(value: str) -> int:
     if not 1 <= count <= MAX_WORKERS:
         raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_WORKERS}: {count}")
     return count
+
+
+def _add_sidecar_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sidecar = commands.add_parser(
+        "sidecar",
+        help="serve Authorize from a copy followed from an upstream iamd"
+        " (no database, no master key)",
+    )
+    sidecar.add_argument(
+        "--upstream",
+        default=os.environ.get("IAMD_UPSTREAM"),
+        help="HOST:PORT of the iamd to follow (env IAMD_UPSTREAM); the sidecar signs with"
+        " its own credentials: IAMD_ACCESS_KEY_ID/IAMD_SECRET_ACCESS_KEY or a profile",
+    )
+    sidecar.add_argument("--listen", default=os.environ.get("IAMD_LISTEN", "127.0.0.1:50051"))
+    sidecar.add_argument(
+        "--max-staleness",
+        type=float,
+        default=float(os.environ.get("IAMD_MAX_STALENESS", "300")),
+        help="seconds the sidecar keeps answering from its copy while the upstream is"
+        " unreachable; then every call fails UNAVAILABLE (env IAMD_MAX_STALENESS)",
+    )
+    sidecar.add_argument(
+        "--max-entries",
+        type=int,
+        default=int(os.environ.get("IAMD_MAX_ENTRIES", "50000")),
+        help="most principals, keys and resources held (least recently used dropped first)",
+    )
+    sidecar.add_argument("--profile", default=None, help="credentials profile (env IAMD_PROFILE)")
+    sidecar.add_argument(
+        "--upstream-tls",
+        action="store_true",
+        help="connect to the upstream with TLS (also implied by --upstream-ca-file or the"
+        " profile's tls/ca_file)",
+    )
+    sidecar.add_argument("--upstream-ca-file", default=None, help="PEM CAs for the upstream")
+    sidecar.add_argument(
+        "--metrics-listen",
+        default=os.environ.get("IAMD_METRICS_LISTEN"),
+        help="HOST:PORT for Prometheus metrics over HTTP (off when unset)",
+    )
+    sidecar.add_argument("--log-level", default=os.environ.get("IAMD_LOG_LEVEL", "INFO"))
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -200,6 +243,8 @@ def _build_parser() -> argparse.ArgumentParser:
         " IAMD_HTTP_TIMEOUT; default: 10)",
     )
 
+    _add_sidecar_parser(commands)
+
     migrate = commands.add_parser("migrate", help="apply pending database migrations and exit")
     _add_database_arguments(migrate)
 
@@ -259,6 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except StartupError as exc:
             print(f"iamd: {exc}", file=sys.stderr)
             return 1
+    if args.command == "sidecar":
+        from iamd_server.sidecar.app import sidecar_command
+
+        return sidecar_command(args)
     from iamd_server.app import serve_command
 
     return serve_command(args)

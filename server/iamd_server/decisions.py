@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 from iamd_server.api.auth import Caller
 from iamd_server.cache import MISSING, Built, CacheStats, DependencyCache
-from iamd_server.changes import ChangeFeed
 from iamd_server.entries import (
     MEMO_EXPLAIN_BYTES,
     MEMO_ITEM_BYTES,
@@ -57,7 +56,7 @@ from iamd_server.policy import (
     compile_policy,
     evaluate,
 )
-from iamd_server.store import Store
+from iamd_server.sources import PolicySource, RevisionFeed
 from iamd_server.store.records import PrincipalPolicies
 
 log = logging.getLogger(__name__)
@@ -174,8 +173,8 @@ class Decider:
 
     def __init__(
         self,
-        store: Store,
-        feed: ChangeFeed,
+        store: PolicySource,
+        feed: RevisionFeed,
         *,
         max_entries: int = 100_000,
         max_bytes: int = 512 * 1024 * 1024,
@@ -292,15 +291,12 @@ class Decider:
 
     async def _reload_resource_arns(self) -> None:
         try:
-            async with self._store.pool.acquire() as conn:
-                rows = await conn.fetch(
-                    "SELECT resource_arn FROM iamd_resource_policies"
-                    " UNION SELECT resource_arn FROM iamd_acl_grants"
-                )
+            arns = await self._store.load_resource_arns()
         except Exception as exc:
             log.warning("loading resource policy ARNs failed (%s); asking per resource", exc)
             return
-        arns = {str(r["resource_arn"]) for r in rows}
+        if arns is None:  # the source cannot tell: ask per resource
+            return
         if self._resource_arns is None:
             self._resource_arns = arns
         else:  # notifications received meanwhile added to the provisional set
@@ -388,6 +384,8 @@ class Decider:
         try:
             async with asyncio.timeout(self.load_backstop):
                 return await self._store.load_principal_policies(principal_arn=arn)
+        except Unavailable:  # the source says why (a sidecar's follower)
+            raise
         except Exception as exc:
             log.warning("loading the policies of %s failed: %r", arn, exc)
             raise Unavailable(f"cannot load the policies of {arn}: database unavailable") from exc
@@ -469,7 +467,7 @@ class Decider:
         try:
             async with asyncio.timeout(self.load_backstop):
                 return await self._load_resource(resource_arn)
-        except Unavailable:
+        except Unavailable:  # the source says why (a sidecar's follower, a load timeout)
             raise
         except ValueError as exc:
             raise Unavailable(f"cannot compile the resource policy of {resource_arn}") from exc

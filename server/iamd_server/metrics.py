@@ -105,13 +105,26 @@ class CacheView(Protocol):
 
 
 class FeedView(Protocol):
-    applied_revision: int
-    database_revision: int
-    connected: bool
-    resets: int
-    notifications: int
-    heartbeats: int
-    max_staleness: float
+    @property
+    def applied_revision(self) -> int: ...
+
+    @property
+    def database_revision(self) -> int: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def resets(self) -> int: ...
+
+    @property
+    def notifications(self) -> int: ...
+
+    @property
+    def heartbeats(self) -> int: ...
+
+    @property
+    def max_staleness(self) -> float: ...
 
     @property
     def staleness(self) -> float: ...

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 from iamd_server.cache import CacheStats
 from iamd_server.decisions import Decider, Outcome, timeless
@@ -27,7 +28,6 @@ from iamd_server.policy import (
     compile_policy,
 )
 from iamd_server.sessions import SessionClaims
-from iamd_server.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +63,29 @@ def session_context(claims: SessionClaims) -> Context:
     return Context.from_entries(entries.values())
 
 
+class _Versioned(Protocol):
+    @property
+    def default_version_id(self) -> str: ...
+
+
+class _Document(Protocol):
+    @property
+    def document(self) -> str: ...
+
+
+class ManagedPolicies(Protocol):
+    """Where managed session policies are read: the store, or a sidecar's followed copy."""
+
+    async def get_policy(self, *, policy_arn: str) -> _Versioned: ...
+
+    async def get_policy_version(self, *, policy_arn: str, version_id: str) -> _Document: ...
+
+
 class SessionPolicies:
     """Builds (and caches) the entry of a session from the stored principal's entry."""
 
     def __init__(
-        self, store: Store, *, max_cached: int = 20_000, max_bytes: int = 64 * 1024 * 1024
+        self, store: ManagedPolicies, *, max_cached: int = 20_000, max_bytes: int = 64 * 1024 * 1024
     ) -> None:
         self._store = store
         self._max_cached = max_cached

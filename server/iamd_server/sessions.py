@@ -202,7 +202,7 @@ class PrincipalIds(Protocol):
 @dataclass(slots=True)
 class _Verified:
     claims: SessionClaims
-    signing_key: bytes
+    keys: signing.SigningKeys
 
 
 class SessionAuthority:
@@ -241,20 +241,20 @@ class SessionAuthority:
 
     # ---- verification ----
 
-    def open(self, key_id: str, token: str) -> tuple[SessionClaims, bytes]:
-        """The token's claims and the session's signing key (cached by token hash)."""
+    def open(self, key_id: str, token: str) -> tuple[SessionClaims, signing.SigningKeys]:
+        """The token's claims and the session's signing keys (cached by token hash)."""
         digest = hashlib.sha256(token.encode()).hexdigest()
         entry = self._verified.get(digest)
         if entry is None:
             claims = self._keys.open(token)
             secret = self._keys.secret_for(claims.session_id)
-            entry = _Verified(claims, signing.derive_signing_key(secret))
+            entry = _Verified(claims, signing.SigningKeys(secret))
             if len(self._verified) >= self._max_cached:
                 self._verified.clear()
             self._verified[digest] = entry
         if entry.claims.key_id != key_id:
             raise Unauthenticated("the security token does not belong to this access key")
-        return entry.claims, entry.signing_key
+        return entry.claims, entry.keys
 
     async def verify(
         self,
@@ -267,10 +267,13 @@ class SessionAuthority:
         signature: str,
         now: float | None = None,
         audience: str = signing.DEFAULT_AUDIENCE,
+        scope: str | None = None,
     ) -> SessionClaims:
         """The session behind a signed call; Unauthenticated when the token is invalid,
-        expired or revoked, its principal is gone, or the signature does not match."""
-        claims, signing_key = self.open(key_id, token)
+        expired or revoked, its principal is gone, or the signature does not match.
+        ``scope``: what the signing key is scoped to, when not the method (HTTP requests)."""
+        claims, keys = self.open(key_id, token)
+        signing_key = keys.for_request(date, audience, scope or method)
         if not signing.verify_signature(
             signing_key, method, date, key_id, body_sha256_hex, signature, audience
         ):

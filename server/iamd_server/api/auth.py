@@ -1,12 +1,14 @@
 """Authenticates each call: the access key's signature over the exact request bytes.
 
-The hot path is a dict lookup, one SHA-256 of the request and one HMAC; PostgreSQL is read
-only the first time a key is seen (and again after a change notification drops it). A cached
-key names its owner by ARN and by unique id: a change to the owner ("user:<arn>", e.g. a
-rename) drops it, and decisions check the id, so a key never speaks for whoever takes its
-owner's old name. Unknown key ids are remembered briefly, so guessing them costs no query.
-Temporary credentials ("ASIA" key id + x-iamd-security-token) are verified by
-`iamd_server.sessions` from the token itself, without a database read.
+The hot path is a dict lookup, one SHA-256 of the request and one HMAC (under the key scoped
+to the request's day, audience and method, derived once a day and kept: see
+iamd_client.signing); PostgreSQL is read only the first time a key is seen (and again after a
+change notification drops it). A cached key names its owner by ARN and by unique id: a change
+to the owner ("user:<arn>", e.g. a rename) drops it, and decisions check the id, so a key
+never speaks for whoever takes its owner's old name. Unknown key ids are remembered briefly,
+so guessing them costs no query. Temporary credentials ("ASIA" key id +
+x-iamd-security-token) are verified by `iamd_server.sessions` from the token itself, without
+a database read.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ class KeySource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class _KeyEntry:
-    signing_key: bytes
+    keys: signing.SigningKeys
     caller: Caller
     active: bool
 
@@ -186,12 +188,15 @@ class Authenticator:
         session_token: str = "",
         audience: str | None = None,
         used_for: str | None = None,
+        scope: str | None = None,
     ) -> Caller:
         """The principal behind one signature: iamd's own callers (audience: this server's
         service name), and end-user proofs forwarded to Authorize (audience: the service the
         end user called); same string to sign, see iamd_client.signing. ``used_for`` is
         what the key's last use records instead of ``method`` (HTTP gateways: the action,
-        not a path that may carry identifiers)."""
+        not a path that may carry identifiers). ``scope`` is what the signing key is scoped to
+        when not ``method`` (HTTP requests: signing.HTTP_SCOPE, so a key is not derived per
+        path)."""
         if audience is None:
             audience = self.audience
         if not signing.timestamp_is_fresh(date):
@@ -201,7 +206,7 @@ class Authenticator:
             raise Unauthenticated("the request signature is not 64 lowercase hex digits")
         if session_token or key_id.startswith("ASIA"):
             return await self._verify_session(
-                method, date, key_id, body_sha256_hex, signature, session_token, audience
+                method, date, key_id, body_sha256_hex, signature, session_token, audience, scope
             )
         entry = self._entries.get(key_id)
         if entry is None:
@@ -212,7 +217,9 @@ class Authenticator:
                 raise Unauthenticated(REFUSED)
         # Same check as signing.verify_signature, through the one-shot C HMAC (hot path).
         message = signing.string_to_sign(method, date, key_id, body_sha256_hex, audience)
-        expected = hmac.digest(entry.signing_key, message, "sha256").hex()
+        # The key is scoped to the request's day, audience and method (derived once, kept).
+        signing_key = entry.keys.for_request(date, audience, scope or method)
+        expected = hmac.digest(signing_key, message, "sha256").hex()
         if not hmac.compare_digest(expected, signature):
             raise Unauthenticated(REFUSED)
         if not entry.active:
@@ -231,6 +238,7 @@ class Authenticator:
         signature: str,
         token: str,
         audience: str,
+        scope: str | None = None,
     ) -> Caller:
         if not key_id.startswith("ASIA") or not token:
             raise Unauthenticated("temporary credentials need an ASIA key id and a security token")
@@ -244,6 +252,7 @@ class Authenticator:
             body_sha256_hex=body_sha256_hex,
             signature=signature,
             audience=audience,
+            scope=scope,
         )
         return Caller(
             arn=claims.arn,
@@ -307,7 +316,7 @@ class Authenticator:
             return None
         secret = self._master_key.decrypt(stored.encrypted_secret, bound_to=stored.access_key_id)
         return _KeyEntry(
-            signing_key=signing.derive_signing_key(secret),
+            keys=signing.SigningKeys(secret),
             caller=Caller(
                 arn=stored.owner_arn,
                 account_id=stored.account_id,

@@ -20,7 +20,6 @@ from iamd.v1 import types_pb2
 from iamd_server.api.auth import Caller
 from iamd_server.api.dispatch import Call
 from iamd_server.cache import MISSING
-from iamd_server.changes import ChangeFeed
 from iamd_server.decisions import AUTHORIZE_ACTION, SETTLE_ATTEMPTS, Decider, OwnerMismatch
 from iamd_server.end_users import EndUsers
 from iamd_server.entries import (
@@ -61,6 +60,7 @@ from iamd_server.policy.simulate import (
     build_policy_sets,
     simulate_custom_policy,
 )
+from iamd_server.sources import RevisionFeed
 
 MAX_BATCH = 1000
 # Request context bounds (README, API notes): keys per request, values per key, characters
@@ -284,7 +284,7 @@ def _same_identity(entry: Any, caller: Caller) -> Any:
 class AuthorizationServicer:
     """Authorize, AuthorizeBatch, SimulatePrincipalPolicy and SimulateCustomPolicy."""
 
-    def __init__(self, decider: Decider, feed: ChangeFeed) -> None:
+    def __init__(self, decider: Decider, feed: RevisionFeed) -> None:
         self._decider = decider
         self._feed = feed
         # Set by the app: verifies AuthorizeRequest.end_user proofs; None = refused.

@@ -163,6 +163,7 @@ class HttpPrincipals:
             token,
             service,
             used_for=used_for,
+            scope=signing.HTTP_SCOPE,
         )
 
     # -- OpenID Connect tokens ---------------------------------------------------------

@@ -77,6 +77,8 @@ def _iamd() -> ServiceDefinition:
         # Authorize acts on the principal it is asked about, so a policy can limit an
         # enforcement point to some principals (IAM ARNs have no region; STS sessions too).
         {"name": "principal", "arn_pattern": "arn:${Partition}:*::${Account}:*"},
+        # Watch follows principals, their access keys (by owner) and resources of any kind.
+        {"name": "resource", "arn_pattern": "arn:${Partition}:*:*:*:*"},
     ]
     on_principal = ("Authorize", "AuthorizeBatch")
     resourceless = (
@@ -92,6 +94,7 @@ def _iamd() -> ServiceDefinition:
         "ValidatePolicy",
     )
     actions = [{"name": name, "resource_types": ["principal"]} for name in on_principal]
+    actions.append({"name": "Watch", "resource_types": ["principal", "resource"]})
     actions.extend({"name": name} for name in resourceless)
     return ServiceDefinition.from_dict(
         {"prefix": "iamd", "resource_types": types, "actions": actions}

@@ -335,6 +335,19 @@ class Loader(StoreBase):
             )
         return [service_record(r) for r in rows]
 
+    async def load_resource_arns(self, account_id: str | None = None) -> set[str]:
+        """ARNs of every resource that has a resource policy or an ACL grant (owned by
+        ``account_id``, when given)."""
+        async with self._read() as conn:
+            rows = await conn.fetch(
+                "SELECT resource_arn FROM iamd_resource_policies"
+                " WHERE $1::text IS NULL OR account_id = $1"
+                " UNION SELECT resource_arn FROM iamd_acl_grants"
+                " WHERE $1::text IS NULL OR account_id = $1",
+                account_id,
+            )
+        return {str(r["resource_arn"]) for r in rows}
+
     async def get_account_for_principal(self, *, principal_arn: str) -> str | None:
         """The account of an existing root, user, role or role session; None otherwise."""
         async with self._read() as conn:
