@@ -138,8 +138,23 @@ def _parse(argv: list[str], env: dict[str, str]) -> argparse.Namespace:
         return cli._build_parser().parse_args(argv[1:])
 
 
+# `iamd sidecar` signs to its upstream with credentials found as the SDK finds them.
+_SDK_CREDENTIALS = ("IAMD_ACCESS_KEY_ID", "IAMD_SECRET_ACCESS_KEY", "IAMD_SESSION_TOKEN")
+
+
 def _reads(argv: list[str], name: str) -> bool:
     """Whether `iamd argv...` takes a setting from the variable ``name``."""
+    if argv[1] == "sidecar" and name in _SDK_CREDENTIALS:
+        field = name.removeprefix("IAMD_").lower()
+        found = resolve(
+            endpoint="127.0.0.1:1",
+            environ={
+                "IAMD_ACCESS_KEY_ID": "AKIA0000000000000000",
+                "IAMD_SECRET_ACCESS_KEY": "secret",
+                name: "SENTINEL",
+            },
+        )
+        return bool(getattr(found, field, None) == "SENTINEL")
     with _environment({}):
         baseline = vars(cli._build_parser().parse_args(argv[1:]))
     for sample in ("7", "false", "true", "/sentinel/path", "sentinel.example:1"):
@@ -341,7 +356,7 @@ def test_the_sidecar_talks_to_iamd_on_localhost() -> None:
     pod = _pod_spec(_find("Deployment", "orders"))
     containers = {c["name"]: c for c in pod["containers"]}
     app = resolve(environ=_env(containers["orders"]))
-    args = _parse(_argv(containers["iamd"]), _env(containers["iamd"]))
+    args = _parse(_argv(containers["iamd-sidecar"]), _env(containers["iamd-sidecar"]))
     assert app.endpoint == args.listen == "127.0.0.1:50051"
     assert app.credentials_source == "environment"
     assert args.metrics_listen is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import time
 import urllib.request
@@ -821,15 +822,20 @@ def test_the_manifests_readiness_probe_reads_the_sidecars_health(sidecar: Launch
     )  # fmt: skip
     command = container["readinessProbe"]["exec"]["command"]
     assert command[0] == "python"
-    script = command[2].replace("127.0.0.1:50051", sidecar.endpoint)
-    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["IAMD_LISTEN"] == "127.0.0.1:50051"  # the probe dials what the sidecar listens on
+
+    def probe(listen: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, *command[1:]],
+            capture_output=True,
+            timeout=30,
+            env={**os.environ, "IAMD_LISTEN": listen},
+        )
+
+    ran = probe(sidecar.endpoint)
     assert ran.returncode == 0, ran.stderr
-    stopped = subprocess.run(
-        [sys.executable, "-c", command[2].replace("127.0.0.1:50051", "127.0.0.1:9")],
-        capture_output=True,
-        timeout=30,
-    )
-    assert stopped.returncode != 0
+    assert probe("127.0.0.1:9").returncode != 0
 
 
 def test_a_sidecar_without_credentials_says_so_in_one_line() -> None:

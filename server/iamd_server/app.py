@@ -246,6 +246,7 @@ class IamdServer:
         authorization = AuthorizationServicer(self.decider, self.feed)
         self.decider.session_decide = functools.partial(session_policies.decide, self.decider)
         authorization.end_users = EndUsers(self.authenticator, session_policies)
+        authorization.session_policies = session_policies
         credentials = CredentialsServicer(self.store, self.decider, master_key)
         credentials.allow_http_jwks = self.settings.oidc_allow_http
         sts = StsServicer(self.store, self.decider, sessions, session_policies)

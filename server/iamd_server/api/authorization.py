@@ -60,6 +60,7 @@ from iamd_server.policy.simulate import (
     build_policy_sets,
     simulate_custom_policy,
 )
+from iamd_server.session_policies import SessionPolicies
 from iamd_server.sources import RevisionFeed
 
 MAX_BATCH = 1000
@@ -289,6 +290,8 @@ class AuthorizationServicer:
         self._feed = feed
         # Set by the app: verifies AuthorizeRequest.end_user proofs; None = refused.
         self.end_users: EndUsers | None = None
+        # Set by the app (server and sidecar): builds the entries of callers' own sessions.
+        self.session_policies: SessionPolicies | None = None
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -321,9 +324,9 @@ class AuthorizationServicer:
         """A caller with temporary credentials asking about itself is decided as the session
         it is: its session policies, session tags and token keys apply (the entry is the
         session's own and remembers nothing)."""
-        if self.end_users is None:
+        if self.session_policies is None or caller.session is None:
             raise Unavailable("session policies cannot be applied by this server")
-        return await self.end_users.entry(entry, caller)
+        return await self.session_policies.entry(entry, caller.session)
 
     async def _resource_set(self, resource: str) -> ResourceEntry | None:
         found = self._decider.lookup_resource(resource)
