@@ -77,8 +77,11 @@ def _iamd() -> ServiceDefinition:
         # Authorize acts on the principal it is asked about, so a policy can limit an
         # enforcement point to some principals (IAM ARNs have no region; STS sessions too).
         {"name": "principal", "arn_pattern": "arn:${Partition}:*::${Account}:*"},
+        # Who-can and previews act on any resource ARN (or on the IAM entity they change).
+        {"name": "any-resource", "arn_pattern": "arn:*:*:*:*:*"},
     ]
-    on_principal = ("Authorize", "AuthorizeBatch")
+    on_principal = ("Authorize", "AuthorizeBatch", "ListAllowedActions")
+    on_resource = ("ListPrincipalsAllowed", "PreviewPolicyChange")
     resourceless = (
         "SimulatePrincipalPolicy",
         "SimulateCustomPolicy",
@@ -92,6 +95,7 @@ def _iamd() -> ServiceDefinition:
         "ValidatePolicy",
     )
     actions = [{"name": name, "resource_types": ["principal"]} for name in on_principal]
+    actions.extend({"name": name, "resource_types": ["any-resource"]} for name in on_resource)
     actions.extend({"name": name} for name in resourceless)
     return ServiceDefinition.from_dict(
         {"prefix": "iamd", "resource_types": types, "actions": actions}
