@@ -523,6 +523,8 @@ class PreviewPolicyChangeResponse(_message.Message):
     CHECKED_FIELD_NUMBER: _builtins.int
     TRUNCATED_FIELD_NUMBER: _builtins.int
     REVISION_FIELD_NUMBER: _builtins.int
+    ACTIONS_FIELD_NUMBER: _builtins.int
+    RESOURCES_FIELD_NUMBER: _builtins.int
     checked: _builtins.int
     """Triples evaluated."""
     truncated: _builtins.bool
@@ -532,6 +534,18 @@ class PreviewPolicyChangeResponse(_message.Message):
     def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PolicyChangeDecision]:
         """Sorted by principal, action, resource."""
 
+    @_builtins.property
+    def actions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The actions evaluated: those the documents before and after name, expanded against the
+        service definitions (at most 2,000).
+        """
+
+    @_builtins.property
+    def resources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The resources evaluated: those the documents name literally (policy variables left
+        out), and "*"; for a resource policy, its resource.
+        """
+
     def __init__(
         self,
         *,
@@ -539,10 +553,12 @@ class PreviewPolicyChangeResponse(_message.Message):
         checked: _builtins.int = ...,
         truncated: _builtins.bool = ...,
         revision: _builtins.int = ...,
+        actions: _abc.Iterable[_builtins.str] | None = ...,
+        resources: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "checked", b"checked", "revision", b"revision", "truncated", b"truncated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "changes", b"changes", "checked", b"checked", "resources", b"resources", "revision", b"revision", "truncated", b"truncated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -131,3 +131,62 @@ async def account_principals(pool: asyncpg.Pool, account: str) -> list[Reached]:
     """Every user and role of the account."""
     rows = await _snapshot_fetch(pool, _EVERYONE_SQL, account)
     return [Reached(str(r["kind"]), str(r["arn"]), None) for r in rows]
+
+
+# -- what a policy write would touch (PreviewPolicyChange) ------------------------------
+
+_ENTITY_SQL = {
+    kind: f"SELECT id, 'arn:aws:iam::' || account_id || ':{kind}' || path || name AS arn"
+    f" FROM iamd_{kind}s WHERE account_id = $1 AND lower(name) = lower($2)"
+    for kind in ("user", "group", "role")
+}
+
+_MEMBERS_SQL = f"""
+SELECT {_USER_ARN} AS arn FROM iamd_group_members m JOIN iamd_users u ON u.id = m.user_id
+WHERE m.group_id = $1 ORDER BY 1
+"""
+
+# Users and roles a managed policy reaches: attached to them or to a group of theirs, or
+# their permissions boundary.
+_HOLDERS_SQL = f"""
+SELECT {_USER_ARN} AS arn FROM iamd_users u WHERE u.boundary_policy_id = $1
+   OR u.id IN (SELECT owner_id FROM iamd_attachments WHERE policy_id = $1)
+   OR u.id IN (SELECT m.user_id FROM iamd_group_members m
+               JOIN iamd_attachments a ON a.owner_id = m.group_id WHERE a.policy_id = $1)
+UNION
+SELECT {_ROLE_ARN} FROM iamd_roles r WHERE r.boundary_policy_id = $1
+   OR r.id IN (SELECT owner_id FROM iamd_attachments WHERE policy_id = $1)
+ORDER BY 1
+"""
+
+# Whether a managed policy reaches a user or role ($1) through an attachment other than
+# that of owner $3: directly, or through one of its groups.
+_STILL_ATTACHED_SQL = """
+SELECT EXISTS (
+    SELECT 1 FROM iamd_attachments a
+    WHERE a.policy_id = $2 AND a.owner_id <> $3
+      AND (a.owner_id = $1
+           OR a.owner_id IN (SELECT group_id FROM iamd_group_members WHERE user_id = $1))
+)
+"""
+
+
+async def entity(pool: asyncpg.Pool, kind: str, account: str, name: str) -> tuple[str, str] | None:
+    """(unique id, ARN) of the user, group or role of that name in the account."""
+    rows = await _snapshot_fetch(pool, _ENTITY_SQL[kind], account, name)
+    return (str(rows[0]["id"]), str(rows[0]["arn"])) if rows else None
+
+
+async def group_members(pool: asyncpg.Pool, group_id: str) -> list[str]:
+    return [str(r["arn"]) for r in await _snapshot_fetch(pool, _MEMBERS_SQL, group_id)]
+
+
+async def policy_holders(pool: asyncpg.Pool, policy_id: str) -> list[str]:
+    return [str(r["arn"]) for r in await _snapshot_fetch(pool, _HOLDERS_SQL, policy_id)]
+
+
+async def still_attached(
+    pool: asyncpg.Pool, principal_id: str, policy_id: str, without_owner: str
+) -> bool:
+    rows = await _snapshot_fetch(pool, _STILL_ATTACHED_SQL, principal_id, policy_id, without_owner)
+    return bool(rows[0][0])
