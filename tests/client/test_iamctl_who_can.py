@@ -87,3 +87,29 @@ def test_what_can_usage(server: ServerProcess) -> None:
     )
     assert result.returncode == 2
     assert "--resource" in result.stderr and result.stdout == ""
+
+
+def test_preview_flag_on_writes(server: ServerProcess, root: Client, account: str) -> None:
+    user = root.create_user(user_name="wc-preview").user.arn
+    revision = root.create_user(user_name="wc-preview-target").revision
+    root.authorize(action="iam:GetUser", at_least_revision=revision)
+    target = f"arn:aws:iam::{account}:user/wc-preview-target"
+    write = (
+        *("put-user-policy", "--user-name", "wc-preview", "--policy-name", "p"),
+        *("--policy-document", policy(allow("iam:GetUser", target)), "--preview"),
+    )
+    out = json.loads(run_iamctl(server.credentials_file, *write, "--output", "json").stdout)
+    assert out["Truncated"] is False and out["Checked"] >= 1
+    changes = {tuple(c[k] for k in ("Principal", "Action", "Resource", "Before", "After"))
+               for c in out["Changes"]}  # fmt: skip
+    assert changes == {(user, "iam:GetUser", target, "implicitDeny", "allowed")}
+    # A table by default, and nothing was written.
+    table = run_iamctl(server.credentials_file, *write, env={"COLUMNS": "250"}).stdout
+    assert _rows(table)[1] == ["PreviewPolicyChange"]
+    assert "implicitDeny" in table and user in table
+    assert root.list_user_policies(user_name="wc-preview").policy_names == []
+    # Commands that are not policy writes have no --preview.
+    result = run_iamctl(
+        server.credentials_file, "get-user", "--user-name", "wc-preview", "--preview", check=False
+    )
+    assert result.returncode == 2 and "--preview" in result.stderr

@@ -15,7 +15,16 @@ from google.protobuf.message_factory import GetMessageClass
 
 from iamd_client import _apply, _call
 from iamd_client._convert import fill
-from iamd_client.cli import apply, completion, configure, options, overview, paging, who_can
+from iamd_client.cli import (
+    apply,
+    completion,
+    configure,
+    options,
+    overview,
+    paging,
+    preview,
+    who_can,
+)
 from iamd_client.cli.commands import NAMESPACES, RpcCommand, lookup, suggest
 from iamd_client.cli.flags import command_parser
 from iamd_client.cli.output import check_format, emit
@@ -133,6 +142,8 @@ def run_rpc(target: _Target, opts: options.GlobalOptions, out: TextIO) -> int:
         request: Any = fill(GetMessageClass(method.input_type)(), request_data(method, args))
     except ValueError as e:
         raise UsageError(str(e), usage=parser.format_usage()) from e
+    if getattr(args, "preview", False):
+        return preview.run(method, request, opts, out)
     items = paging.result_field(method)
     limits = paging.Limits.from_args(args)
     follow = items is not None and opts.paginate and args.marker is None
