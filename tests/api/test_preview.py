@@ -12,9 +12,10 @@ from typing import Any
 import grpc
 import pytest
 from iamd.v1 import analysis_pb2 as apb
+from iamd.v1 import analysis_pb2_grpc
 from iamd.v1 import management_pb2 as mpb
 
-from tests.api.management_support import document, expect_error
+from tests.api.management_support import document, expect_error, new_user
 from tests.api.who_can_support import Population, authorize, build
 from tests.harness import ServerProcess, Stubs, stubs
 
@@ -180,3 +181,32 @@ def test_bad_input(pop: Population) -> None:
         ),
         grpc.StatusCode.NOT_FOUND,
     )
+
+
+def test_callers_without_the_grant_learn_nothing(pop: Population, server: ServerProcess) -> None:
+    _, nobody = new_user(pop.member, server.endpoint)
+    _, granted = new_user(
+        pop.member,
+        server.endpoint,
+        policy=document("iamd:PreviewPolicyChange", pop.users["u7"]),
+    )
+    pop.settle()
+
+    def put(client: Stubs, user: str) -> Callable[[], Any]:
+        stub = analysis_pb2_grpc.AnalysisServiceStub(client.channel)
+        request = apb.PreviewPolicyChangeRequest(
+            put_user_policy=mpb.PutUserPolicyRequest(
+                user_name=user, policy_name="x", policy_document=document(pop.actions[0])
+            )
+        )
+        return lambda: stub.PreviewPolicyChange(request)
+
+    denied = grpc.StatusCode.PERMISSION_DENIED
+    # An existing user and a missing one get the same answer.
+    expect_error(put(nobody, "u0"), denied)
+    expect_error(put(nobody, "no-such-user"), denied)
+    # Granted on u7 only.
+    put(granted, "u7")()
+    expect_error(put(granted, "u0"), denied)
+    nobody.close()
+    granted.close()

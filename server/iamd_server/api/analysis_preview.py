@@ -1,9 +1,11 @@
 """PreviewPolicyChange: the decisions a policy write would change (analysis/preview.py).
 
 Authorized as `iamd:PreviewPolicyChange` on the ARN the write would change: the user, group
-or role, the managed policy (CreatePolicyVersion) or the resource. The write's request is
-resolved as the write would resolve it (names in the caller's account unless account_id
-says otherwise; NOT_FOUND for what does not exist); nothing is written.
+or role, the managed policy (CreatePolicyVersion) or the resource. As the Manage API does,
+a name that exists nowhere is authorized on the ARN it would have (path "/") before NOT_FOUND
+is answered, so a caller without the grant learns nothing about what exists. The write's
+request is resolved as the write would resolve it (names in the caller's account unless
+account_id says otherwise); nothing is written.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from typing import Any
 
 from iamd.v1 import analysis_pb2 as pb
 
+from iamd_server import validation
 from iamd_server.analysis.preview import Change, preview, replace_identity
+from iamd_server.api import targets
 from iamd_server.api.analysis_access import DECISIONS
+from iamd_server.api.auth import Caller
 from iamd_server.api.authorization import explanation
 from iamd_server.api.dispatch import Call
 from iamd_server.decisions import Decider
@@ -31,7 +36,14 @@ from iamd_server.policy import (
 from iamd_server.store import Store, reach
 from iamd_server.store.records import SOURCE_BOUNDARY, LoadedPolicy, PrincipalPolicies
 
-__all__ = ["PolicyPreview"]
+__all__ = ["PREVIEW_ACTION", "PolicyPreview"]
+
+PREVIEW_ACTION = "iamd:PreviewPolicyChange"
+_NAMES = {
+    "user": validation.user_name,
+    "group": validation.group_name,
+    "role": validation.role_name,
+}
 
 DEFAULT_CHECKS = 20_000
 MAX_CHECKS = 100_000
@@ -59,8 +71,15 @@ class PolicyPreview:
     _decider: Decider
     _store: Store
 
-    async def _entity(self, kind: str, account: str, name: str, field: str) -> tuple[str, str]:
-        found = await reach.entity(self._store.pool, kind, account, _required(name, field))
+    async def _entity(
+        self, caller: Caller, kind: str, account: str, name: str, field: str
+    ) -> tuple[str, str]:
+        """(unique id, ARN) of the user, group or role, once the caller may preview writes to
+        it (NOT_FOUND after that when it does not exist)."""
+        _NAMES[kind](name, field)
+        found = await reach.entity(self._store.pool, kind, account, name)
+        arn = found[1] if found is not None else f"arn:aws:iam::{account}:{kind}/{name}"
+        await self._decider.require(caller, PREVIEW_ACTION, arn)
         if found is None:
             raise NotFound(f"the {kind} with name {name[:128]} cannot be found")
         return found
@@ -79,10 +98,12 @@ class PolicyPreview:
         return [arn]
 
     async def _inline(
-        self, kind: str, request: Any, field: str, account: str, *, put: bool
+        self, caller: Caller, kind: str, request: Any, field: str, account: str, *, put: bool
     ) -> tuple[str, Change]:
         name = getattr(request, f"{kind}_name")
-        owner_id, owner_arn = await self._entity(kind, account, name, f"{field}.{kind}_name")
+        owner_id, owner_arn = await self._entity(
+            caller, kind, account, name, f"{field}.{kind}_name"
+        )
         policy_name = _required(request.policy_name, f"{field}.policy_name")
         new = (
             _document(request.policy_document, f"{field}.policy_document", PolicyKind.IDENTITY)
@@ -121,10 +142,12 @@ class PolicyPreview:
         return None
 
     async def _attachment(
-        self, kind: str, request: Any, field: str, account: str, *, attach: bool
+        self, caller: Caller, kind: str, request: Any, field: str, account: str, *, attach: bool
     ) -> tuple[str, Change]:
         name = getattr(request, f"{kind}_name")
-        owner_id, owner_arn = await self._entity(kind, account, name, f"{field}.{kind}_name")
+        owner_id, owner_arn = await self._entity(
+            caller, kind, account, name, f"{field}.{kind}_name"
+        )
         policy_arn: str = request.policy_arn
         policy_id, document = await self._managed(policy_arn, f"{field}.policy_arn")
         pool = self._store.pool
@@ -144,8 +167,10 @@ class PolicyPreview:
         principals = await self._members(kind, owner_id, owner_arn)
         return owner_arn, Change(principals, edit, [(document, PolicyKind.IDENTITY)])
 
-    async def _policy_version(self, request: Any, field: str) -> tuple[str, Change]:
-        arn = request.policy_arn
+    async def _policy_version(self, caller: Caller, request: Any, field: str) -> tuple[str, Change]:
+        arn: str = request.policy_arn
+        targets.policy_target(arn, f"{field}.policy_arn")
+        await self._decider.require(caller, PREVIEW_ACTION, arn)
         policy_id, old = await self._managed(arn, f"{field}.policy_arn")
         new = _document(request.policy_document, f"{field}.policy_document", PolicyKind.IDENTITY)
 
@@ -166,9 +191,11 @@ class PolicyPreview:
         return arn, Change(principals, edit, documents)
 
     async def _boundary(
-        self, request: Any, field: str, account: str, *, put: bool
+        self, caller: Caller, request: Any, field: str, account: str, *, put: bool
     ) -> tuple[str, Change]:
-        _, user_arn = await self._entity("user", account, request.user_name, f"{field}.user_name")
+        _, user_arn = await self._entity(
+            caller, "user", account, request.user_name, f"{field}.user_name"
+        )
         current = await self._store.load_principal_policies(principal_arn=user_arn)
         if current is None:
             raise NotFound(f"the user with name {request.user_name[:128]} cannot be found")
@@ -191,7 +218,7 @@ class PolicyPreview:
         return user_arn, Change([user_arn], edit, documents)
 
     async def _resource_policy(
-        self, request: Any, field: str, caller_account: str
+        self, caller: Caller, request: Any, field: str
     ) -> tuple[str, Change]:
         resource = _required(request.resource_arn, f"{field}.resource_arn")
         if not resource.startswith("arn:") or resource.count(":") < 5 or len(resource) > 2048:
@@ -199,6 +226,8 @@ class PolicyPreview:
         if request.owner_account_id and not valid_account(request.owner_account_id):
             raise InvalidArgument(f"{field}.owner_account_id", "must be a 12-digit account id")
         new = _document(request.policy_document, f"{field}.policy_document", PolicyKind.RESOURCE)
+        await self._decider.require(caller, PREVIEW_ACTION, resource)
+        caller_account = caller.account_id
         loaded = await self._store.load_resource_policy(resource_arn=resource)
         account = (
             account_of(resource)
@@ -225,28 +254,28 @@ class PolicyPreview:
         return resource, Change(principals, None, documents, resource, after)
 
     async def _change(
-        self, request: pb.PreviewPolicyChangeRequest, caller_account: str
+        self, request: pb.PreviewPolicyChangeRequest, caller: Caller
     ) -> tuple[str, Change]:
+        """(The ARN written, the change), once the caller may preview writes to that ARN."""
         which = request.WhichOneof("change")
         if which is None:
             raise InvalidArgument("change", "is required: the write to preview")
         inner: Any = getattr(request, which)
         field = which
-        account = getattr(inner, "account_id", "") or caller_account
-        if getattr(inner, "account_id", "") and not valid_account(inner.account_id):
-            raise InvalidArgument(f"{field}.account_id", "must be a 12-digit account id")
+        if which == "create_policy_version":
+            return await self._policy_version(caller, inner, field)
+        if which == "put_resource_policy":
+            return await self._resource_policy(caller, inner, field)
+        account = targets.account_for(inner.account_id, caller, f"{field}.account_id")
         verb, _, rest = which.partition("_")
-        if rest in ("user_policy", "group_policy", "role_policy") and verb in ("put", "delete"):
-            kind = rest.partition("_")[0]
-            return await self._inline(kind, inner, field, account, put=verb == "put")
         if rest in ("user_policy", "group_policy", "role_policy"):
             kind = rest.partition("_")[0]
-            return await self._attachment(kind, inner, field, account, attach=verb == "attach")
-        if which == "create_policy_version":
-            return await self._policy_version(inner, field)
-        if which == "put_resource_policy":
-            return await self._resource_policy(inner, field, caller_account)
-        return await self._boundary(inner, field, account, put=verb == "put")
+            if verb in ("put", "delete"):
+                return await self._inline(caller, kind, inner, field, account, put=verb == "put")
+            return await self._attachment(
+                caller, kind, inner, field, account, attach=verb == "attach"
+            )
+        return await self._boundary(caller, inner, field, account, put=verb == "put")
 
     async def PreviewPolicyChange(  # noqa: N802 - the RPC's name
         self, request: pb.PreviewPolicyChangeRequest, call: Call
@@ -255,8 +284,7 @@ class PolicyPreview:
         decider = self._decider
         if request.max_checks and not 1 <= request.max_checks <= MAX_CHECKS:
             raise InvalidArgument("max_checks", f"must be 1-{MAX_CHECKS}")
-        target, change = await self._change(request, caller.account_id)
-        await decider.require(caller, "iamd:PreviewPolicyChange", target)
+        _, change = await self._change(request, caller)
         revision = decider.revision
         store = self._store
 
