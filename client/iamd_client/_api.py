@@ -18,9 +18,6 @@ class ApiMethods:
 
     __slots__ = ()
 
-    # ---- AnalysisService ----
-    validate_policy = rpc(c.validate_policy)
-
     # ---- AuthorizationService ----
     authorize = rpc(c.authorize)
     authorize_batch = rpc(c.authorize_batch)
@@ -153,6 +150,12 @@ class ApiMethods:
     revoke_role_sessions = rpc(c.revoke_role_sessions)
     revoke_user_sessions = rpc(c.revoke_user_sessions)
 
+    # ---- AnalysisService ----
+    validate_policy = rpc(c.validate_policy)
+    list_principals_allowed = rpc(c.list_principals_allowed)
+    list_allowed_actions = rpc(c.list_allowed_actions)
+    preview_policy_change = rpc(c.preview_policy_change)
+
     # ---- StsService ----
     get_caller_identity = rpc(c.get_caller_identity)
     get_session_token = rpc(c.get_session_token)
@@ -161,7 +164,6 @@ class ApiMethods:
     login = rpc(c.login)
 
     # ---- Pagers: iterate over the items of every page ----
-    iter_validate_policy = pager(c.validate_policy, lambda r: r.findings)
     iter_simulate_principal_policy = pager(
         c.simulate_principal_policy,
         lambda r: r.evaluation_results,
@@ -204,3 +206,6 @@ class ApiMethods:
     iter_access_keys = pager(c.list_access_keys, lambda r: r.access_key_metadata)
     iter_service_definitions = pager(c.list_service_definitions, lambda r: r.definitions)
     iter_audit_events = pager(c.list_audit_events, lambda r: r.events)
+    iter_validate_policy = pager(c.validate_policy, lambda r: r.findings)
+    iter_principals_allowed = pager(c.list_principals_allowed, lambda r: r.principals)
+    iter_allowed_actions = pager(c.list_allowed_actions, lambda r: r.actions)

@@ -11,51 +11,13 @@ of `_api`, generated too. Builders do no I/O; they only assemble request message
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TypeAlias
 
 from iamd.v1 import analysis_pb2, authorization_pb2, management_pb2, sts_pb2, types_pb2
 
 from iamd_client import _args
 from iamd_client._call import Call as Call
 from iamd_client._call import make_call
-
-# ---- AnalysisService -----------------------------------------------------------------------------
-
-
-def validate_policy(
-    *,
-    policy_document: str,
-    policy_type: analysis_pb2.PolicyType.ValueType | str = analysis_pb2.POLICY_TYPE_UNSPECIFIED,
-    validate_policy_resource_type: str = "",
-    marker: str = "",
-    max_items: int = 0,
-) -> Call[analysis_pb2.ValidatePolicyResponse]:
-    """Check a policy document against the policy grammar and best practices.
-
-    Args:
-        policy_document: Required. The JSON policy document, 1-131,072 characters. A document that
-            is not JSON is answered with a JSON_SYNTAX_ERROR finding, as AWS does.
-        policy_type: Default IDENTITY_POLICY.
-        validate_policy_resource_type: Only with RESOURCE_POLICY:
-            "AWS::IAM::AssumeRolePolicyDocument" checks the document as a role trust policy; empty =
-            a generic resource policy (Resource may be omitted).
-        marker: Opaque pagination marker from a previous response; empty = first page.
-        max_items: Page size, 1-1,000; 0 = 100.
-
-    Retried after UNAVAILABLE (declared free of side effects).
-    """
-    return make_call(
-        "iamd.v1.AnalysisService",
-        "ValidatePolicy",
-        analysis_pb2.ValidatePolicyRequest(
-            policy_document=policy_document,
-            policy_type=_args.enum_value(analysis_pb2.PolicyType, policy_type),
-            validate_policy_resource_type=validate_policy_resource_type,
-            marker=marker,
-            max_items=max_items,
-        ),
-        analysis_pb2.ValidatePolicyResponse,
-    )
-
 
 # ---- AuthorizationService ------------------------------------------------------------------------
 
@@ -2995,6 +2957,199 @@ def revoke_user_sessions(
         "RevokeUserSessions",
         management_pb2.RevokeUserSessionsRequest(account_id=account_id, user_name=user_name),
         management_pb2.RevokeUserSessionsResponse,
+    )
+
+
+# ---- AnalysisService -----------------------------------------------------------------------------
+
+
+def validate_policy(
+    *,
+    policy_document: str,
+    policy_type: analysis_pb2.PolicyType.ValueType | str = analysis_pb2.POLICY_TYPE_UNSPECIFIED,
+    validate_policy_resource_type: str = "",
+    marker: str = "",
+    max_items: int = 0,
+) -> Call[analysis_pb2.ValidatePolicyResponse]:
+    """Check a policy document against the policy grammar and best practices.
+
+    Args:
+        policy_document: Required. The JSON policy document, 1-131,072 characters. A document that
+            is not JSON is answered with a JSON_SYNTAX_ERROR finding, as AWS does.
+        policy_type: Default IDENTITY_POLICY.
+        validate_policy_resource_type: Only with RESOURCE_POLICY:
+            "AWS::IAM::AssumeRolePolicyDocument" checks the document as a role trust policy; empty =
+            a generic resource policy (Resource may be omitted).
+        marker: Opaque pagination marker from a previous response; empty = first page.
+        max_items: Page size, 1-1,000; 0 = 100.
+
+    Retried after UNAVAILABLE (declared free of side effects).
+    """
+    return make_call(
+        "iamd.v1.AnalysisService",
+        "ValidatePolicy",
+        analysis_pb2.ValidatePolicyRequest(
+            policy_document=policy_document,
+            policy_type=_args.enum_value(analysis_pb2.PolicyType, policy_type),
+            validate_policy_resource_type=validate_policy_resource_type,
+            marker=marker,
+            max_items=max_items,
+        ),
+        analysis_pb2.ValidatePolicyResponse,
+    )
+
+
+def list_principals_allowed(
+    *,
+    action: str,
+    resource_arn: str,
+    account: str = "",
+    include_groups: bool = False,
+    marker: str = "",
+    max_items: int = 0,
+) -> Call[analysis_pb2.ListPrincipalsAllowedResponse]:
+    """The users and roles of an account allowed (or allowed depending on the request context) to
+    perform an action on a resource, each with the statements that decide.
+
+    Args:
+        action: Required. The action, e.g. "orders:GetOrder"; must be declared by a service
+            definition.
+        resource_arn: Required. The resource ARN, or "*".
+        account: The account whose users and roles are listed (12 digits); empty = the resource's
+            owner (the ARN's account field, or the account that stored its resource policy), else
+            the caller's account.
+        include_groups: Also list the groups whose policies contribute a deciding statement to a
+            listed user.
+        marker: Opaque pagination marker from a previous response; empty = first page.
+        max_items: Page size, 1-1,000; 0 = 100.
+
+    Retried after UNAVAILABLE (declared free of side effects).
+    """
+    return make_call(
+        "iamd.v1.AnalysisService",
+        "ListPrincipalsAllowed",
+        analysis_pb2.ListPrincipalsAllowedRequest(
+            action=action,
+            resource_arn=resource_arn,
+            account=account,
+            include_groups=include_groups,
+            marker=marker,
+            max_items=max_items,
+        ),
+        analysis_pb2.ListPrincipalsAllowedResponse,
+    )
+
+
+def list_allowed_actions(
+    *,
+    principal_arn: str,
+    resource_arn: str = "",
+    service: str = "",
+    marker: str = "",
+    max_items: int = 0,
+) -> Call[analysis_pb2.ListAllowedActionsResponse]:
+    """The actions a principal is allowed (or allowed depending on the request context) to perform
+    on a resource, or on any resource of a service.
+
+    Args:
+        principal_arn: Required. A user or role ARN.
+        resource_arn: The resource ARN: the actions of its service that act on it are evaluated.
+            Exactly one of resource_arn and service.
+        service: A service prefix, e.g. "orders": its actions are evaluated on "*".
+        marker: Opaque pagination marker from a previous response; empty = first page.
+        max_items: Page size, 1-1,000; 0 = 100.
+
+    Retried after UNAVAILABLE (declared free of side effects).
+    """
+    return make_call(
+        "iamd.v1.AnalysisService",
+        "ListAllowedActions",
+        analysis_pb2.ListAllowedActionsRequest(
+            principal_arn=principal_arn,
+            resource_arn=resource_arn,
+            service=service,
+            marker=marker,
+            max_items=max_items,
+        ),
+        analysis_pb2.ListAllowedActionsResponse,
+    )
+
+
+_PreviewPolicyChangeDeleteUserPermissionsBoundary: TypeAlias = (
+    management_pb2.DeleteUserPermissionsBoundaryRequest | None
+)
+
+
+def preview_policy_change(
+    *,
+    put_user_policy: management_pb2.PutUserPolicyRequest | None = None,
+    put_group_policy: management_pb2.PutGroupPolicyRequest | None = None,
+    put_role_policy: management_pb2.PutRolePolicyRequest | None = None,
+    delete_user_policy: management_pb2.DeleteUserPolicyRequest | None = None,
+    delete_group_policy: management_pb2.DeleteGroupPolicyRequest | None = None,
+    delete_role_policy: management_pb2.DeleteRolePolicyRequest | None = None,
+    create_policy_version: management_pb2.CreatePolicyVersionRequest | None = None,
+    attach_user_policy: management_pb2.AttachUserPolicyRequest | None = None,
+    attach_group_policy: management_pb2.AttachGroupPolicyRequest | None = None,
+    attach_role_policy: management_pb2.AttachRolePolicyRequest | None = None,
+    detach_user_policy: management_pb2.DetachUserPolicyRequest | None = None,
+    detach_group_policy: management_pb2.DetachGroupPolicyRequest | None = None,
+    detach_role_policy: management_pb2.DetachRolePolicyRequest | None = None,
+    put_resource_policy: management_pb2.PutResourcePolicyRequest | None = None,
+    put_user_permissions_boundary: management_pb2.PutUserPermissionsBoundaryRequest | None = None,
+    delete_user_permissions_boundary: _PreviewPolicyChangeDeleteUserPermissionsBoundary = None,
+    max_checks: int = 0,
+) -> Call[analysis_pb2.PreviewPolicyChangeResponse]:
+    """The decisions a policy write would change, before and after; nothing is written.
+
+    Args:
+        put_user_policy: -
+        put_group_policy: -
+        put_role_policy: -
+        delete_user_policy: -
+        delete_group_policy: -
+        delete_role_policy: -
+        create_policy_version: Previewed as if set_as_default were true (a version that is not the
+            default changes no decision).
+        attach_user_policy: -
+        attach_group_policy: -
+        attach_role_policy: -
+        detach_user_policy: -
+        detach_group_policy: -
+        detach_role_policy: -
+        put_resource_policy: -
+        put_user_permissions_boundary: -
+        delete_user_permissions_boundary: -
+        max_checks: Most triples (principal, action, resource) evaluated, 1-100,000; 0 = 20,000.
+            Actions named with wildcards are expanded against the service definitions.
+
+    Retried after UNAVAILABLE (declared free of side effects).
+    """
+    return make_call(
+        "iamd.v1.AnalysisService",
+        "PreviewPolicyChange",
+        analysis_pb2.PreviewPolicyChangeRequest(
+            **_args.present(
+                put_user_policy=put_user_policy,
+                put_group_policy=put_group_policy,
+                put_role_policy=put_role_policy,
+                delete_user_policy=delete_user_policy,
+                delete_group_policy=delete_group_policy,
+                delete_role_policy=delete_role_policy,
+                create_policy_version=create_policy_version,
+                attach_user_policy=attach_user_policy,
+                attach_group_policy=attach_group_policy,
+                attach_role_policy=attach_role_policy,
+                detach_user_policy=detach_user_policy,
+                detach_group_policy=detach_group_policy,
+                detach_role_policy=detach_role_policy,
+                put_resource_policy=put_resource_policy,
+                put_user_permissions_boundary=put_user_permissions_boundary,
+                delete_user_permissions_boundary=delete_user_permissions_boundary,
+            ),
+            max_checks=max_checks,
+        ),
+        analysis_pb2.PreviewPolicyChangeResponse,
     )
 
 

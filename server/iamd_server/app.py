@@ -266,7 +266,7 @@ class IamdServer:
             (_SERVICES[1], (authorization,), ()),
             (_SERVICES[0], (management, credentials), ()),
             (_SERVICES[2], (sts,), ("Login", "AssumeRoleWithWebIdentity")),
-            (_SERVICES[3], (AnalysisServicer(self.decider),), ()),
+            (_SERVICES[3], (AnalysisServicer(self.decider, self.store),), ()),
         )
         for descriptor, servicers, anonymous in services:
             server.add_generic_rpc_handlers(

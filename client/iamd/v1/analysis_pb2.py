@@ -22,9 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from iamd.v1 import authorization_pb2 as iamd_dot_v1_dot_authorization__pb2
+from iamd.v1 import management_pb2 as iamd_dot_v1_dot_management__pb2
+from iamd.v1 import types_pb2 as iamd_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16iamd/v1/analysis.proto\x12\x07iamd.v1\"\xa4\x01\n\x15ValidatePolicyRequest\x12\x17\n\x0fpolicy_document\x18\x01 \x01(\t\x12(\n\x0bpolicy_type\x18\x02 \x01(\x0e\x32\x13.iamd.v1.PolicyType\x12%\n\x1dvalidate_policy_resource_type\x18\x03 \x01(\t\x12\x0e\n\x06marker\x18\x04 \x01(\t\x12\x11\n\tmax_items\x18\x05 \x01(\x05\"p\n\x16ValidatePolicyResponse\x12\x30\n\x08\x66indings\x18\x01 \x03(\x0b\x32\x1e.iamd.v1.ValidatePolicyFinding\x12\x14\n\x0cis_truncated\x18\x02 \x01(\x08\x12\x0e\n\x06marker\x18\x03 \x01(\t\"\xc3\x01\n\x15ValidatePolicyFinding\x12\x17\n\x0f\x66inding_details\x18\x01 \x01(\t\x12\x38\n\x0c\x66inding_type\x18\x02 \x01(\x0e\x32\".iamd.v1.ValidatePolicyFindingType\x12\x12\n\nissue_code\x18\x03 \x01(\t\x12\x17\n\x0flearn_more_link\x18\x04 \x01(\t\x12*\n\tlocations\x18\x05 \x03(\x0b\x32\x17.iamd.v1.PolicyLocation\"]\n\x0ePolicyLocation\x12(\n\x04path\x18\x01 \x03(\x0b\x32\x1a.iamd.v1.PolicyPathElement\x12!\n\x04span\x18\x02 \x01(\x0b\x32\x13.iamd.v1.PolicySpan\"O\n\x11PolicyPathElement\x12\x0f\n\x05index\x18\x01 \x01(\x05H\x00\x12\r\n\x03key\x18\x02 \x01(\tH\x00\x12\x0f\n\x05value\x18\x03 \x01(\tH\x00\x42\t\n\x07\x65lement\"Z\n\nPolicySpan\x12&\n\x05start\x18\x01 \x01(\x0b\x32\x17.iamd.v1.PolicyPosition\x12$\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x17.iamd.v1.PolicyPosition\">\n\x0ePolicyPosition\x12\x0c\n\x04line\x18\x01 \x01(\x05\x12\x0e\n\x06\x63olumn\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x05*\xbc\x01\n\nPolicyType\x12\x1b\n\x17POLICY_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPOLICY_TYPE_IDENTITY_POLICY\x10\x01\x12\x1f\n\x1bPOLICY_TYPE_RESOURCE_POLICY\x10\x02\x12&\n\"POLICY_TYPE_SERVICE_CONTROL_POLICY\x10\x03\x12\'\n#POLICY_TYPE_RESOURCE_CONTROL_POLICY\x10\x04*\xfb\x01\n\x19ValidatePolicyFindingType\x12,\n(VALIDATE_POLICY_FINDING_TYPE_UNSPECIFIED\x10\x00\x12&\n\"VALIDATE_POLICY_FINDING_TYPE_ERROR\x10\x01\x12\x31\n-VALIDATE_POLICY_FINDING_TYPE_SECURITY_WARNING\x10\x02\x12(\n$VALIDATE_POLICY_FINDING_TYPE_WARNING\x10\x03\x12+\n\'VALIDATE_POLICY_FINDING_TYPE_SUGGESTION\x10\x04\x32i\n\x0f\x41nalysisService\x12V\n\x0eValidatePolicy\x12\x1e.iamd.v1.ValidatePolicyRequest\x1a\x1f.iamd.v1.ValidatePolicyResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16iamd/v1/analysis.proto\x12\x07iamd.v1\x1a\x1biamd/v1/authorization.proto\x1a\x18iamd/v1/management.proto\x1a\x13iamd/v1/types.proto\"\x90\x01\n\x1cListPrincipalsAllowedRequest\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x14\n\x0cresource_arn\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\x16\n\x0einclude_groups\x18\x04 \x01(\x08\x12\x0e\n\x06marker\x18\x05 \x01(\t\x12\x11\n\tmax_items\x18\x06 \x01(\x05\"\xb5\x01\n\x10\x41llowedPrincipal\x12\x15\n\rprincipal_arn\x18\x01 \x01(\t\x12.\n\x0eprincipal_type\x18\x02 \x01(\x0e\x32\x16.iamd.v1.PrincipalType\x12\x1f\n\x06\x61\x63\x63\x65ss\x18\x03 \x01(\x0e\x32\x0f.iamd.v1.Access\x12)\n\x0b\x65xplanation\x18\x04 \x01(\x0b\x32\x14.iamd.v1.Explanation\x12\x0e\n\x06groups\x18\x05 \x03(\t\"\x97\x01\n\x1dListPrincipalsAllowedResponse\x12-\n\nprincipals\x18\x01 \x03(\x0b\x32\x19.iamd.v1.AllowedPrincipal\x12\x14\n\x0cis_truncated\x18\x02 \x01(\x08\x12\x0e\n\x06marker\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x04 \x01(\t\x12\x10\n\x08revision\x18\x05 \x01(\x04\"|\n\x19ListAllowedActionsRequest\x12\x15\n\rprincipal_arn\x18\x01 \x01(\t\x12\x14\n\x0cresource_arn\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0e\n\x06marker\x18\x04 \x01(\t\x12\x11\n\tmax_items\x18\x05 \x01(\x05\"k\n\rAllowedAction\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x1f\n\x06\x61\x63\x63\x65ss\x18\x02 \x01(\x0e\x32\x0f.iamd.v1.Access\x12)\n\x0b\x65xplanation\x18\x03 \x01(\x0b\x32\x14.iamd.v1.Explanation\"}\n\x1aListAllowedActionsResponse\x12\'\n\x07\x61\x63tions\x18\x01 \x03(\x0b\x32\x16.iamd.v1.AllowedAction\x12\x14\n\x0cis_truncated\x18\x02 \x01(\x08\x12\x0e\n\x06marker\x18\x03 \x01(\t\x12\x10\n\x08revision\x18\x04 \x01(\x04\"\xe8\x08\n\x1aPreviewPolicyChangeRequest\x12\x38\n\x0fput_user_policy\x18\x01 \x01(\x0b\x32\x1d.iamd.v1.PutUserPolicyRequestH\x00\x12:\n\x10put_group_policy\x18\x02 \x01(\x0b\x32\x1e.iamd.v1.PutGroupPolicyRequestH\x00\x12\x38\n\x0fput_role_policy\x18\x03 \x01(\x0b\x32\x1d.iamd.v1.PutRolePolicyRequestH\x00\x12>\n\x12\x64\x65lete_user_policy\x18\x04 \x01(\x0b\x32 .iamd.v1.DeleteUserPolicyRequestH\x00\x12@\n\x13\x64\x65lete_group_policy\x18\x05 \x01(\x0b\x32!.iamd.v1.DeleteGroupPolicyRequestH\x00\x12>\n\x12\x64\x65lete_role_policy\x18\x06 \x01(\x0b\x32 .iamd.v1.DeleteRolePolicyRequestH\x00\x12\x44\n\x15\x63reate_policy_version\x18\x07 \x01(\x0b\x32#.iamd.v1.CreatePolicyVersionRequestH\x00\x12>\n\x12\x61ttach_user_policy\x18\x08 \x01(\x0b\x32 .iamd.v1.AttachUserPolicyRequestH\x00\x12@\n\x13\x61ttach_group_policy\x18\t \x01(\x0b\x32!.iamd.v1.AttachGroupPolicyRequestH\x00\x12>\n\x12\x61ttach_role_policy\x18\n \x01(\x0b\x32 .iamd.v1.AttachRolePolicyRequestH\x00\x12>\n\x12\x64\x65tach_user_policy\x18\x0b \x01(\x0b\x32 .iamd.v1.DetachUserPolicyRequestH\x00\x12@\n\x13\x64\x65tach_group_policy\x18\x0c \x01(\x0b\x32!.iamd.v1.DetachGroupPolicyRequestH\x00\x12>\n\x12\x64\x65tach_role_policy\x18\r \x01(\x0b\x32 .iamd.v1.DetachRolePolicyRequestH\x00\x12@\n\x13put_resource_policy\x18\x0e \x01(\x0b\x32!.iamd.v1.PutResourcePolicyRequestH\x00\x12S\n\x1dput_user_permissions_boundary\x18\x0f \x01(\x0b\x32*.iamd.v1.PutUserPermissionsBoundaryRequestH\x00\x12Y\n delete_user_permissions_boundary\x18\x10 \x01(\x0b\x32-.iamd.v1.DeleteUserPermissionsBoundaryRequestH\x00\x12\x12\n\nmax_checks\x18\x14 \x01(\x05\x42\x08\n\x06\x63hange\"\xc9\x01\n\x14PolicyChangeDecision\x12\x15\n\rprincipal_arn\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x14\n\x0cresource_arn\x18\x03 \x01(\t\x12!\n\x06\x62\x65\x66ore\x18\x04 \x01(\x0e\x32\x11.iamd.v1.Decision\x12 \n\x05\x61\x66ter\x18\x05 \x01(\x0e\x32\x11.iamd.v1.Decision\x12/\n\x11\x61\x66ter_explanation\x18\x06 \x01(\x0b\x32\x14.iamd.v1.Explanation\"\xa7\x01\n\x1bPreviewPolicyChangeResponse\x12.\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x1d.iamd.v1.PolicyChangeDecision\x12\x0f\n\x07\x63hecked\x18\x02 \x01(\x05\x12\x11\n\ttruncated\x18\x03 \x01(\x08\x12\x10\n\x08revision\x18\x04 \x01(\x04\x12\x0f\n\x07\x61\x63tions\x18\x05 \x03(\t\x12\x11\n\tresources\x18\x06 \x03(\t\"\xa4\x01\n\x15ValidatePolicyRequest\x12\x17\n\x0fpolicy_document\x18\x01 \x01(\t\x12(\n\x0bpolicy_type\x18\x02 \x01(\x0e\x32\x13.iamd.v1.PolicyType\x12%\n\x1dvalidate_policy_resource_type\x18\x03 \x01(\t\x12\x0e\n\x06marker\x18\x04 \x01(\t\x12\x11\n\tmax_items\x18\x05 \x01(\x05\"p\n\x16ValidatePolicyResponse\x12\x30\n\x08\x66indings\x18\x01 \x03(\x0b\x32\x1e.iamd.v1.ValidatePolicyFinding\x12\x14\n\x0cis_truncated\x18\x02 \x01(\x08\x12\x0e\n\x06marker\x18\x03 \x01(\t\"\xc3\x01\n\x15ValidatePolicyFinding\x12\x17\n\x0f\x66inding_details\x18\x01 \x01(\t\x12\x38\n\x0c\x66inding_type\x18\x02 \x01(\x0e\x32\".iamd.v1.ValidatePolicyFindingType\x12\x12\n\nissue_code\x18\x03 \x01(\t\x12\x17\n\x0flearn_more_link\x18\x04 \x01(\t\x12*\n\tlocations\x18\x05 \x03(\x0b\x32\x17.iamd.v1.PolicyLocation\"]\n\x0ePolicyLocation\x12(\n\x04path\x18\x01 \x03(\x0b\x32\x1a.iamd.v1.PolicyPathElement\x12!\n\x04span\x18\x02 \x01(\x0b\x32\x13.iamd.v1.PolicySpan\"O\n\x11PolicyPathElement\x12\x0f\n\x05index\x18\x01 \x01(\x05H\x00\x12\r\n\x03key\x18\x02 \x01(\tH\x00\x12\x0f\n\x05value\x18\x03 \x01(\tH\x00\x42\t\n\x07\x65lement\"Z\n\nPolicySpan\x12&\n\x05start\x18\x01 \x01(\x0b\x32\x17.iamd.v1.PolicyPosition\x12$\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x17.iamd.v1.PolicyPosition\">\n\x0ePolicyPosition\x12\x0c\n\x04line\x18\x01 \x01(\x05\x12\x0e\n\x06\x63olumn\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x05*L\n\x06\x41\x63\x63\x65ss\x12\x16\n\x12\x41\x43\x43\x45SS_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41\x43\x43\x45SS_ALLOWED\x10\x01\x12\x16\n\x12\x41\x43\x43\x45SS_CONDITIONAL\x10\x02*{\n\rPrincipalType\x12\x1e\n\x1aPRINCIPAL_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13PRINCIPAL_TYPE_USER\x10\x01\x12\x17\n\x13PRINCIPAL_TYPE_ROLE\x10\x02\x12\x18\n\x14PRINCIPAL_TYPE_GROUP\x10\x03*\xbc\x01\n\nPolicyType\x12\x1b\n\x17POLICY_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPOLICY_TYPE_IDENTITY_POLICY\x10\x01\x12\x1f\n\x1bPOLICY_TYPE_RESOURCE_POLICY\x10\x02\x12&\n\"POLICY_TYPE_SERVICE_CONTROL_POLICY\x10\x03\x12\'\n#POLICY_TYPE_RESOURCE_CONTROL_POLICY\x10\x04*\xfb\x01\n\x19ValidatePolicyFindingType\x12,\n(VALIDATE_POLICY_FINDING_TYPE_UNSPECIFIED\x10\x00\x12&\n\"VALIDATE_POLICY_FINDING_TYPE_ERROR\x10\x01\x12\x31\n-VALIDATE_POLICY_FINDING_TYPE_SECURITY_WARNING\x10\x02\x12(\n$VALIDATE_POLICY_FINDING_TYPE_WARNING\x10\x03\x12+\n\'VALIDATE_POLICY_FINDING_TYPE_SUGGESTION\x10\x04\x32\xa1\x03\n\x0f\x41nalysisService\x12V\n\x0eValidatePolicy\x12\x1e.iamd.v1.ValidatePolicyRequest\x1a\x1f.iamd.v1.ValidatePolicyResponse\"\x03\x90\x02\x01\x12k\n\x15ListPrincipalsAllowed\x12%.iamd.v1.ListPrincipalsAllowedRequest\x1a&.iamd.v1.ListPrincipalsAllowedResponse\"\x03\x90\x02\x01\x12\x62\n\x12ListAllowedActions\x12\".iamd.v1.ListAllowedActionsRequest\x1a#.iamd.v1.ListAllowedActionsResponse\"\x03\x90\x02\x01\x12\x65\n\x13PreviewPolicyChange\x12#.iamd.v1.PreviewPolicyChangeRequest\x1a$.iamd.v1.PreviewPolicyChangeResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,24 +36,52 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ANALYSISSERVICE'].methods_by_name['ValidatePolicy']._loaded_options = None
   _globals['_ANALYSISSERVICE'].methods_by_name['ValidatePolicy']._serialized_options = b'\220\002\001'
-  _globals['_POLICYTYPE']._serialized_start=847
-  _globals['_POLICYTYPE']._serialized_end=1035
-  _globals['_VALIDATEPOLICYFINDINGTYPE']._serialized_start=1038
-  _globals['_VALIDATEPOLICYFINDINGTYPE']._serialized_end=1289
-  _globals['_VALIDATEPOLICYREQUEST']._serialized_start=36
-  _globals['_VALIDATEPOLICYREQUEST']._serialized_end=200
-  _globals['_VALIDATEPOLICYRESPONSE']._serialized_start=202
-  _globals['_VALIDATEPOLICYRESPONSE']._serialized_end=314
-  _globals['_VALIDATEPOLICYFINDING']._serialized_start=317
-  _globals['_VALIDATEPOLICYFINDING']._serialized_end=512
-  _globals['_POLICYLOCATION']._serialized_start=514
-  _globals['_POLICYLOCATION']._serialized_end=607
-  _globals['_POLICYPATHELEMENT']._serialized_start=609
-  _globals['_POLICYPATHELEMENT']._serialized_end=688
-  _globals['_POLICYSPAN']._serialized_start=690
-  _globals['_POLICYSPAN']._serialized_end=780
-  _globals['_POLICYPOSITION']._serialized_start=782
-  _globals['_POLICYPOSITION']._serialized_end=844
-  _globals['_ANALYSISSERVICE']._serialized_start=1291
-  _globals['_ANALYSISSERVICE']._serialized_end=1396
+  _globals['_ANALYSISSERVICE'].methods_by_name['ListPrincipalsAllowed']._loaded_options = None
+  _globals['_ANALYSISSERVICE'].methods_by_name['ListPrincipalsAllowed']._serialized_options = b'\220\002\001'
+  _globals['_ANALYSISSERVICE'].methods_by_name['ListAllowedActions']._loaded_options = None
+  _globals['_ANALYSISSERVICE'].methods_by_name['ListAllowedActions']._serialized_options = b'\220\002\001'
+  _globals['_ANALYSISSERVICE'].methods_by_name['PreviewPolicyChange']._loaded_options = None
+  _globals['_ANALYSISSERVICE'].methods_by_name['PreviewPolicyChange']._serialized_options = b'\220\002\001'
+  _globals['_ACCESS']._serialized_start=3274
+  _globals['_ACCESS']._serialized_end=3350
+  _globals['_PRINCIPALTYPE']._serialized_start=3352
+  _globals['_PRINCIPALTYPE']._serialized_end=3475
+  _globals['_POLICYTYPE']._serialized_start=3478
+  _globals['_POLICYTYPE']._serialized_end=3666
+  _globals['_VALIDATEPOLICYFINDINGTYPE']._serialized_start=3669
+  _globals['_VALIDATEPOLICYFINDINGTYPE']._serialized_end=3920
+  _globals['_LISTPRINCIPALSALLOWEDREQUEST']._serialized_start=112
+  _globals['_LISTPRINCIPALSALLOWEDREQUEST']._serialized_end=256
+  _globals['_ALLOWEDPRINCIPAL']._serialized_start=259
+  _globals['_ALLOWEDPRINCIPAL']._serialized_end=440
+  _globals['_LISTPRINCIPALSALLOWEDRESPONSE']._serialized_start=443
+  _globals['_LISTPRINCIPALSALLOWEDRESPONSE']._serialized_end=594
+  _globals['_LISTALLOWEDACTIONSREQUEST']._serialized_start=596
+  _globals['_LISTALLOWEDACTIONSREQUEST']._serialized_end=720
+  _globals['_ALLOWEDACTION']._serialized_start=722
+  _globals['_ALLOWEDACTION']._serialized_end=829
+  _globals['_LISTALLOWEDACTIONSRESPONSE']._serialized_start=831
+  _globals['_LISTALLOWEDACTIONSRESPONSE']._serialized_end=956
+  _globals['_PREVIEWPOLICYCHANGEREQUEST']._serialized_start=959
+  _globals['_PREVIEWPOLICYCHANGEREQUEST']._serialized_end=2087
+  _globals['_POLICYCHANGEDECISION']._serialized_start=2090
+  _globals['_POLICYCHANGEDECISION']._serialized_end=2291
+  _globals['_PREVIEWPOLICYCHANGERESPONSE']._serialized_start=2294
+  _globals['_PREVIEWPOLICYCHANGERESPONSE']._serialized_end=2461
+  _globals['_VALIDATEPOLICYREQUEST']._serialized_start=2464
+  _globals['_VALIDATEPOLICYREQUEST']._serialized_end=2628
+  _globals['_VALIDATEPOLICYRESPONSE']._serialized_start=2630
+  _globals['_VALIDATEPOLICYRESPONSE']._serialized_end=2742
+  _globals['_VALIDATEPOLICYFINDING']._serialized_start=2745
+  _globals['_VALIDATEPOLICYFINDING']._serialized_end=2940
+  _globals['_POLICYLOCATION']._serialized_start=2942
+  _globals['_POLICYLOCATION']._serialized_end=3035
+  _globals['_POLICYPATHELEMENT']._serialized_start=3037
+  _globals['_POLICYPATHELEMENT']._serialized_end=3116
+  _globals['_POLICYSPAN']._serialized_start=3118
+  _globals['_POLICYSPAN']._serialized_end=3208
+  _globals['_POLICYPOSITION']._serialized_start=3210
+  _globals['_POLICYPOSITION']._serialized_end=3272
+  _globals['_ANALYSISSERVICE']._serialized_start=3923
+  _globals['_ANALYSISSERVICE']._serialized_end=4340
 # @@protoc_insertion_point(module_scope)

@@ -40,6 +40,21 @@ class AnalysisServiceStub:
                 request_serializer=iamd_dot_v1_dot_analysis__pb2.ValidatePolicyRequest.SerializeToString,
                 response_deserializer=iamd_dot_v1_dot_analysis__pb2.ValidatePolicyResponse.FromString,
                 _registered_method=True)
+        self.ListPrincipalsAllowed = channel.unary_unary(
+                '/iamd.v1.AnalysisService/ListPrincipalsAllowed',
+                request_serializer=iamd_dot_v1_dot_analysis__pb2.ListPrincipalsAllowedRequest.SerializeToString,
+                response_deserializer=iamd_dot_v1_dot_analysis__pb2.ListPrincipalsAllowedResponse.FromString,
+                _registered_method=True)
+        self.ListAllowedActions = channel.unary_unary(
+                '/iamd.v1.AnalysisService/ListAllowedActions',
+                request_serializer=iamd_dot_v1_dot_analysis__pb2.ListAllowedActionsRequest.SerializeToString,
+                response_deserializer=iamd_dot_v1_dot_analysis__pb2.ListAllowedActionsResponse.FromString,
+                _registered_method=True)
+        self.PreviewPolicyChange = channel.unary_unary(
+                '/iamd.v1.AnalysisService/PreviewPolicyChange',
+                request_serializer=iamd_dot_v1_dot_analysis__pb2.PreviewPolicyChangeRequest.SerializeToString,
+                response_deserializer=iamd_dot_v1_dot_analysis__pb2.PreviewPolicyChangeResponse.FromString,
+                _registered_method=True)
 
 
 class AnalysisServiceServicer:
@@ -53,6 +68,29 @@ class AnalysisServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPrincipalsAllowed(self, request, context):
+        """The users and roles of an account allowed (or allowed depending on the request context)
+        to perform an action on a resource, each with the statements that decide.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAllowedActions(self, request, context):
+        """The actions a principal is allowed (or allowed depending on the request context) to
+        perform on a resource, or on any resource of a service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewPolicyChange(self, request, context):
+        """The decisions a policy write would change, before and after; nothing is written.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalysisServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +98,21 @@ def add_AnalysisServiceServicer_to_server(servicer, server):
                     servicer.ValidatePolicy,
                     request_deserializer=iamd_dot_v1_dot_analysis__pb2.ValidatePolicyRequest.FromString,
                     response_serializer=iamd_dot_v1_dot_analysis__pb2.ValidatePolicyResponse.SerializeToString,
+            ),
+            'ListPrincipalsAllowed': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPrincipalsAllowed,
+                    request_deserializer=iamd_dot_v1_dot_analysis__pb2.ListPrincipalsAllowedRequest.FromString,
+                    response_serializer=iamd_dot_v1_dot_analysis__pb2.ListPrincipalsAllowedResponse.SerializeToString,
+            ),
+            'ListAllowedActions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAllowedActions,
+                    request_deserializer=iamd_dot_v1_dot_analysis__pb2.ListAllowedActionsRequest.FromString,
+                    response_serializer=iamd_dot_v1_dot_analysis__pb2.ListAllowedActionsResponse.SerializeToString,
+            ),
+            'PreviewPolicyChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewPolicyChange,
+                    request_deserializer=iamd_dot_v1_dot_analysis__pb2.PreviewPolicyChangeRequest.FromString,
+                    response_serializer=iamd_dot_v1_dot_analysis__pb2.PreviewPolicyChangeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +143,87 @@ class AnalysisService:
             '/iamd.v1.AnalysisService/ValidatePolicy',
             iamd_dot_v1_dot_analysis__pb2.ValidatePolicyRequest.SerializeToString,
             iamd_dot_v1_dot_analysis__pb2.ValidatePolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPrincipalsAllowed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iamd.v1.AnalysisService/ListPrincipalsAllowed',
+            iamd_dot_v1_dot_analysis__pb2.ListPrincipalsAllowedRequest.SerializeToString,
+            iamd_dot_v1_dot_analysis__pb2.ListPrincipalsAllowedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAllowedActions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iamd.v1.AnalysisService/ListAllowedActions',
+            iamd_dot_v1_dot_analysis__pb2.ListAllowedActionsRequest.SerializeToString,
+            iamd_dot_v1_dot_analysis__pb2.ListAllowedActionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewPolicyChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iamd.v1.AnalysisService/PreviewPolicyChange',
+            iamd_dot_v1_dot_analysis__pb2.PreviewPolicyChangeRequest.SerializeToString,
+            iamd_dot_v1_dot_analysis__pb2.PreviewPolicyChangeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,7 +3,8 @@
 Every RPC of iamd.v1 is a command named like the RPC in kebab case. As in the AWS CLI, a
 command may follow its service namespace (`iamctl iam list-users`, `iamctl sts assume-role`,
 `iamctl organizations list-accounts`); the namespace may also be left out
-(`iamctl list-users`). `apply`, `configure`, `completion` and `help` are iamctl's own.
+(`iamctl list-users`). `apply`, `configure`, `completion` and `help` are iamctl's own, and
+`who-can` / `what-can` are friendly forms of ListPrincipalsAllowed / ListAllowedActions.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ LOCAL_COMMANDS: dict[str, str] = {
     "configure": "Write a profile of the credentials file (asks for the values)",
     "completion": "Print a shell completion script (bash or zsh)",
     "help": "Show the commands and global options, or one command's flags",
+    "who-can": "The principals allowed an action on a resource (ListPrincipalsAllowed)",
+    "what-can": "The actions a principal is allowed (ListAllowedActions)",
 }
 
 # RPCs of the Manage API that AWS puts under `aws organizations`.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
-from iamd_client.cli import apply, configure
+from iamd_client.cli import apply, configure, who_can
 from iamd_client.cli.commands import LOCAL_COMMANDS, NAMESPACES, commands_in, rpc_commands
 from iamd_client.cli.flags import HelpFormatter, command_parser
 from iamd_client.cli.options import OPTIONS, OUTPUT_FORMATS
@@ -81,6 +81,8 @@ def bash_script() -> str:
     flags["configure"] = _options(configure.parser())
     flags["apply"] = _options(apply.parser())
     flags["completion"] = []
+    flags["who-can"] = _options(who_can.who_can_parser())
+    flags["what-can"] = _options(who_can.what_can_parser())
     flags["help"] = [*NAMESPACES, *rpc_commands(), *LOCAL_COMMANDS]
     cases = "\n".join(
         f'        {name}) echo "{" ".join(f for f in options if f != "--marker")}" ;;'

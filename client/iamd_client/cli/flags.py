@@ -13,7 +13,7 @@ from iamd.v1 import types_pb2
 
 from iamd_client import _calls
 from iamd_client._convert import enum_choices, enum_type, message_type, snake
-from iamd_client.cli import docs, paging
+from iamd_client.cli import docs, paging, preview
 from iamd_client.cli.commands import RpcCommand
 from iamd_client.cli.usage import Parser
 
@@ -140,4 +140,5 @@ def command_parser(command: RpcCommand, prog: str) -> Parser:
         _add_field(parser, method, field, field.name in required)
     if items is not None:
         paging.add_flags(parser)
+    preview.add_flag(parser, method)
     return parser

@@ -15,7 +15,16 @@ from google.protobuf.message_factory import GetMessageClass
 
 from iamd_client import _apply, _call
 from iamd_client._convert import fill
-from iamd_client.cli import apply, completion, configure, options, overview, paging
+from iamd_client.cli import (
+    apply,
+    completion,
+    configure,
+    options,
+    overview,
+    paging,
+    preview,
+    who_can,
+)
 from iamd_client.cli.commands import NAMESPACES, RpcCommand, lookup, suggest
 from iamd_client.cli.flags import command_parser
 from iamd_client.cli.output import check_format, emit
@@ -71,7 +80,13 @@ def _resolve(tokens: list[str]) -> _Target | str:
 def _parser(target: _Target) -> Parser:
     if isinstance(target.command, RpcCommand):
         return command_parser(target.command, target.prog)
-    local = {"apply": apply.parser, "configure": configure.parser, "completion": completion.parser}
+    local = {
+        "apply": apply.parser,
+        "configure": configure.parser,
+        "completion": completion.parser,
+        "who-can": who_can.who_can_parser,
+        "what-can": who_can.what_can_parser,
+    }
     factory = local.get(target.command)
     if factory is None:
         raise UsageError("help takes a command: iamctl help [COMMAND]")
@@ -127,6 +142,8 @@ def run_rpc(target: _Target, opts: options.GlobalOptions, out: TextIO) -> int:
         request: Any = fill(GetMessageClass(method.input_type)(), request_data(method, args))
     except ValueError as e:
         raise UsageError(str(e), usage=parser.format_usage()) from e
+    if getattr(args, "preview", False):
+        return preview.run(method, request, opts, out)
     items = paging.result_field(method)
     limits = paging.Limits.from_args(args)
     follow = items is not None and opts.paginate and args.marker is None
@@ -189,6 +206,10 @@ def _run(argv: list[str], out: TextIO) -> int:
         return configure.run(found.argv, opts, out)
     if found.command == "completion":
         return completion.run(found.argv, out)
+    if found.command == "who-can":
+        return who_can.run_who_can(found.argv, opts, out)
+    if found.command == "what-can":
+        return who_can.run_what_can(found.argv, opts, out)
     return _help(found.argv, out)
 
 

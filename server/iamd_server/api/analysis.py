@@ -1,4 +1,5 @@
-"""The Analysis API: ValidatePolicy, advice on a policy document before it is saved.
+"""The Analysis API: ValidatePolicy, advice on a policy document before it is saved; who
+can do what (analysis_access.py); what a policy write would change (analysis_preview.py).
 
 Authorized as `iamd:ValidatePolicy` on `*`. The document is checked against the live
 registry of service definitions; nothing is written. The checks run in a worker thread so a
@@ -13,11 +14,15 @@ import base64
 
 from iamd.v1 import analysis_pb2 as pb
 
+from iamd_server.analysis.who_can import WhoCan
+from iamd_server.api.analysis_access import AccessAnalysis
+from iamd_server.api.analysis_preview import PolicyPreview
 from iamd_server.api.dispatch import Call
 from iamd_server.decisions import Decider
 from iamd_server.errors import InvalidArgument
 from iamd_server.policy import PolicyKind
 from iamd_server.policy.findings import Finding, FindingType, Location, validate_policy_document
+from iamd_server.store import Store
 
 __all__ = ["MAX_DOCUMENT_CHARACTERS", "AnalysisServicer"]
 
@@ -107,9 +112,11 @@ def finding_message(finding: Finding) -> pb.ValidatePolicyFinding:
     )
 
 
-class AnalysisServicer:
-    def __init__(self, decider: Decider) -> None:
+class AnalysisServicer(AccessAnalysis, PolicyPreview):
+    def __init__(self, decider: Decider, store: Store) -> None:
         self._decider = decider
+        self._store = store
+        self._who_can = WhoCan(decider, store.pool)
         self._slots = asyncio.Semaphore(CONCURRENT_CHECKS)
 
     async def ValidatePolicy(  # noqa: N802 - the RPC's name

@@ -77,10 +77,12 @@ def _iamd() -> ServiceDefinition:
         # Authorize acts on the principal it is asked about, so a policy can limit an
         # enforcement point to some principals (IAM ARNs have no region; STS sessions too).
         {"name": "principal", "arn_pattern": "arn:${Partition}:*::${Account}:*"},
-        # Watch follows principals, their access keys (by owner) and resources of any kind.
+        # Watch follows principals, their access keys (by owner) and resources of any kind;
+        # who-can and previews act on any resource ARN (or on the IAM entity they change).
         {"name": "resource", "arn_pattern": "arn:${Partition}:*:*:*:*"},
     ]
-    on_principal = ("Authorize", "AuthorizeBatch")
+    on_principal = ("Authorize", "AuthorizeBatch", "ListAllowedActions")
+    on_resource = ("ListPrincipalsAllowed", "PreviewPolicyChange")
     resourceless = (
         "SimulatePrincipalPolicy",
         "SimulateCustomPolicy",
@@ -95,6 +97,7 @@ def _iamd() -> ServiceDefinition:
     )
     actions = [{"name": name, "resource_types": ["principal"]} for name in on_principal]
     actions.append({"name": "Watch", "resource_types": ["principal", "resource"]})
+    actions.extend({"name": name, "resource_types": ["resource"]} for name in on_resource)
     actions.extend({"name": name} for name in resourceless)
     return ServiceDefinition.from_dict(
         {"prefix": "iamd", "resource_types": types, "actions": actions}
