@@ -153,6 +153,10 @@ class ApiMethods:
     revoke_role_sessions = rpc(c.revoke_role_sessions)
     revoke_user_sessions = rpc(c.revoke_user_sessions)
 
+    # ---- Access advisor: when services and actions were last accessed ----
+    generate_service_last_accessed_details = rpc(c.generate_service_last_accessed_details)
+    get_service_last_accessed_details = rpc(c.get_service_last_accessed_details)
+
     # ---- StsService ----
     get_caller_identity = rpc(c.get_caller_identity)
     get_session_token = rpc(c.get_session_token)
@@ -204,3 +208,7 @@ class ApiMethods:
     iter_access_keys = pager(c.list_access_keys, lambda r: r.access_key_metadata)
     iter_service_definitions = pager(c.list_service_definitions, lambda r: r.definitions)
     iter_audit_events = pager(c.list_audit_events, lambda r: r.events)
+    iter_get_service_last_accessed_details = pager(
+        c.get_service_last_accessed_details,
+        lambda r: r.services_last_accessed,
+    )

@@ -270,6 +270,7 @@ class IamdServer:
             self._export.start()
 
         management = ManagementServicer(self.store, self.decider, master_key)
+        management.last_accessed = self.last_accessed
         authorization = AuthorizationServicer(self.decider, self.feed)
         self.decider.session_decide = functools.partial(session_policies.decide, self.decider)
         insight = Insight(self.decider, self.last_accessed, self.decision_log)
