@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from iamd_server.api.authorization import request_context
 from iamd_server.cache import MISSING
 from iamd_server.insight.decision_log import DecisionLog, request_id
 from iamd_server.insight.last_accessed import LastAccessed
@@ -129,8 +130,6 @@ class Insight:
                     return None  # not cached any more: the line goes without its statement
             evaluation_context = context
             if context is not None and not isinstance(context, Context):
-                from iamd_server.api.authorization import request_context
-
                 evaluation_context = request_context(context, "context")
             return decider.evaluate(
                 entry, action, resource, owner, evaluation_context, found, True, int(time.time())
