@@ -15,6 +15,7 @@ from iamd.v1 import management_pb2 as mpb
 from iamd.v1 import types_pb2 as tpb
 
 from tests.api.management_support import expect_error, new_member_account, new_user
+from tests.api.sts_support import assumed_stubs
 from tests.harness import ServerProcess, Stubs, start_server, stubs
 
 ACTION_LEVEL = mpb.ACCESS_ADVISOR_USAGE_GRANULARITY_ACTION_LEVEL
@@ -287,3 +288,33 @@ def test_times_survive_a_restart(database_url: str, tmp_path: Path) -> None:
     finally:
         s.close()
         second.stop()
+
+
+def test_assume_role_and_a_sessions_own_calls(database_url: str, tmp_path: Path) -> None:
+    server = start_server(database_url, tmp_path / "iamd")
+    s = stubs(server.endpoint, server.root)
+    try:
+        w = World(s, server.endpoint)
+        name, carol = new_user(
+            s, server.endpoint, name="carol",
+            policy=policy({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": w.role_arn}),
+        )  # fmt: skip
+        session = assumed_stubs(server.endpoint, carol, w.role_arn)
+        try:
+            # The session asks about itself: decided as the session, counted for the role.
+            reply = session.authorization.Authorize(
+                pb.AuthorizeRequest(action="orders:GetOrder", resource_arn=w.order)
+            )
+            assert reply.decision == tpb.DECISION_ALLOWED
+        finally:
+            session.close()
+            carol.close()
+        carol_arn = f"arn:aws:iam::{w.account}:user/{name}"
+        sts = services(report(s, carol_arn))["sts"]
+        assert sts.last_authenticated_entity == carol_arn
+        assert actions(sts)["AssumeRole"].last_accessed_entity == carol_arn
+        role = services(report(s, w.role_arn))["orders"]
+        assert actions(role)["GetOrder"].last_accessed_entity == w.role_arn
+    finally:
+        s.close()
+        server.stop()
