@@ -248,3 +248,40 @@ def test_sighup_reopens_the_file(logged: tuple[ServerProcess, Path]) -> None:
         assert server.process.poll() is None  # SIGHUP did not stop the server
     finally:
         s.close()
+
+
+def test_workers_share_the_file_and_reopen_on_the_supervisors_sighup(
+    database_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "decisions.log"
+    server = start_server(
+        database_url,
+        tmp_path / "iamd",
+        extra_args=[
+            "--workers", "2", "--decision-log", str(path), "--decision-log-sample-allows", "1",
+        ],
+    )  # fmt: skip
+    clients = [stubs(server.endpoint, server.root) for _ in range(4)]  # connections spread
+    try:
+        alice = setup_alice(clients[0])
+        checks = [pb.AuthorizeCheck(action="iam:GetUser")] * 200
+        for client in clients:
+            client.authorization.AuthorizeBatch(
+                pb.AuthorizeBatchRequest(principal_arn=alice, checks=checks)
+            )
+        wait_for(lambda: len([e for e in lines(path) if e["principal"] == alice]) >= 800)
+        rotated = path.with_name("decisions.log.1")
+        path.rename(rotated)
+        server.process.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        for client in clients:
+            client.authorization.Authorize(
+                pb.AuthorizeRequest(principal_arn=alice, action="iam:ListUsers")
+            )
+        wait_for(lambda: len([e for e in lines(path) if e["action"] == "iam:ListUsers"]) >= 4)
+        assert not any(e["action"] == "iam:ListUsers" for e in lines(rotated))
+        assert server.process.poll() is None
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()
