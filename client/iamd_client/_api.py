@@ -150,6 +150,10 @@ class ApiMethods:
     revoke_role_sessions = rpc(c.revoke_role_sessions)
     revoke_user_sessions = rpc(c.revoke_user_sessions)
 
+    # ---- Access advisor: when services and actions were last accessed ----
+    generate_service_last_accessed_details = rpc(c.generate_service_last_accessed_details)
+    get_service_last_accessed_details = rpc(c.get_service_last_accessed_details)
+
     # ---- AnalysisService ----
     validate_policy = rpc(c.validate_policy)
     list_principals_allowed = rpc(c.list_principals_allowed)
@@ -206,6 +210,10 @@ class ApiMethods:
     iter_access_keys = pager(c.list_access_keys, lambda r: r.access_key_metadata)
     iter_service_definitions = pager(c.list_service_definitions, lambda r: r.definitions)
     iter_audit_events = pager(c.list_audit_events, lambda r: r.events)
+    iter_get_service_last_accessed_details = pager(
+        c.get_service_last_accessed_details,
+        lambda r: r.services_last_accessed,
+    )
     iter_validate_policy = pager(c.validate_policy, lambda r: r.findings)
     iter_principals_allowed = pager(c.list_principals_allowed, lambda r: r.principals)
     iter_allowed_actions = pager(c.list_allowed_actions, lambda r: r.actions)

@@ -40,6 +40,13 @@ from iamd_server.end_users import EndUsers
 from iamd_server.gateway import envoy, forward_auth
 from iamd_server.gateway.check import Gateway
 from iamd_server.gateway.http_principal import HttpPrincipals
+from iamd_server.insight.decision_log import (
+    DEFAULT_SAMPLE_ALLOWS,
+    DEFAULT_SAMPLE_DENIALS,
+    DecisionLog,
+)
+from iamd_server.insight.last_accessed import LastAccessed
+from iamd_server.insight.observe import Insight
 from iamd_server.key_usage import KeyUsage
 from iamd_server.master_key import load_master_key
 from iamd_server.metrics_multiprocess import MultiprocessExport
@@ -89,6 +96,9 @@ class Settings:
     max_staleness: float = DEFAULT_MAX_STALENESS
     load_timeout: float = 2.0
     cache_max_bytes: int = 512 * 1024 * 1024
+    decision_log: str | None = None  # PATH or "-" (--decision-log); None: off
+    decision_log_sample_allows: float = DEFAULT_SAMPLE_ALLOWS
+    decision_log_sample_denials: float = DEFAULT_SAMPLE_DENIALS
     workers: int = 1  # more than 1: a supervisor runs that many of this (supervisor.py)
     # Set in a worker started by the supervisor: its index and control socket (worker.py).
     worker_index: int | None = None
@@ -135,6 +145,8 @@ class IamdServer:
     _export: MultiprocessExport | None = None  # a worker's metrics, for the supervisor
     _http_socket: socket.socket | None = None  # the forward-auth listener's, bound early
     _forward_auth: forward_auth.ForwardAuthServer | None = None
+    last_accessed: LastAccessed | None = None
+    decision_log: DecisionLog | None = None
 
     async def start(self) -> str:
         """Claims the data directory and the port first, so a start that cannot succeed
@@ -204,6 +216,21 @@ class IamdServer:
         sessions = SessionAuthority(SessionKeys(key), self.store)
         session_policies = SessionPolicies(self.store, max_bytes=self.settings.cache_max_bytes // 8)
         self._key_usage = KeyUsage(self.pool)
+        self.last_accessed = LastAccessed(self.pool)
+        if self.settings.decision_log:
+            self.decision_log = DecisionLog(
+                self.settings.decision_log,
+                sample_allows=self.settings.decision_log_sample_allows,
+                sample_denials=self.settings.decision_log_sample_denials,
+            )
+            try:
+                self.decision_log.start()
+            except OSError as exc:
+                self.decision_log = None
+                raise StartupError(
+                    f"cannot open the decision log {self.settings.decision_log}: {one_line(exc)}"
+                ) from exc
+            metrics.watch_decision_log(self.decision_log)
         self.authenticator = Authenticator(
             self.store,
             master_key,
@@ -231,6 +258,7 @@ class IamdServer:
         await sessions.start()
         # Last-used batches only move times forward, so every worker flushes its own.
         self._key_usage.start()
+        self.last_accessed.start()  # times only move forward: every worker flushes its own
         if not worker:  # the supervisor refreshes JWKS once for all workers
             self._jwks = JwksRefresher(
                 self.store,
@@ -243,8 +271,12 @@ class IamdServer:
             self._export.start()
 
         management = ManagementServicer(self.store, self.decider, master_key)
+        management.last_accessed = self.last_accessed
         authorization = AuthorizationServicer(self.decider, self.feed)
         self.decider.session_decide = functools.partial(session_policies.decide, self.decider)
+        insight = Insight(self.decider, self.last_accessed, self.decision_log)
+        authorization.insight = insight
+        self.decider.on_allowed = self.last_accessed.note
         authorization.end_users = EndUsers(self.authenticator, session_policies)
         authorization.session_policies = session_policies
         credentials = CredentialsServicer(self.store, self.decider, master_key)
@@ -261,6 +293,7 @@ class IamdServer:
             session_policies,
             own_audience=self.settings.service_name,
         )
+        gateway.insight = insight
         # gRPC asks the handlers in order for each call: the Authorize hot path goes first.
         services: tuple[tuple[ServiceDescriptor, tuple[object, ...], tuple[str, ...]], ...] = (
             (_SERVICES[1], (authorization,), ()),
@@ -342,6 +375,11 @@ class IamdServer:
             await self._health.set(descriptor.full_name, status)
         await self._health.set("", status)
 
+    def reopen_logs(self) -> None:
+        """SIGHUP: reopen the decision log (the platform rotated it)."""
+        if self.decision_log is not None:
+            self.decision_log.reopen()
+
     def _on_change(self, revision: int, keys: Sequence[str]) -> None:
         assert self.authenticator is not None
         if "*" in keys:
@@ -380,6 +418,8 @@ class IamdServer:
             ("metrics export", self._export.stop if self._export else None),
             ("OIDC key refresh", self._jwks.stop if self._jwks else None),
             ("access key usage", self._key_usage.stop if self._key_usage else None),
+            ("last-accessed data", self.last_accessed.stop if self.last_accessed else None),
+            ("decision log", self.decision_log.stop if self.decision_log else None),
             ("decider", self.decider.stop if self.decider else None),
             ("change feed", self.feed.stop if self.feed else None),
             ("database pool", self._close_pool if self.pool else None),
@@ -422,6 +462,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, server.reopen_logs)
     link = None
     if settings.worker_control_fd is not None:
         link = await SupervisorLink.open(settings.worker_control_fd)
@@ -498,6 +539,9 @@ def serve_command(args: argparse.Namespace) -> int:
         worker_control_fd=args.worker_control_fd,
         http_listen=args.http_listen,
         http_timeout=args.http_timeout,
+        decision_log=args.decision_log,
+        decision_log_sample_allows=args.decision_log_sample_allows,
+        decision_log_sample_denials=args.decision_log_sample_denials,
     )
     try:
         if settings.workers > 1 and not settings.is_worker:

@@ -41,6 +41,17 @@ def _add_database_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _rate(value: str) -> float:
+    """A sampling rate: a number from 0 to 1."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1: {value}")
+    return number
+
+
 MAX_WORKERS = 256
 
 
@@ -241,6 +252,30 @@ def _build_parser() -> argparse.ArgumentParser:
         default=float(os.environ.get("IAMD_HTTP_TIMEOUT", "10")),
         help="seconds a forward-auth client has to send one whole request (env"
         " IAMD_HTTP_TIMEOUT; default: 10)",
+    )
+    serve.add_argument(
+        "--decision-log",
+        default=os.environ.get("IAMD_DECISION_LOG") or None,
+        metavar="PATH|-",
+        help="append one JSON line per sampled decision (Authorize, AuthorizeBatch, Envoy"
+        " Check, forward-auth) to PATH, or to standard output with - (env"
+        " IAMD_DECISION_LOG; default: off). SIGHUP reopens PATH",
+    )
+    serve.add_argument(
+        "--decision-log-sample-allows",
+        type=_rate,
+        default=_rate(os.environ.get("IAMD_DECISION_LOG_SAMPLE_ALLOWS", "0.01")),
+        metavar="RATE",
+        help="fraction of allowed decisions logged, 0-1 (env"
+        " IAMD_DECISION_LOG_SAMPLE_ALLOWS; default: 0.01)",
+    )
+    serve.add_argument(
+        "--decision-log-sample-denials",
+        type=_rate,
+        default=_rate(os.environ.get("IAMD_DECISION_LOG_SAMPLE_DENIALS", "1")),
+        metavar="RATE",
+        help="fraction of denials logged, 0-1 (env IAMD_DECISION_LOG_SAMPLE_DENIALS;"
+        " default: 1, every denial)",
     )
 
     _add_sidecar_parser(commands)

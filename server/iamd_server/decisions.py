@@ -219,6 +219,9 @@ class Decider:
         # Set by the app (session_policies.SessionPolicies.decide bound to this decider):
         # decides for callers with temporary credentials. None = as the stored principal.
         self.session_decide: Callable[..., Awaitable[Outcome]] | None = None
+        # Set by the app: told (principal unique id, action) of each call `require` allows,
+        # for last-accessed data.
+        self.on_allowed: Callable[[str, str], None] | None = None
 
     async def start(self) -> None:
         self._feed.subscribe(self.on_change)
@@ -746,3 +749,5 @@ class Decider:
                 f"{caller.arn} is not authorized to perform {action} on resource {resource_arn}"
                 f" ({outcome.result.decision.value}: {outcome.result.reason})"
             )
+        if self.on_allowed is not None:
+            self.on_allowed(caller.principal_id, action)

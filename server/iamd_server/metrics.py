@@ -104,6 +104,12 @@ class CacheView(Protocol):
     def stats(self) -> Any: ...
 
 
+class DecisionLogView(Protocol):
+    written: int
+    dropped: int
+    reopened: int
+
+
 class FeedView(Protocol):
     @property
     def applied_revision(self) -> int: ...
@@ -137,6 +143,7 @@ class _Sources:
     caches: dict[str, CacheView] = field(default_factory=dict)
     feed: FeedView | None = None
     pool: Any = None
+    decision_log: DecisionLogView | None = None
 
 
 class IamdCollector(Collector):
@@ -157,6 +164,7 @@ class IamdCollector(Collector):
         yield from _cache_families(sources.caches)
         yield from _feed_families(sources.feed)
         yield from _pool_families(sources.pool)
+        yield from _decision_log_families(sources.decision_log)
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
@@ -249,6 +257,23 @@ def _feed_families(feed: FeedView | None) -> Iterator[Metric]:
     )
 
 
+def _decision_log_families(view: DecisionLogView | None) -> Iterator[Metric]:
+    if view is None:
+        return
+    yield CounterMetricFamily(
+        "iamd_decision_log_written", "Decision log lines written.", view.written
+    )
+    yield CounterMetricFamily(
+        "iamd_decision_log_dropped",
+        "Decision log lines dropped: the queue was full (the file or pipe stalled) or a"
+        " write failed. Decisions never wait for the log.",
+        view.dropped,
+    )
+    yield CounterMetricFamily(
+        "iamd_decision_log_reopened", "Times the decision log was reopened (SIGHUP).", view.reopened
+    )
+
+
 def _pool_families(pool: Any) -> Iterator[Metric]:
     if pool is None:
         return
@@ -297,6 +322,10 @@ def watch_pool(pool: Any) -> None:
 
 def watch_cache(name: str, cache: CacheView) -> None:
     COLLECTOR.sources.caches[name] = cache
+
+
+def watch_decision_log(view: DecisionLogView) -> None:
+    COLLECTOR.sources.decision_log = view
 
 
 def watch_feed(feed: FeedView) -> None:

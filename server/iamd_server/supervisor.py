@@ -149,6 +149,13 @@ class Supervisor:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    def reopen_logs(self) -> None:
+        """SIGHUP: every worker reopens its decision log."""
+        for slot in self.slots:
+            if slot.process is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    slot.process.send_signal(signal.SIGHUP)
+
     def request_stop(self) -> None:
         self._stopping.set()
         if self._initial is not None and not self._initial.done():
@@ -279,6 +286,10 @@ class Supervisor:
         # The budget is the server's: each worker holds caches of its own.
         argv += ["--cache-max-bytes", str(settings.cache_max_bytes // settings.workers)]
         argv += ["--worker-index", str(slot.index), "--worker-control-fd", str(fd)]
+        if settings.decision_log:  # each worker appends whole lines to the same path
+            argv += ["--decision-log", settings.decision_log]
+            argv += ["--decision-log-sample-allows", repr(settings.decision_log_sample_allows)]
+            argv += ["--decision-log-sample-denials", repr(settings.decision_log_sample_denials)]
         if settings.oidc_allow_http:
             argv.append("--oidc-allow-http")
         for flag, path in (
@@ -427,6 +438,7 @@ async def supervise(settings: Settings, *, log_level: str = "INFO") -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, supervisor.request_stop)
+    loop.add_signal_handler(signal.SIGHUP, supervisor.reopen_logs)
     clean = False
     try:
         try:

@@ -160,6 +160,8 @@ def _every_rpc(root: Stubs, account: str) -> list[message.Message]:
         pb.ListServiceDefinitionsRequest(),
         pb.DeleteServiceDefinitionRequest(service_prefix="denied-svc"),
         pb.ListAuditEventsRequest(),
+        pb.GenerateServiceLastAccessedDetailsRequest(arn=f"arn:aws:iam::{account}:user/{user}"),
+        pb.GetServiceLastAccessedDetailsRequest(job_id="job"),
     ]
 
 

@@ -79,6 +79,61 @@ POLICY_SCOPE_LOCAL: PolicyScope.ValueType  # 3
 """Only the account's own (customer managed) policies."""
 Global___PolicyScope: _TypeAlias = PolicyScope  # noqa: Y015
 
+class _AccessAdvisorUsageGranularity:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AccessAdvisorUsageGranularityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AccessAdvisorUsageGranularity.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ACCESS_ADVISOR_USAGE_GRANULARITY_UNSPECIFIED: _AccessAdvisorUsageGranularity.ValueType  # 0
+    """SERVICE_LEVEL."""
+    ACCESS_ADVISOR_USAGE_GRANULARITY_SERVICE_LEVEL: _AccessAdvisorUsageGranularity.ValueType  # 1
+    """Per service."""
+    ACCESS_ADVISOR_USAGE_GRANULARITY_ACTION_LEVEL: _AccessAdvisorUsageGranularity.ValueType  # 2
+    """Per service, and per action for iam, sts and defined services."""
+
+class AccessAdvisorUsageGranularity(_AccessAdvisorUsageGranularity, metaclass=_AccessAdvisorUsageGranularityEnumTypeWrapper):
+    """---- Access advisor ----
+
+    How detailed a last-accessed report is.
+    """
+
+ACCESS_ADVISOR_USAGE_GRANULARITY_UNSPECIFIED: AccessAdvisorUsageGranularity.ValueType  # 0
+"""SERVICE_LEVEL."""
+ACCESS_ADVISOR_USAGE_GRANULARITY_SERVICE_LEVEL: AccessAdvisorUsageGranularity.ValueType  # 1
+"""Per service."""
+ACCESS_ADVISOR_USAGE_GRANULARITY_ACTION_LEVEL: AccessAdvisorUsageGranularity.ValueType  # 2
+"""Per service, and per action for iam, sts and defined services."""
+Global___AccessAdvisorUsageGranularity: _TypeAlias = AccessAdvisorUsageGranularity  # noqa: Y015
+
+class _JobStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _JobStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_JobStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    JOB_STATUS_UNSPECIFIED: _JobStatus.ValueType  # 0
+    """Never returned."""
+    JOB_STATUS_IN_PROGRESS: _JobStatus.ValueType  # 1
+    """Being made (reports are made at once today, so not returned yet)."""
+    JOB_STATUS_COMPLETED: _JobStatus.ValueType  # 2
+    """Ready."""
+    JOB_STATUS_FAILED: _JobStatus.ValueType  # 3
+    """Failed."""
+
+class JobStatus(_JobStatus, metaclass=_JobStatusEnumTypeWrapper):
+    """The state of a last-accessed report."""
+
+JOB_STATUS_UNSPECIFIED: JobStatus.ValueType  # 0
+"""Never returned."""
+JOB_STATUS_IN_PROGRESS: JobStatus.ValueType  # 1
+"""Being made (reports are made at once today, so not returned yet)."""
+JOB_STATUS_COMPLETED: JobStatus.ValueType  # 2
+"""Ready."""
+JOB_STATUS_FAILED: JobStatus.ValueType  # 3
+"""Failed."""
+Global___JobStatus: _TypeAlias = JobStatus  # noqa: Y015
+
 @_typing.final
 class CreateAccountRequest(_message.Message):
     """============================================================================================
@@ -6044,3 +6099,213 @@ class RevokeUserSessionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RevokeUserSessionsResponse: _TypeAlias = RevokeUserSessionsResponse  # noqa: Y015
+
+@_typing.final
+class GenerateServiceLastAccessedDetailsRequest(_message.Message):
+    """Request of GenerateServiceLastAccessedDetails."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ARN_FIELD_NUMBER: _builtins.int
+    GRANULARITY_FIELD_NUMBER: _builtins.int
+    arn: _builtins.str
+    """Required. The ARN of a user, group, role or managed policy."""
+    granularity: Global___AccessAdvisorUsageGranularity.ValueType
+    """SERVICE_LEVEL (default) or ACTION_LEVEL."""
+    def __init__(
+        self,
+        *,
+        arn: _builtins.str = ...,
+        granularity: Global___AccessAdvisorUsageGranularity.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arn", b"arn", "granularity", b"granularity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GenerateServiceLastAccessedDetailsRequest: _TypeAlias = GenerateServiceLastAccessedDetailsRequest  # noqa: Y015
+
+@_typing.final
+class GenerateServiceLastAccessedDetailsResponse(_message.Message):
+    """Response of GenerateServiceLastAccessedDetails."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    """The report's id, for GetServiceLastAccessedDetails (36 chars)."""
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GenerateServiceLastAccessedDetailsResponse: _TypeAlias = GenerateServiceLastAccessedDetailsResponse  # noqa: Y015
+
+@_typing.final
+class GetServiceLastAccessedDetailsRequest(_message.Message):
+    """Request of GetServiceLastAccessedDetails."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    MARKER_FIELD_NUMBER: _builtins.int
+    MAX_ITEMS_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    """Required. The id GenerateServiceLastAccessedDetails returned."""
+    marker: _builtins.str
+    """Opaque pagination marker from a previous response; empty = first page."""
+    max_items: _builtins.int
+    """1-1000 services per page; 0 = 100."""
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        marker: _builtins.str = ...,
+        max_items: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "marker", b"marker", "max_items", b"max_items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetServiceLastAccessedDetailsRequest: _TypeAlias = GetServiceLastAccessedDetailsRequest  # noqa: Y015
+
+@_typing.final
+class TrackedActionLastAccessed(_message.Message):
+    """When one action was last allowed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_NAME_FIELD_NUMBER: _builtins.int
+    LAST_ACCESSED_TIME_FIELD_NUMBER: _builtins.int
+    LAST_ACCESSED_ENTITY_FIELD_NUMBER: _builtins.int
+    action_name: _builtins.str
+    """The action's name, as its service defines it (e.g. "GetUser")."""
+    last_accessed_entity: _builtins.str
+    """The user or role last allowed it; empty when never."""
+    @_builtins.property
+    def last_accessed_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was last allowed; absent when never (within the tracking period)."""
+
+    def __init__(
+        self,
+        *,
+        action_name: _builtins.str = ...,
+        last_accessed_time: _timestamp_pb2.Timestamp | None = ...,
+        last_accessed_entity: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_accessed_time", b"last_accessed_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_name", b"action_name", "last_accessed_entity", b"last_accessed_entity", "last_accessed_time", b"last_accessed_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrackedActionLastAccessed: _TypeAlias = TrackedActionLastAccessed  # noqa: Y015
+
+@_typing.final
+class ServiceLastAccessed(_message.Message):
+    """When one service was last allowed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_NAME_FIELD_NUMBER: _builtins.int
+    SERVICE_NAMESPACE_FIELD_NUMBER: _builtins.int
+    LAST_AUTHENTICATED_FIELD_NUMBER: _builtins.int
+    LAST_AUTHENTICATED_ENTITY_FIELD_NUMBER: _builtins.int
+    TOTAL_AUTHENTICATED_ENTITIES_FIELD_NUMBER: _builtins.int
+    TRACKED_ACTIONS_LAST_ACCESSED_FIELD_NUMBER: _builtins.int
+    service_name: _builtins.str
+    """The service's name (iamd names services by their prefix)."""
+    service_namespace: _builtins.str
+    """The service prefix, e.g. "iam"."""
+    last_authenticated_entity: _builtins.str
+    """The user or role last allowed it; empty when never."""
+    total_authenticated_entities: _builtins.int
+    """How many of the report's users and roles were ever allowed it."""
+    @_builtins.property
+    def last_authenticated(self) -> _timestamp_pb2.Timestamp:
+        """When an action of it was last allowed; absent when never."""
+
+    @_builtins.property
+    def tracked_actions_last_accessed(self) -> _containers.RepeatedCompositeFieldContainer[Global___TrackedActionLastAccessed]:
+        """ACTION_LEVEL reports of iam, sts and defined services: each action allowed so far."""
+
+    def __init__(
+        self,
+        *,
+        service_name: _builtins.str = ...,
+        service_namespace: _builtins.str = ...,
+        last_authenticated: _timestamp_pb2.Timestamp | None = ...,
+        last_authenticated_entity: _builtins.str = ...,
+        total_authenticated_entities: _builtins.int = ...,
+        tracked_actions_last_accessed: _abc.Iterable[Global___TrackedActionLastAccessed] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_authenticated", b"last_authenticated"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_authenticated", b"last_authenticated", "last_authenticated_entity", b"last_authenticated_entity", "service_name", b"service_name", "service_namespace", b"service_namespace", "total_authenticated_entities", b"total_authenticated_entities", "tracked_actions_last_accessed", b"tracked_actions_last_accessed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceLastAccessed: _TypeAlias = ServiceLastAccessed  # noqa: Y015
+
+@_typing.final
+class GetServiceLastAccessedDetailsResponse(_message.Message):
+    """Response of GetServiceLastAccessedDetails."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_STATUS_FIELD_NUMBER: _builtins.int
+    JOB_TYPE_FIELD_NUMBER: _builtins.int
+    JOB_CREATION_DATE_FIELD_NUMBER: _builtins.int
+    JOB_COMPLETION_DATE_FIELD_NUMBER: _builtins.int
+    SERVICES_LAST_ACCESSED_FIELD_NUMBER: _builtins.int
+    IS_TRUNCATED_FIELD_NUMBER: _builtins.int
+    MARKER_FIELD_NUMBER: _builtins.int
+    job_status: Global___JobStatus.ValueType
+    """COMPLETED."""
+    job_type: Global___AccessAdvisorUsageGranularity.ValueType
+    """The report's granularity."""
+    is_truncated: _builtins.bool
+    """Whether more services follow (ask again with marker)."""
+    marker: _builtins.str
+    """Pass to the next call; empty = no more."""
+    @_builtins.property
+    def job_creation_date(self) -> _timestamp_pb2.Timestamp:
+        """When the report was asked for."""
+
+    @_builtins.property
+    def job_completion_date(self) -> _timestamp_pb2.Timestamp:
+        """When it was completed."""
+
+    @_builtins.property
+    def services_last_accessed(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceLastAccessed]:
+        """The services the entity's policies allow, and any other it was allowed (a resource
+        policy may allow a service no identity policy names), by namespace.
+        """
+
+    def __init__(
+        self,
+        *,
+        job_status: Global___JobStatus.ValueType = ...,
+        job_type: Global___AccessAdvisorUsageGranularity.ValueType = ...,
+        job_creation_date: _timestamp_pb2.Timestamp | None = ...,
+        job_completion_date: _timestamp_pb2.Timestamp | None = ...,
+        services_last_accessed: _abc.Iterable[Global___ServiceLastAccessed] | None = ...,
+        is_truncated: _builtins.bool = ...,
+        marker: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["job_completion_date", b"job_completion_date", "job_creation_date", b"job_creation_date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_truncated", b"is_truncated", "job_completion_date", b"job_completion_date", "job_creation_date", b"job_creation_date", "job_status", b"job_status", "job_type", b"job_type", "marker", b"marker", "services_last_accessed", b"services_last_accessed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetServiceLastAccessedDetailsResponse: _TypeAlias = GetServiceLastAccessedDetailsResponse  # noqa: Y015

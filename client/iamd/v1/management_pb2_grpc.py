@@ -536,6 +536,16 @@ class ManagementServiceStub:
                 request_serializer=iamd_dot_v1_dot_management__pb2.RevokeUserSessionsRequest.SerializeToString,
                 response_deserializer=iamd_dot_v1_dot_management__pb2.RevokeUserSessionsResponse.FromString,
                 _registered_method=True)
+        self.GenerateServiceLastAccessedDetails = channel.unary_unary(
+                '/iamd.v1.ManagementService/GenerateServiceLastAccessedDetails',
+                request_serializer=iamd_dot_v1_dot_management__pb2.GenerateServiceLastAccessedDetailsRequest.SerializeToString,
+                response_deserializer=iamd_dot_v1_dot_management__pb2.GenerateServiceLastAccessedDetailsResponse.FromString,
+                _registered_method=True)
+        self.GetServiceLastAccessedDetails = channel.unary_unary(
+                '/iamd.v1.ManagementService/GetServiceLastAccessedDetails',
+                request_serializer=iamd_dot_v1_dot_management__pb2.GetServiceLastAccessedDetailsRequest.SerializeToString,
+                response_deserializer=iamd_dot_v1_dot_management__pb2.GetServiceLastAccessedDetailsResponse.FromString,
+                _registered_method=True)
 
 
 class ManagementServiceServicer:
@@ -1274,6 +1284,28 @@ class ManagementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GenerateServiceLastAccessedDetails(self, request, context):
+        """---- Access advisor: when services and actions were last accessed ----
+
+        Report when a user, group, role or managed policy's entities were last allowed each
+        service (and each action of iam, sts and the services defined with
+        PutServiceDefinition, at ACTION_LEVEL); iam:GenerateServiceLastAccessedDetails on the
+        entity's ARN. The report is complete when this returns; read it with
+        GetServiceLastAccessedDetails for 4 hours. A repeat makes another report of the same
+        data, so clients may retry it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetServiceLastAccessedDetails(self, request, context):
+        """Read a report made by GenerateServiceLastAccessedDetails in the caller's account;
+        iam:GetServiceLastAccessedDetails on "*", as in AWS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ManagementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1776,6 +1808,16 @@ def add_ManagementServiceServicer_to_server(servicer, server):
                     servicer.RevokeUserSessions,
                     request_deserializer=iamd_dot_v1_dot_management__pb2.RevokeUserSessionsRequest.FromString,
                     response_serializer=iamd_dot_v1_dot_management__pb2.RevokeUserSessionsResponse.SerializeToString,
+            ),
+            'GenerateServiceLastAccessedDetails': grpc.unary_unary_rpc_method_handler(
+                    servicer.GenerateServiceLastAccessedDetails,
+                    request_deserializer=iamd_dot_v1_dot_management__pb2.GenerateServiceLastAccessedDetailsRequest.FromString,
+                    response_serializer=iamd_dot_v1_dot_management__pb2.GenerateServiceLastAccessedDetailsResponse.SerializeToString,
+            ),
+            'GetServiceLastAccessedDetails': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServiceLastAccessedDetails,
+                    request_deserializer=iamd_dot_v1_dot_management__pb2.GetServiceLastAccessedDetailsRequest.FromString,
+                    response_serializer=iamd_dot_v1_dot_management__pb2.GetServiceLastAccessedDetailsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -4480,6 +4522,60 @@ class ManagementService:
             '/iamd.v1.ManagementService/RevokeUserSessions',
             iamd_dot_v1_dot_management__pb2.RevokeUserSessionsRequest.SerializeToString,
             iamd_dot_v1_dot_management__pb2.RevokeUserSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GenerateServiceLastAccessedDetails(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iamd.v1.ManagementService/GenerateServiceLastAccessedDetails',
+            iamd_dot_v1_dot_management__pb2.GenerateServiceLastAccessedDetailsRequest.SerializeToString,
+            iamd_dot_v1_dot_management__pb2.GenerateServiceLastAccessedDetailsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServiceLastAccessedDetails(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iamd.v1.ManagementService/GetServiceLastAccessedDetails',
+            iamd_dot_v1_dot_management__pb2.GetServiceLastAccessedDetailsRequest.SerializeToString,
+            iamd_dot_v1_dot_management__pb2.GetServiceLastAccessedDetailsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -306,6 +306,20 @@ class ManagementServiceStub:
     call is authorized as iam:PutUserPolicy on the user, as RevokeRoleSessions is as
     iam:PutRolePolicy on the role. Not idempotent, as RevokeRoleSessions.
     """
+    GenerateServiceLastAccessedDetails: _grpc.UnaryUnaryMultiCallable[_management_pb2.GenerateServiceLastAccessedDetailsRequest, _management_pb2.GenerateServiceLastAccessedDetailsResponse]
+    """---- Access advisor: when services and actions were last accessed ----
+
+    Report when a user, group, role or managed policy's entities were last allowed each
+    service (and each action of iam, sts and the services defined with
+    PutServiceDefinition, at ACTION_LEVEL); iam:GenerateServiceLastAccessedDetails on the
+    entity's ARN. The report is complete when this returns; read it with
+    GetServiceLastAccessedDetails for 4 hours. A repeat makes another report of the same
+    data, so clients may retry it.
+    """
+    GetServiceLastAccessedDetails: _grpc.UnaryUnaryMultiCallable[_management_pb2.GetServiceLastAccessedDetailsRequest, _management_pb2.GetServiceLastAccessedDetailsResponse]
+    """Read a report made by GenerateServiceLastAccessedDetails in the caller's account;
+    iam:GetServiceLastAccessedDetails on "*", as in AWS.
+    """
 
 @_typing.type_check_only
 class ManagementServiceAsyncStub(ManagementServiceStub):
@@ -559,6 +573,20 @@ class ManagementServiceAsyncStub(ManagementServiceStub):
     of its own for this (it revokes by putting an inline Deny on aws:TokenIssueTime), so the
     call is authorized as iam:PutUserPolicy on the user, as RevokeRoleSessions is as
     iam:PutRolePolicy on the role. Not idempotent, as RevokeRoleSessions.
+    """
+    GenerateServiceLastAccessedDetails: _aio.UnaryUnaryMultiCallable[_management_pb2.GenerateServiceLastAccessedDetailsRequest, _management_pb2.GenerateServiceLastAccessedDetailsResponse]  # type: ignore[assignment]
+    """---- Access advisor: when services and actions were last accessed ----
+
+    Report when a user, group, role or managed policy's entities were last allowed each
+    service (and each action of iam, sts and the services defined with
+    PutServiceDefinition, at ACTION_LEVEL); iam:GenerateServiceLastAccessedDetails on the
+    entity's ARN. The report is complete when this returns; read it with
+    GetServiceLastAccessedDetails for 4 hours. A repeat makes another report of the same
+    data, so clients may retry it.
+    """
+    GetServiceLastAccessedDetails: _aio.UnaryUnaryMultiCallable[_management_pb2.GetServiceLastAccessedDetailsRequest, _management_pb2.GetServiceLastAccessedDetailsResponse]  # type: ignore[assignment]
+    """Read a report made by GenerateServiceLastAccessedDetails in the caller's account;
+    iam:GetServiceLastAccessedDetails on "*", as in AWS.
     """
 
 class ManagementServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -1410,6 +1438,32 @@ class ManagementServiceServicer(metaclass=_abc_1.ABCMeta):
         of its own for this (it revokes by putting an inline Deny on aws:TokenIssueTime), so the
         call is authorized as iam:PutUserPolicy on the user, as RevokeRoleSessions is as
         iam:PutRolePolicy on the role. Not idempotent, as RevokeRoleSessions.
+        """
+
+    @_abc_1.abstractmethod
+    def GenerateServiceLastAccessedDetails(
+        self,
+        request: _management_pb2.GenerateServiceLastAccessedDetailsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_management_pb2.GenerateServiceLastAccessedDetailsResponse, _abc.Awaitable[_management_pb2.GenerateServiceLastAccessedDetailsResponse]]:
+        """---- Access advisor: when services and actions were last accessed ----
+
+        Report when a user, group, role or managed policy's entities were last allowed each
+        service (and each action of iam, sts and the services defined with
+        PutServiceDefinition, at ACTION_LEVEL); iam:GenerateServiceLastAccessedDetails on the
+        entity's ARN. The report is complete when this returns; read it with
+        GetServiceLastAccessedDetails for 4 hours. A repeat makes another report of the same
+        data, so clients may retry it.
+        """
+
+    @_abc_1.abstractmethod
+    def GetServiceLastAccessedDetails(
+        self,
+        request: _management_pb2.GetServiceLastAccessedDetailsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_management_pb2.GetServiceLastAccessedDetailsResponse, _abc.Awaitable[_management_pb2.GetServiceLastAccessedDetailsResponse]]:
+        """Read a report made by GenerateServiceLastAccessedDetails in the caller's account;
+        iam:GetServiceLastAccessedDetails on "*", as in AWS.
         """
 
 def add_ManagementServiceServicer_to_server(servicer: ManagementServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

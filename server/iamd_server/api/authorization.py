@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iamd.v1 import authorization_pb2 as pb
 from iamd.v1 import types_pb2
@@ -62,6 +62,9 @@ from iamd_server.policy.simulate import (
 )
 from iamd_server.session_policies import SessionPolicies
 from iamd_server.sources import RevisionFeed
+
+if TYPE_CHECKING:
+    from iamd_server.insight.observe import Insight
 
 MAX_BATCH = 1000
 # Request context bounds (README, API notes): keys per request, values per key, characters
@@ -292,6 +295,8 @@ class AuthorizationServicer:
         self.end_users: EndUsers | None = None
         # Set by the app (server and sidecar): builds the entries of callers' own sessions.
         self.session_policies: SessionPolicies | None = None
+        # Set by the app: told every decision (last accessed, decision log).
+        self.insight: Insight | None = None
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -339,9 +344,10 @@ class AuthorizationServicer:
     async def Authorize(
         self, request: pb.AuthorizeRequest, call: Call
     ) -> pb.AuthorizeResponse | bytes:
+        started = _monotonic()
         caller = call.require_caller()
         if request.HasField("end_user"):
-            return await self._authorize_end_user(request, caller, call)
+            return await self._authorize_end_user(request, caller, call, started)
         if request.at_least_revision:
             await self._await_revision(request.at_least_revision, call)
         feed = self._feed
@@ -416,6 +422,12 @@ class AuthorizationServicer:
             else _IMPLICIT_DENY
         )
         DECISIONS.add("unknown_principal" if entry is None else _OUTCOME[code])
+        insight = self.insight
+        if insight is not None:
+            insight.decided(
+                "Authorize", caller.arn, principal_arn, action, resource, owner, context,
+                entry, resource_entry, result, revision, started, call,
+            )  # fmt: skip
         if request.explain:
             return pb.AuthorizeResponse(
                 decision=_DECISION[decision],
@@ -433,7 +445,7 @@ class AuthorizationServicer:
         )
 
     async def _authorize_end_user(
-        self, request: pb.AuthorizeRequest, caller: Caller, call: Call
+        self, request: pb.AuthorizeRequest, caller: Caller, call: Call, started: float
     ) -> pb.AuthorizeResponse:
         """Authorize for the principal the forwarded end-user credential authenticates
         (see iamd_server.end_users); the caller must be allowed to ask about it."""
@@ -474,6 +486,11 @@ class AuthorizationServicer:
                 request.explain,
                 int(time.time()),
             )
+        if self.insight is not None:
+            self.insight.decided(
+                "Authorize", caller.arn, end_user.arn, request.action, resource, owner, context,
+                entry, resource_entry, result, revision, started, call,
+            )  # fmt: skip
         return pb.AuthorizeResponse(
             decision=_DECISION[result.decision],
             revision=revision,
@@ -485,6 +502,7 @@ class AuthorizationServicer:
     async def AuthorizeBatch(
         self, request: pb.AuthorizeBatchRequest, call: Call
     ) -> pb.AuthorizeBatchResponse | bytes:
+        started = _monotonic()
         caller = call.require_caller()
         checks = request.checks
         if not 1 <= len(checks) <= MAX_BATCH:
@@ -595,6 +613,10 @@ class AuthorizationServicer:
         for code, count in enumerate(counts):
             if count:
                 DECISIONS.add(_OUTCOME[code], count)
+        if self.insight is not None:
+            self.insight.batch(
+                caller_arn, checks, results, entries, resources, revision, started, call
+            )
         if explain:
             response = pb.AuthorizeBatchResponse(revision=revision)
             add = response.results.add

@@ -10,6 +10,7 @@ from __future__ import annotations
 from iamd_server.api.management_base import ManagementBase
 from iamd_server.api.management_credentials import CredentialsMixin
 from iamd_server.api.management_identities import IdentitiesMixin
+from iamd_server.api.management_last_accessed import LastAccessedMixin
 from iamd_server.api.management_org import OrganizationMixin
 from iamd_server.api.management_policies import PoliciesMixin
 from iamd_server.api.management_resources import ResourcesMixin
@@ -23,6 +24,7 @@ class ManagementServicer(
     PoliciesMixin,
     CredentialsMixin,
     ResourcesMixin,
+    LastAccessedMixin,
     ManagementBase,
 ):
     """`ManagementServicer(store, decider, master_key)`; see the mixins for the RPCs."""

@@ -102,18 +102,23 @@ class StsServicer:
         self, caller: Caller, action: str, resource: str, account: str, context: Context
     ) -> Outcome:
         if caller.session is not None:
-            return await self._session_policies.decide(
+            outcome = await self._session_policies.decide(
                 self._decider, caller.session, action, resource,
                 resource_account=account, context=context,
             )  # fmt: skip
-        return await self._decider.decide(
-            caller.arn,
-            action,
-            resource,
-            resource_account=account,
-            context=context,
-            unique_id=caller.principal_id,
-        )
+        else:
+            outcome = await self._decider.decide(
+                caller.arn,
+                action,
+                resource,
+                resource_account=account,
+                context=context,
+                unique_id=caller.principal_id,
+            )
+        on_allowed = self._decider.on_allowed
+        if on_allowed is not None and outcome.result.decision is Decision.ALLOWED:
+            on_allowed(caller.principal_id, action)  # last-accessed data
+        return outcome
 
     async def _find_role(self, role_arn: str) -> RoleRecord | None:
         """The role with exactly this ARN, or None. Callers refuse a missing role exactly as

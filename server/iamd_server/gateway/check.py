@@ -30,6 +30,7 @@ import string
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from iamd_server.api.auth import Caller
 from iamd_server.cache import MISSING
@@ -48,6 +49,9 @@ from iamd_server.gateway.http_principal import HttpPrincipals
 from iamd_server.metrics import DECISIONS
 from iamd_server.policy import Context, Decision, EvaluationResult, ServiceDefinition
 from iamd_server.session_policies import SessionPolicies
+
+if TYPE_CHECKING:
+    from iamd_server.insight.observe import Insight
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +142,12 @@ class Gateway:
         self._own_audience = own_audience  # iamd's own service name: never a gateway's
         # prefix -> (the definition it was compiled from, its route table)
         self._tables: dict[str, tuple[ServiceDefinition, RouteTable | None]] = {}
+        self.insight: Insight | None = None  # set by the app: told every decision
 
     async def check(self, request: HttpRequest) -> Answer:
         """The answer for one request; never raises, and any failure is a denial."""
         try:
-            return await self._check(request)
+            return await self._check(request, time.monotonic())
         except ConfigurationError as exc:
             # The detail is for the operator's log, not for whoever sent the request.
             log.warning("gateway route misconfigured: %s", exc)
@@ -174,7 +179,7 @@ class Gateway:
             raise ConfigurationError(f"the HTTP bindings of {service!r} do not compile")
         return definition.prefix, cached[1]
 
-    async def _check(self, request: HttpRequest) -> Answer:
+    async def _check(self, request: HttpRequest, started: float) -> Answer:
         service = request.service
         if not service:
             raise ConfigurationError("the route names no iamd service")
@@ -233,10 +238,16 @@ class Gateway:
                 "AccessDenied",
                 f"no action of {service} is bound to {method} requests for this path",
             )
-        return await self._decide(request, matched, caller, str(source), region)
+        return await self._decide(request, matched, caller, str(source), region, started)
 
     async def _decide(
-        self, request: HttpRequest, matched: Match, caller: Caller, source: str, region: str
+        self,
+        request: HttpRequest,
+        matched: Match,
+        caller: Caller,
+        source: str,
+        region: str,
+        started: float,
     ) -> Answer:
         route = matched.route
         account = request.account or caller.account_id
@@ -252,23 +263,31 @@ class Gateway:
         revision = self._feed.applied_revision
         generation = decider.generation  # before any await: see Decider.evaluate
         entry = await self._entry(caller)
+        context: Context | None = None
+        resource_entry = None
         if entry is None:
             result: EvaluationResult = UNKNOWN_PRINCIPAL
         else:
             resource_entry = decider.lookup_resource(resource)
             if resource_entry is MISSING:
                 resource_entry = await decider.resource_policies(resource)
+            context = self._context(request, source, region)
             result = decider.evaluate(
                 entry,
                 route.action,
                 resource,
                 None,
-                self._context(request, source, region),
+                context,
                 resource_entry,  # type: ignore[arg-type]
                 False,
                 int(time.time()),
                 generation,
             )
+        if self.insight is not None:
+            self.insight.decided(
+                "gateway", caller.arn, caller.arn, route.action, resource, None, context,
+                entry, resource_entry, result, revision, started, request.headers,
+            )  # fmt: skip
         decision = result.decision
         if decision is Decision.ALLOWED:
             DECISIONS.add("allowed")

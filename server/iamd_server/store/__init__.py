@@ -11,6 +11,7 @@ from iamd_server.store.accounts import OrganizationStore
 from iamd_server.store.base import Quotas
 from iamd_server.store.credentials import CredentialStore
 from iamd_server.store.groups import GroupStore
+from iamd_server.store.last_accessed import LastAccessedStore
 from iamd_server.store.loader import Loader
 from iamd_server.store.policies import PolicyStore
 from iamd_server.store.records import Page, Written
@@ -30,6 +31,7 @@ class Store(
     CredentialStore,
     ResourceStore,
     ServiceStore,
+    LastAccessedStore,
     Loader,
 ):
     """All Manage operations (named after their RPCs, in snake_case) and the cache's loads.

@@ -1,0 +1,1 @@
+"""What iamd learns from its decisions: the decision log and last-accessed data."""

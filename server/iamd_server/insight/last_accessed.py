@@ -1,0 +1,125 @@
+"""Last-accessed data (AWS's access advisor) without a database write per request.
+
+An allowed decision notes (principal unique id, action) -> time in a dict: one assignment
+on the hot path. A background task folds what was noted into rows per principal and
+service, and per action for iam, sts and every service registered with a definition, and
+writes them every few seconds with one upsert that only ever moves times forward (so every
+worker flushes its own, in any order). `stop()` flushes what is left. A role session's
+principal id is its role's, so sessions count toward the role.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+# Services tracked per service only: the other built-in ones (AWS tracks actions for a few
+# services; iamd does for iam, sts and the services its users define).
+SERVICE_LEVEL_ONLY = frozenset({"kms", "organizations", "iamd"})
+
+_FLUSH_SQL = (
+    "INSERT INTO iamd_last_accessed (principal_id, service, action, last_at)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])"
+    " ON CONFLICT (principal_id, service, action)"
+    " DO UPDATE SET last_at = greatest(iamd_last_accessed.last_at, EXCLUDED.last_at)"
+)
+
+_time = time.time
+
+
+def rows_of(pending: dict[tuple[str, str], float]) -> dict[tuple[str, str, str], float]:
+    """(principal id, action) -> time, folded into (principal id, service, action-or-"")
+    rows with the newest time each; services and actions lower-case (as IAM compares them)."""
+    rows: dict[tuple[str, str, str], float] = {}
+    for (principal_id, action), at in pending.items():
+        if not principal_id or principal_id.isdigit():  # unknown, or an account root
+            continue
+        service, _, name = action.lower().partition(":")
+        if not service or not name:
+            continue
+        keys = [(principal_id, service, "")]
+        if service not in SERVICE_LEVEL_ONLY:
+            keys.append((principal_id, service, name))
+        for key in keys:
+            if rows.get(key, 0.0) < at:
+                rows[key] = at
+    return rows
+
+
+class LastAccessed:
+    """Batches last-accessed times of users and roles."""
+
+    def __init__(self, pool: asyncpg.Pool, *, interval: float = 5.0) -> None:
+        self._pool = pool
+        self._interval = interval
+        self._pending: dict[tuple[str, str], float] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.flushes = 0
+
+    def note(self, principal_id: str, action: str) -> None:
+        """An allowed decision for the user or role ``principal_id`` (hot path)."""
+        self._pending[(principal_id, action)] = _time()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="iamd-last-accessed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            await self.flush()
+        except Exception as exc:
+            log.warning("writing last-accessed times at shutdown failed: %s", exc)
+
+    async def _run(self) -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.flush()
+            except Exception as exc:
+                if not failing:
+                    log.warning("writing last-accessed times failed (%s); will retry", exc)
+                failing = True
+                continue
+            if failing:
+                log.info("writing last-accessed times works again")
+            failing = False
+
+    async def flush(self) -> int:
+        if not self._pending:
+            return 0
+        batch, self._pending = self._pending, {}
+        rows = rows_of(batch)
+        if not rows:
+            return 0
+        keys = list(rows)
+        try:
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    _FLUSH_SQL,
+                    [k[0] for k in keys],
+                    [k[1] for k in keys],
+                    [k[2] for k in keys],
+                    [datetime.fromtimestamp(rows[k], UTC) for k in keys],
+                )
+        except asyncpg.DataError as exc:
+            log.error("dropping %d last-accessed times: %s", len(keys), exc)
+            return 0
+        except BaseException:
+            for key, at in batch.items():  # retried with the next flush; newer notes win
+                if self._pending.get(key, 0.0) < at:
+                    self._pending[key] = at
+            raise
+        self.flushes += 1
+        return len(keys)
