@@ -297,6 +297,23 @@ def test_openid_connect_providers_and_web_identity(
     root.delete_open_id_connect_provider(open_id_connect_provider_arn=arn)
 
 
+def test_service_last_accessed_details(root: Client) -> None:
+    arn = root.create_user(user_name="m-advised").user.arn
+    root.put_user_policy(
+        user_name="m-advised",
+        policy_name="read",
+        policy_document=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"}],
+            }
+        ),
+    )
+    job = root.generate_service_last_accessed_details(arn=arn).job_id
+    report = root.get_service_last_accessed_details(job_id=job)
+    assert [s.service_namespace for s in report.services_last_accessed] == ["iam"]
+
+
 def test_audit_events(root: Client) -> None:
     written = root.create_user(user_name="m-audited").revision
     events = list(root.iter_audit_events(since_revision=written - 1, max_items=50))

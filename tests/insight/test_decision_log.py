@@ -16,6 +16,7 @@ import pytest
 from iamd.v1 import authorization_pb2 as pb
 from iamd.v1 import management_pb2 as mpb
 from iamd.v1 import types_pb2 as tpb
+from iamd_server.insight.decision_log import _BATCH
 
 from tests.harness import ServerProcess, Stubs, start_server, stubs
 
@@ -212,7 +213,8 @@ def test_a_stalled_writer_drops_and_counts_lines_without_delaying_decisions(
         assert statistics.median(stalled) < statistics.median(baseline) * 5 + 0.005
         assert sorted(stalled)[-3] < 0.25
         dropped = metric(port, "iamd_decision_log_dropped_total")
-        assert dropped >= 15 * 1000 + 200 - 10_000 - 64 * 1024 // 200
+        # All but what the queue, the pipe and the batch the blocked writer holds can take.
+        assert dropped >= 15 * 1000 + 200 - 10_000 - 64 * 1024 // 100 - _BATCH
         # Reading again unstalls the writer: the queued lines follow.
         written_before = metric(port, "iamd_decision_log_written_total")
         received = 0
