@@ -223,6 +223,7 @@ class IamdServer:
         metrics.watch_cache("resources", self.decider.resources)
         metrics.watch_cache("roles", self.decider.roles)
         metrics.watch_cache("grants", self.decider.grants)
+        metrics.watch_cache("replies", self.decider.replies)
         metrics.watch_cache("sessions", session_policies)
         self.feed.subscribe(self._on_change)
         await self.feed.start()
