@@ -1,11 +1,15 @@
-"""The ceiling: a grpc.aio server whose Authorize handler returns an empty reply at once."""
+"""The ceiling: a grpc.aio server whose Authorize handler returns an empty reply at once.
+
+    python bench/_bare_server.py HOST:PORT [auto|asyncio|uvloop]
+
+runs on the event loop named (as `iamd serve --event-loop`; default auto)."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import grpc
+from iamd_server import event_loop
 
 
 async def _empty(_request: bytes, _context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
@@ -29,4 +33,5 @@ async def main(listen: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:0"))
+    loop = sys.argv[2] if len(sys.argv) > 2 else "auto"
+    event_loop.run(main(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:0"), loop)

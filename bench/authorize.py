@@ -7,7 +7,9 @@ managed policies, 10 attached to each group, plus an "s3" service definition), s
 `iamd serve` pinned to core 1 and loads it with h2load pinned to core 0. In the same run it
 loads a bare grpc.aio server whose handler returns an empty reply at once: the ceiling.
 Prints calls/s and p50/p99 at concurrency 1, 16 and 64 for Authorize (cache hit) and
-AuthorizeBatch of 100 checks, the server's CPU per call, cache-miss latency and RSS.
+AuthorizeBatch of 100 checks, the server's CPU per call, cache-miss latency and RSS; then
+latency at a fixed offered load (h2load --rps, open loop): both servers get the same rate,
+--load-share (default 0.5) of the capacity Authorize measured at concurrency 64.
 Needs h2load (apt-get install -y nghttp2-client) and two cores.
 
     .venv/bin/python bench/authorize.py --workers 1,2 [--seconds 5]
@@ -47,6 +49,7 @@ import grpc
 from iamd.v1 import authorization_pb2 as pb
 from iamd.v1 import types_pb2
 from iamd_client.signing import SigningCredentials, sign_metadata
+from iamd_server.event_loop import resolve as resolve_loop
 from iamd_server.store.embedded import EmbeddedPostgres
 from iamd_server.store.migrate import migrate
 
@@ -113,6 +116,12 @@ def median_result(runs: list[LoadResult]) -> LoadResult:
     return ordered[len(ordered) // 2]
 
 
+def median_p99(runs: list[LoadResult]) -> LoadResult:
+    """The run of median p99 latency (for runs at a fixed offered rate)."""
+    ordered = sorted(runs, key=lambda r: r.p99_ms)
+    return ordered[len(ordered) // 2]
+
+
 def run_h2load(
     url: str,
     body: bytes,
@@ -125,10 +134,12 @@ def run_h2load(
     also_pids: Sequence[int] = (),
     pin: str | None = "0",
     load_cpu: list[float] | None = None,
+    rate: float | None = None,
 ) -> LoadResult:
     """Loads ``url`` from core 0 (``pin``; None: any core) for ``seconds`` at ``concurrency``
-    streams in flight. The server's CPU is that of ``server_pid`` and ``also_pids``; the load
-    tool's CPU seconds are appended to ``load_cpu`` when given."""
+    streams in flight; with ``rate``, calls start at that many per second in all (open loop,
+    ``concurrency`` the most in flight). The server's CPU is that of ``server_pid`` and
+    ``also_pids``; the load tool's CPU seconds are appended to ``load_cpu`` when given."""
     connections = 1 if concurrency == 1 else min(8, concurrency)
     streams = max(1, concurrency // connections)
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,6 +150,8 @@ def run_h2load(
         argv += ["h2load", "-c", str(connections), "-m", str(streams)]
         argv += ["-t", "1", "-d", str(body_file), f"--log-file={log}"]
         argv += ["-D", str(int(seconds)), f"--warm-up-time={warm_up:g}"]
+        if rate is not None:
+            argv.append(f"--rps={rate / connections:g}")  # h2load's rate is per connection
         for header in headers:
             argv += ["-H", header]
         argv.append(url)
@@ -521,6 +534,18 @@ def main() -> int:
     parser.add_argument("--misses", type=int, default=300, help="cache-miss samples")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per figure")
     parser.add_argument(
+        "--event-loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="the loop of iamd and of the bare ceiling alike (iamd serve --event-loop)",
+    )
+    parser.add_argument(
+        "--load-share",
+        type=float,
+        default=0.5,
+        help="fixed offered load as a share of Authorize's capacity at c=64 (0: skip)",
+    )
+    parser.add_argument(
         "--workers",
         type=lambda text: [int(n) for n in text.split(",")],
         help="compare `iamd serve --workers N` for each N listed (e.g. 1,2) instead",
@@ -540,6 +565,7 @@ def main() -> int:
             python, "-m", "iamd_server.cli", "serve", "--database-url", dsn,
             "--listen", "127.0.0.1:0", "--credentials-file", str(work / "credentials"),
             "--master-key-file", str(work / "master.key"), "--log-level", "WARNING",
+            "--event-loop", args.event_loop,
         ]  # fmt: skip
         server, endpoint = start_pinned(
             [*serve, "--metrics-listen", f"127.0.0.1:{metrics_port}"], "iamd listening on "
@@ -549,7 +575,8 @@ def main() -> int:
         account = asyncio.run(seed(dsn, args.users))
         print(
             f"seeded {args.users:,} users, {GROUPS} groups, {POLICIES:,} policies"
-            f" in {time.monotonic() - started:.1f} s; server pid {server.pid} on core 1"
+            f" in {time.monotonic() - started:.1f} s; server pid {server.pid} on core 1;"
+            f" event loop {resolve_loop(args.event_loop)} (iamd and the bare ceiling)"
         )
         credentials = read_credentials(work / "credentials")
         users = [f"arn:aws:iam::{account}:user/bench-user-{i}" for i in range(args.users)]
@@ -597,7 +624,12 @@ def main() -> int:
         hits = asyncio.run(miss_latencies(endpoint, credentials, users[1 : 1 + args.misses]))
 
         bare, bare_endpoint = start_pinned(
-            [python, str(Path(__file__).resolve().parent / "_bare_server.py"), "127.0.0.1:0"],
+            [
+                python,
+                str(Path(__file__).resolve().parent / "_bare_server.py"),
+                "127.0.0.1:0",
+                args.event_loop,
+            ],
             "bare listening on ",
         )
         processes.append(bare)
@@ -633,6 +665,27 @@ def main() -> int:
             ratios.append(f"c={concurrency}: " + ", ".join(f"{r:.0%}" for r in per_round))
             results.append((f"bare grpc.aio  c={concurrency}", ceiling, None, 1))
             results.append((f"Authorize      c={concurrency}", hit, ceiling.rate, 1))
+        fixed: list[tuple[str, LoadResult, LoadResult, float]] = []
+        if args.load_share > 0:
+            # Open loop: calls arrive at a fixed rate whatever the latency, as from many
+            # independent clients; both servers get the same rate (at most 64 in flight).
+            capacity = next(
+                r for n, r, c, _ in results if n.startswith("Authorize") and n.endswith("=64")
+            )
+            rate = capacity.rate * args.load_share
+            bare_runs, hit_runs = [], []
+            for _ in range(args.rounds):
+                for runs, target, pid in (
+                    (bare_runs, bare_endpoint, bare.pid),
+                    (hit_runs, endpoint, server.pid),
+                ):
+                    runs.append(
+                        run_h2load(
+                            f"http://{target}{AUTHORIZE}", single, single_headers,
+                            concurrency=64, seconds=args.seconds, server_pid=pid, rate=rate,
+                        )
+                    )  # fmt: skip
+            fixed.append(("bare grpc.aio", median_p99(bare_runs), median_p99(hit_runs), rate))
         for concurrency in CONCURRENCY:
             batched = median_result(
                 [
@@ -665,6 +718,15 @@ def main() -> int:
         for name, result, ceiling_rate, per_call in results:
             print(row(name, result, ceiling_rate, per_call))
         print(f"Authorize / bare per round ({args.rounds} rounds): " + "; ".join(ratios))
+        for _, bare_fixed, hit_fixed, rate in fixed:
+            print(
+                f"fixed offered load {rate:,.0f} calls/s ({args.load_share:.0%} of Authorize's"
+                f" c=64 capacity, open loop, median p99 of {args.rounds} rounds):"
+                f" Authorize p50 {hit_fixed.p50_ms:.2f} ms p99 {hit_fixed.p99_ms:.2f} ms"
+                f" ({hit_fixed.rate:,.0f} calls/s, CPU {hit_fixed.cpu_us_per_call:.0f} µs);"
+                f" bare p50 {bare_fixed.p50_ms:.2f} ms p99 {bare_fixed.p99_ms:.2f} ms"
+                f" ({bare_fixed.rate:,.0f} calls/s, CPU {bare_fixed.cpu_us_per_call:.0f} µs)"
+            )
         print()
         print(
             f"cache miss (Python client, c=1, {len(misses)} principals): p50"

@@ -24,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from iamd.v1 import analysis_pb2, authorization_pb2, management_pb2, sts_pb2
 
-from iamd_server import metrics
+from iamd_server import event_loop, metrics
 from iamd_server.api.analysis import AnalysisServicer
 from iamd_server.api.auth import Authenticator
 from iamd_server.api.authorization import AuthorizationServicer
@@ -100,6 +100,7 @@ class Settings:
     decision_log_sample_allows: float = DEFAULT_SAMPLE_ALLOWS
     decision_log_sample_denials: float = DEFAULT_SAMPLE_DENIALS
     workers: int = 1  # more than 1: a supervisor runs that many of this (supervisor.py)
+    event_loop: str = "auto"  # --event-loop: auto (uvloop when installed), asyncio, uvloop
     # Set in a worker started by the supervisor: its index and control socket (worker.py).
     worker_index: int | None = None
     worker_control_fd: int | None = None
@@ -251,6 +252,7 @@ class IamdServer:
         metrics.watch_cache("resources", self.decider.resources)
         metrics.watch_cache("roles", self.decider.roles)
         metrics.watch_cache("grants", self.decider.grants)
+        metrics.watch_cache("replies", self.decider.replies)
         metrics.watch_cache("sessions", session_policies)
         self.feed.subscribe(self._on_change)
         await self.feed.start()
@@ -542,14 +544,18 @@ def serve_command(args: argparse.Namespace) -> int:
         decision_log=args.decision_log,
         decision_log_sample_allows=args.decision_log_sample_allows,
         decision_log_sample_denials=args.decision_log_sample_denials,
+        event_loop=args.event_loop,
     )
     try:
         if settings.workers > 1 and not settings.is_worker:
             from iamd_server.supervisor import supervise
 
+            # The supervisor serves no calls (and starts workers with asyncio's subprocess
+            # options, which uvloop lacks): only the workers run on the chosen loop.
+            event_loop.resolve(args.event_loop)
             return asyncio.run(supervise(settings, log_level=args.log_level))
-        asyncio.run(serve(settings))
-    except StartupError as exc:
+        event_loop.run(serve(settings), args.event_loop)
+    except (StartupError, event_loop.EventLoopUnavailable) as exc:
         if not settings.is_worker:  # a worker has told its supervisor, which says it once
             print(f"iamd: {exc}", file=sys.stderr, flush=True)
         return 1

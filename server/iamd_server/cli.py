@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from iamd_server import event_loop
+
 # iamd forks only to run programs (PostgreSQL's, and with --workers its own workers, which
 # are fresh interpreters), never to use gRPC in a child: without fork support gRPC does not
 # log a line at each of those forks.
@@ -213,6 +215,13 @@ def _build_parser() -> argparse.ArgumentParser:
         default=_positive(os.environ.get("IAMD_MAX_STALENESS", "1.0")),
         help="seconds a replica may answer decisions without proving its change feed current;"
         " past that it answers UNAVAILABLE (env IAMD_MAX_STALENESS; default: 1)",
+    )
+    serve.add_argument(
+        "--event-loop",
+        choices=event_loop.CHOICES,
+        default=os.environ.get("IAMD_EVENT_LOOP", "auto"),
+        help="the asyncio event loop: uvloop (pip install 'iamd[uvloop]'), asyncio, or auto:"
+        " uvloop when installed (env IAMD_EVENT_LOOP; default: auto)",
     )
     serve.add_argument(
         "--load-timeout",

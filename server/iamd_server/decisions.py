@@ -168,6 +168,48 @@ class GrantMemo(dict[tuple[str, ...], bool]):
         self.bytes = 0
 
 
+# Bytes a remembered reply costs besides its request and reply (dict slot, record tuple,
+# bytes headers), and the longest request remembered.
+REPLY_BYTES = 360
+MAX_REPLY_REQUEST = 1024
+
+
+class ReplyMemo(dict[bytes, tuple[Any, ...]]):
+    """Serialized request -> the reply Authorize gave it with what that reply rests on
+    (see AuthorizationServicer.authorize_cached); only replies of the current generation are
+    kept. Bounded by bytes like the caches (all dropped when full); reads are dict reads."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__()
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.generation = -1
+        self.stats = CacheStats()
+
+    def put(self, request: bytes, record: tuple[Any, ...], reply: bytes, generation: int) -> None:
+        if generation != self.generation:
+            self.clear()
+            self.generation = generation
+        if len(request) > MAX_REPLY_REQUEST:
+            return
+        if request in self:  # same request, newer record (another caller, a later revision)
+            self[request] = record
+            return
+        size = REPLY_BYTES + len(request) + len(reply)
+        if self.bytes + size > self.max_bytes:
+            self.stats.evictions += len(self)
+            super().clear()
+            self.bytes = 0
+        self.bytes += size
+        self[request] = record
+        self.stats.builds += 1
+
+    def clear(self) -> None:
+        self.stats.invalidations += len(self)
+        super().clear()
+        self.bytes = 0
+
+
 class Decider:
     """Answers authorization questions from compiled, cached policy entries."""
 
@@ -189,7 +231,8 @@ class Decider:
         self.load_timeout = load_timeout
         self.load_backstop = 2 * load_timeout + 1.0
         # ``max_bytes`` (--cache-max-bytes) is shared out: principals with their remembered
-        # decisions 7/16, grants to ask about them 1/16, the roles that sessions share 1/8,
+        # decisions 7/16, grants to ask about them and remembered replies 1/32 each, the roles
+        # that sessions share 1/8,
         # resource policies 1/4 (and the session policies of callers with temporary
         # credentials 1/8, see app.py).
         self.principals: DependencyCache[PrincipalEntry | None] = DependencyCache(
@@ -206,7 +249,9 @@ class Decider:
         self.known_actions: dict[str, bool] = {}
         # (caller ARN or session key id, caller's unique id, principal ARN) -> may the caller
         # ask about that principal.
-        self.grants = GrantMemo(max_bytes // 16)
+        self.grants = GrantMemo(max_bytes // 32)
+        # Authorize's replies by request bytes (api/authorization.py).
+        self.replies = ReplyMemo(max_bytes // 32)
         # Bumped by every change notification, registry reload and resource-ARN reload: a
         # memoized decision or grant taken at generation g is current while it is still g.
         self.generation = 0

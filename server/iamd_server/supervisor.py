@@ -283,6 +283,7 @@ class Supervisor:
             argv += ["--http-timeout", repr(settings.http_timeout)]
         argv += ["--max-staleness", repr(settings.max_staleness)]
         argv += ["--load-timeout", repr(settings.load_timeout)]
+        argv += ["--event-loop", settings.event_loop]
         # The budget is the server's: each worker holds caches of its own.
         argv += ["--cache-max-bytes", str(settings.cache_max_bytes // settings.workers)]
         argv += ["--worker-index", str(slot.index), "--worker-control-fd", str(fd)]

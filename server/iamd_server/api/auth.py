@@ -39,6 +39,8 @@ REFUSED = "the access key is unknown or inactive, or the request signature does 
 # Unknown key ids are remembered this long (seconds), at most this many.
 UNKNOWN_TTL = 10.0
 MAX_UNKNOWN = 10_000
+# Signatures verified recently, at most this many (all dropped when full), by request bytes.
+MAX_VERIFIED = 4096
 
 
 def is_hex64(value: str) -> bool:
@@ -118,6 +120,10 @@ class Authenticator:
         # Key id -> monotonic time until which it is known not to exist (oldest first).
         self._unknown: dict[str, float] = {}
         self._max_unknown = max_unknown
+        # Request bytes -> (signature, date, method, key entry) of the last call with those
+        # bytes whose signature matched: a client repeating a request within the same second
+        # sends the same signature again, which needs no second HMAC.
+        self._verified: dict[bytes, tuple[str, str, str, _KeyEntry]] = {}
 
     @property
     def unknown_cached(self) -> int:
@@ -145,6 +151,7 @@ class Authenticator:
         # join them (they still answer the calls already waiting, uncached).
         self._generation += 1
         self._loading.clear()
+        self._verified.clear()
 
     def _drop(self, access_key_id: str) -> None:
         entry = self._entries.pop(access_key_id, None)
@@ -177,6 +184,57 @@ class Authenticator:
             raise Unauthenticated("missing request signature (x-iamd-access-key-id/date/signature)")
         digest = hashlib.sha256(request_bytes).hexdigest()
         return await self.verify(method, date, key_id, digest, signature, token)
+
+    def cached_caller(
+        self, method: str, request_bytes: bytes, metadata: Iterable[tuple[str, str | bytes]]
+    ) -> Caller | None:
+        """The caller of a call signed for this audience with a cached, active long-term
+        key, checked as `authenticate` checks it (timestamp window, signature over the exact
+        bytes) without a coroutine; None for anything else (temporary credentials, a key not
+        cached yet, any failure), which `authenticate` then decides and explains."""
+        headers = dict(metadata)
+        key_id = headers.get(signing.HEADER_KEY_ID)
+        date = headers.get(signing.HEADER_DATE)
+        signature = headers.get(signing.HEADER_SIGNATURE)
+        if (
+            not isinstance(key_id, str)
+            or not isinstance(date, str)
+            or not isinstance(signature, str)
+            or signing.HEADER_TOKEN in headers
+        ):
+            return None
+        entry = self._entries.get(key_id)
+        if (
+            entry is None
+            or not entry.active
+            or len(signature) != 64
+            or not signature.isascii()
+            or not signing.timestamp_is_fresh(date)
+        ):
+            return None
+        seen = self._verified.get(request_bytes)
+        if (
+            seen is None
+            or seen[3] is not entry  # the key's current entry (so also the same key id)
+            or seen[1] != date
+            or seen[2] != method
+            or not hmac.compare_digest(seen[0], signature)
+        ):
+            # Not the same signed call as one verified before: verify this one.
+            digest = hashlib.sha256(request_bytes).hexdigest()
+            message = signing.string_to_sign(method, date, key_id, digest, self.audience)
+            signing_key = entry.keys.for_request(date, self.audience, method)
+            if not hmac.compare_digest(
+                hmac.digest(signing_key, message, "sha256").hex(), signature
+            ):
+                return None
+            verified = self._verified
+            if len(verified) >= MAX_VERIFIED:
+                verified.clear()
+            verified[request_bytes] = (signature, date, method, entry)
+        if self.usage is not None:
+            self.usage.record(key_id, method)
+        return entry.caller
 
     async def verify(
         self,

@@ -297,6 +297,41 @@ class AuthorizationServicer:
         self.session_policies: SessionPolicies | None = None
         # Set by the app: told every decision (last accessed, decision log).
         self.insight: Insight | None = None
+        self.fast_paths = {"Authorize": self.authorize_cached}
+
+    def authorize_cached(self, raw: bytes, caller: Caller) -> bytes | None:
+        """The reply Authorize gave these exact request bytes from this caller, while it
+        still holds: nothing changed since (generation and revision), the replica is proven
+        current, and the principal's entry is still the cached one. None: decide in full.
+
+        Only context-free, non-explain decisions of long-term keys are remembered, and only
+        when the decision and the caller's grant were themselves remembered (neither reads
+        the clock), so the reply is the one Authorize would give now."""
+        replies = self._decider.replies
+        known = replies.get(raw)
+        if known is None:
+            replies.stats.misses += 1
+            return None
+        who, generation, revision, principal_arn, entry, outcome, reply, decided = known
+        decider = self._decider
+        feed = self._feed
+        if (
+            who is not caller
+            or generation != decider.generation
+            or revision != feed.applied_revision
+            or _monotonic() > feed.fresh_until
+            or decider.principals.lookup(principal_arn) is not entry
+        ):
+            return None
+        replies.stats.hits += 1
+        DECISIONS.add(outcome)
+        if self.insight is not None:
+            action, resource, owner, resource_entry, result = decided
+            self.insight.decided(
+                "Authorize", caller.arn, principal_arn, action, resource, owner, None,
+                entry, resource_entry, result, revision, _monotonic(),
+            )  # fmt: skip
+        return reply  # type: ignore[no-any-return]
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -421,14 +456,15 @@ class AuthorizationServicer:
             if decision is Decision.EXPLICIT_DENY
             else _IMPLICIT_DENY
         )
-        DECISIONS.add("unknown_principal" if entry is None else _OUTCOME[code])
+        outcome = "unknown_principal" if entry is None else _OUTCOME[code]
+        DECISIONS.add(outcome)
         insight = self.insight
         if insight is not None:
             insight.decided(
                 "Authorize", caller.arn, principal_arn, action, resource, owner, context,
                 entry, resource_entry, result, revision, started, call,
             )  # fmt: skip
-        if request.explain:
+        if explain:
             return pb.AuthorizeResponse(
                 decision=_DECISION[decision],
                 revision=revision,
@@ -436,13 +472,40 @@ class AuthorizationServicer:
                 explain=explanation(result, principal_arn),
             )
         # AuthorizeResponse{decision=1, revision=2, principal_arn=4}, encoded directly.
-        return (
+        reply = (
             b"\x08"
             + _VARINTS[code]
             + b"\x10"
             + _varint(revision)
             + _string_field(b"\x22", principal_arn)
         )
+        if (
+            context is None
+            and caller.session is None
+            and call.request_bytes
+            and decider.may_authorize_cached(caller, principal_arn)
+            and (
+                entry is None
+                or result is decider.memoized(entry, action, resource, owner, False, generation)  # type: ignore[arg-type]
+            )
+        ):
+            # Remembered decision, remembered grant: this reply holds until something changes.
+            decider.replies.put(
+                call.request_bytes,
+                (
+                    caller,
+                    generation,
+                    revision,
+                    principal_arn,
+                    entry,
+                    outcome,
+                    reply,
+                    (action, resource, owner, resource_entry, result),
+                ),
+                reply,
+                generation,
+            )
+        return reply
 
     async def _authorize_end_user(
         self, request: pb.AuthorizeRequest, caller: Caller, call: Call, started: float

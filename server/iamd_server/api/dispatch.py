@@ -31,6 +31,7 @@ class Call:
     caller: Caller | None  # None only for methods that authenticate by other means
     method: str  # the RPC name, e.g. "CreateUser"
     context: grpc.aio.ServicerContext[bytes, bytes]
+    request_bytes: bytes = b""  # the request exactly as received (and signed)
 
     def deadline_seconds(self) -> float | None:
         remaining = self.context.time_remaining()
@@ -45,6 +46,11 @@ class Call:
 # A servicer method returns its response message, or the message already serialized (the
 # Authorize hot path encodes its small replies directly).
 Handler = Callable[[Any, Call], Awaitable[message.Message | bytes]]
+
+# A servicer's shortcut for one method (its `fast_paths`, by method name): the serialized
+# reply for a request (raw bytes) from a caller already authenticated, or None to take the
+# full path. It must not await, and answers only what the full path answered before.
+FastPath = Callable[[bytes, Caller], bytes | None]
 
 # Methods whose strings never reach PostgreSQL unchecked and that run once per request of
 # every internal service: they skip the NUL scan below.
@@ -103,19 +109,19 @@ def service_handler(
     """
     handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {}
     for method in service.methods:
-        implementation = next(
-            (getattr(s, method.name) for s in servicers if hasattr(s, method.name)), None
-        )
-        if implementation is None:
+        owner = next((s for s in servicers if hasattr(s, method.name)), None)
+        if owner is None:
             continue
+        fast_paths: dict[str, FastPath] = getattr(owner, "fast_paths", {})
         handlers[method.name] = _unary_handler(
             service,
             method,
-            implementation,
+            getattr(owner, method.name),
             authenticator,
             method.name in unauthenticated,
             observe,
             settle if "revision" in method.output_type.fields_by_name else None,
+            fast_paths.get(method.name),
         )
     return grpc.method_handlers_generic_handler(service.full_name, handlers)
 
@@ -128,18 +134,38 @@ def _unary_handler(
     anonymous: bool,
     observe: Observer,
     settle: Settle | None,
+    fast: FastPath | None = None,
 ) -> grpc.RpcMethodHandler[bytes, bytes]:
     request_class = message_factory.GetMessageClass(method.input_type)
     full_name = f"/{service.full_name}/{method.name}"
     name = method.name
     scan_nul = name not in _HOT_METHODS
+    perf_counter = time.perf_counter
 
-    async def behavior(raw: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
-        started = time.perf_counter()
+    async def shortcut(raw: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        # A signed call from a cached key whose reply the servicer remembers: no coroutine,
+        # parsing or Call; anything else takes the full path (the caller, if verified here,
+        # is not verified twice).
+        started = perf_counter()
+        caller = authenticator.cached_caller(full_name, raw, context.invocation_metadata() or ())
+        if caller is not None:
+            reply = fast(raw, caller)  # type: ignore[misc]
+            if reply is not None:
+                observe(name, "OK", perf_counter() - started)
+                return reply
+        return await serve(raw, context, caller, started)
+
+    async def serve(
+        raw: bytes,
+        context: grpc.aio.ServicerContext[bytes, bytes],
+        caller: Caller | None = None,
+        started: float | None = None,
+    ) -> bytes:
+        if started is None:
+            started = perf_counter()
         code = "OK"
         try:
-            caller = None
-            if not anonymous:
+            if caller is None and not anonymous:
                 caller = await authenticator.authenticate(
                     full_name, raw, context.invocation_metadata() or ()
                 )
@@ -151,7 +177,7 @@ def _unary_handler(
                 field = find_nul(request)
                 if field is not None:
                     raise errors.InvalidArgument(field, "must not contain NUL characters")
-            response = await implementation(request, Call(caller, name, context))
+            response = await implementation(request, Call(caller, name, context, raw))
             if isinstance(response, bytes):
                 return response
             if settle is not None:
@@ -178,9 +204,11 @@ def _unary_handler(
             await abort_with(context, exc)
             raise AssertionError("unreachable") from exc
         finally:
-            observe(name, code, time.perf_counter() - started)
+            observe(name, code, perf_counter() - started)
 
-    return grpc.unary_unary_rpc_method_handler(behavior)
+    if fast is not None and not anonymous:
+        return grpc.unary_unary_rpc_method_handler(shortcut)
+    return grpc.unary_unary_rpc_method_handler(serve)
 
 
 def _infrastructure_code(exc: BaseException) -> str:
