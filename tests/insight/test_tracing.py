@@ -220,3 +220,18 @@ def test_not_installed_branch_in_process(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_off_installs_nothing() -> None:
     assert tracing.start(False) == ()
     assert tracing.decision_hooks() == (None, None)
+
+
+def test_workers_export_spans(
+    database_url: str, tmp_path: Path, collector: tuple[Collector, int]
+) -> None:
+    sink, port = collector
+    server = started(database_url, tmp_path / "iamd", port, ["--otel", "--workers", "2"])
+    root = stubs(server.endpoint, server.root)
+    try:
+        setup_alice(root)
+        wait_for(lambda: sink.named(AUTHORIZE) and sink.named(MANAGE + "CreateUser"), timeout=15)
+        assert sink.named(AUTHORIZE)[0]["iamd.decision"] == "allowed"
+    finally:
+        root.close()
+        assert server.stop() == 0
