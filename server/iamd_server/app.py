@@ -40,6 +40,7 @@ from iamd_server.end_users import EndUsers
 from iamd_server.gateway import envoy, forward_auth
 from iamd_server.gateway.check import Gateway
 from iamd_server.gateway.http_principal import HttpPrincipals
+from iamd_server.insight import tracing
 from iamd_server.insight.decision_log import (
     DEFAULT_SAMPLE_ALLOWS,
     DEFAULT_SAMPLE_DENIALS,
@@ -99,6 +100,7 @@ class Settings:
     decision_log: str | None = None  # PATH or "-" (--decision-log); None: off
     decision_log_sample_allows: float = DEFAULT_SAMPLE_ALLOWS
     decision_log_sample_denials: float = DEFAULT_SAMPLE_DENIALS
+    otel: bool = False  # OpenTelemetry traces (--otel; insight/tracing.py)
     workers: int = 1  # more than 1: a supervisor runs that many of this (supervisor.py)
     event_loop: str = "auto"  # --event-loop: auto (uvloop when installed), asyncio, uvloop
     # Set in a worker started by the supervisor: its index and control socket (worker.py).
@@ -161,12 +163,14 @@ class IamdServer:
         if not self.settings.database_url:
             embedded = self._embedded = EmbeddedPostgres(self.settings.data_dir)
             embedded.lock()
+        interceptors = tracing.start(self.settings.otel)  # none when off
         server = grpc.aio.server(
+            interceptors=interceptors,
             options=[
                 # Alone, a taken port is an error; workers all bind the supervisor's port.
                 ("grpc.so_reuseport", 1 if worker else 0),
                 ("grpc.max_receive_message_length", 8 << 20),
-            ]
+            ],
         )
         self._unstarted = server
         tls = self.settings.server_credentials()
@@ -425,6 +429,7 @@ class IamdServer:
             ("decider", self.decider.stop if self.decider else None),
             ("change feed", self.feed.stop if self.feed else None),
             ("database pool", self._close_pool if self.pool else None),
+            ("tracing", tracing.stop),
         ]
         for name, step in steps:
             if step is None:
@@ -545,6 +550,7 @@ def serve_command(args: argparse.Namespace) -> int:
         decision_log_sample_allows=args.decision_log_sample_allows,
         decision_log_sample_denials=args.decision_log_sample_denials,
         event_loop=args.event_loop,
+        otel=args.otel,
     )
     try:
         if settings.workers > 1 and not settings.is_worker:

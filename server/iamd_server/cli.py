@@ -287,6 +287,14 @@ def _build_parser() -> argparse.ArgumentParser:
         " default: 1, every denial)",
     )
 
+    serve.add_argument(
+        "--otel",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get("IAMD_OTEL", "").lower() in ("1", "true", "yes"),
+        help="export a trace span per RPC, decisions as attributes, over OTLP/gRPC to"
+        " OTEL_EXPORTER_OTLP_ENDPOINT (needs iamd[otel]; env IAMD_OTEL; default: off)",
+    )
+
     _add_sidecar_parser(commands)
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations and exit")

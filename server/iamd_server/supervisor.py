@@ -293,6 +293,8 @@ class Supervisor:
             argv += ["--decision-log-sample-denials", repr(settings.decision_log_sample_denials)]
         if settings.oidc_allow_http:
             argv.append("--oidc-allow-http")
+        if settings.otel:
+            argv.append("--otel")
         for flag, path in (
             ("--tls-cert-file", settings.tls_cert_file),
             ("--tls-key-file", settings.tls_key_file),

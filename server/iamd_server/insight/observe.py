@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from iamd_server.api.authorization import request_context
 from iamd_server.cache import MISSING
+from iamd_server.insight import tracing
 from iamd_server.insight.decision_log import DecisionLog, request_id
 from iamd_server.insight.last_accessed import LastAccessed
 from iamd_server.policy import Context, Decision, EvaluationResult
@@ -33,6 +34,7 @@ class Insight:
         self.last_accessed = last_accessed
         self.decision_log = decision_log
         self._note = last_accessed.note if last_accessed is not None else None
+        self._trace, self._trace_batch = tracing.decision_hooks()  # None each: tracing off
 
     def decided(
         self,
@@ -51,6 +53,8 @@ class Insight:
         request: Any = None,
     ) -> None:
         """One decision of Authorize or a gateway (``resource_entry`` None: not looked up)."""
+        if self._trace is not None:
+            self._trace(principal, action, resource, result, revision)
         note = self._note
         if note is not None and entry is not None and result.decision is _ALLOWED:
             note(entry.unique_id, action)
@@ -80,6 +84,8 @@ class Insight:
         request: Any = None,
     ) -> None:
         """The decisions of one AuthorizeBatch (``results`` in the order of ``checks``)."""
+        if self._trace_batch is not None:
+            self._trace_batch(results, revision)
         note = self._note
         log = self.decision_log
         batch_id: str | None = None  # one x-request-id (or fresh id) for every line
