@@ -537,7 +537,7 @@ def main() -> int:
         asyncio.run(prepare_database(dsn))
         metrics_port = free_port()
         serve = [
-            python, "-m", "iamd_server.cli", "serve", "--database-url", dsn,
+            python, "-m", "iamd_server.runtime.cli", "serve", "--database-url", dsn,
             "--listen", "127.0.0.1:0", "--credentials-file", str(work / "credentials"),
             "--master-key-file", str(work / "master.key"), "--log-level", "WARNING",
         ]  # fmt: skip

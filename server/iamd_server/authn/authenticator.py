@@ -24,10 +24,10 @@ from typing import Protocol
 
 from iamd_client import signing
 
-from iamd_server.crypto import MasterKey
+from iamd_server.authn.crypto import MasterKey
+from iamd_server.authn.key_usage import KeyUsage
+from iamd_server.authn.sessions import SessionAuthority, SessionClaims
 from iamd_server.errors import Unauthenticated
-from iamd_server.key_usage import KeyUsage
-from iamd_server.sessions import SessionAuthority, SessionClaims
 
 _KEY_ID = re.compile(r"(AKIA|ASIA)[A-Z2-7]{16}", re.ASCII)
 _ROOT_ARN = re.compile(r"arn:aws:iam::(\d{12}):root", re.ASCII)

@@ -288,7 +288,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="create the organization and its root key once, written to --output; exits 0"
         " without creating anything if the organization exists",
     )
-    from iamd_server import bootstrap_command
+    from iamd_server.runtime import bootstrap_command
 
     bootstrap_command.add_arguments(bootstrap, home=DEFAULT_HOME)
 
@@ -328,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return simulate_module.run(args)
     if args.command == "bootstrap":
-        from iamd_server import bootstrap_command
+        from iamd_server.runtime import bootstrap_command
 
         return bootstrap_command.run(args)
     if args.command == "migrate":
@@ -343,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from iamd_server.sidecar.app import sidecar_command
 
         return sidecar_command(args)
-    from iamd_server.app import serve_command
+    from iamd_server.runtime.app import serve_command
 
     return serve_command(args)
 
