@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 import grpc
-from iamd_server import event_loop
+from iamd_server.runtime import event_loop
 
 
 async def _empty(_request: bytes, _context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:

@@ -49,7 +49,7 @@ import grpc
 from iamd.v1 import authorization_pb2 as pb
 from iamd.v1 import types_pb2
 from iamd_client.signing import SigningCredentials, sign_metadata
-from iamd_server.event_loop import resolve as resolve_loop
+from iamd_server.runtime.event_loop import resolve as resolve_loop
 from iamd_server.store.embedded import EmbeddedPostgres
 from iamd_server.store.migrate import migrate
 
@@ -562,7 +562,7 @@ def main() -> int:
         asyncio.run(prepare_database(dsn))
         metrics_port = free_port()
         serve = [
-            python, "-m", "iamd_server.cli", "serve", "--database-url", dsn,
+            python, "-m", "iamd_server.runtime.cli", "serve", "--database-url", dsn,
             "--listen", "127.0.0.1:0", "--credentials-file", str(work / "credentials"),
             "--master-key-file", str(work / "master.key"), "--log-level", "WARNING",
             "--event-loop", args.event_loop,

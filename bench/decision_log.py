@@ -56,7 +56,7 @@ def main() -> int:
         for index, (name, rate) in enumerate(CONFIGS):
             port = base.free_port()
             argv = [
-                sys.executable, "-m", "iamd_server.cli", "serve", "--database-url", dsn,
+                sys.executable, "-m", "iamd_server.runtime.cli", "serve", "--database-url", dsn,
                 "--listen", "127.0.0.1:0", "--credentials-file", str(work / "credentials"),
                 "--master-key-file", str(work / "master.key"), "--log-level", "WARNING",
                 "--metrics-listen", f"127.0.0.1:{port}",

@@ -163,7 +163,7 @@ def main() -> int:
         asyncio.run(prepare_database(dsn))
         server, endpoint, http_address = _start(
             [
-                sys.executable, "-m", "iamd_server.cli", "serve", "--database-url", dsn,
+                sys.executable, "-m", "iamd_server.runtime.cli", "serve", "--database-url", dsn,
                 "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
                 "--credentials-file", str(work / "credentials"),
                 "--master-key-file", str(work / "master.key"), "--log-level", "WARNING",

@@ -40,7 +40,7 @@ def start_iamd(dsn: str, directory: Path) -> tuple[subprocess.Popen[str], str, P
     credentials = directory / "credentials"
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "iamd_server.cli", "serve", "--database-url", dsn),
+            *(sys.executable, "-m", "iamd_server.runtime.cli", "serve", "--database-url", dsn),
             *("--listen", "127.0.0.1:0", "--credentials-file", str(credentials)),
             *("--master-key-file", str(directory / "master.key"), "--log-level", "WARNING"),
         ],

@@ -61,7 +61,7 @@ def start_sidecar(upstream: str, work: Path) -> tuple[subprocess.Popen[str], str
         "IAMD_SHARED_CREDENTIALS_FILE": str(work / "no-such-file"),
     }
     argv = [
-        "taskset", "-c", "1", sys.executable, "-m", "iamd_server.cli", "sidecar",
+        "taskset", "-c", "1", sys.executable, "-m", "iamd_server.runtime.cli", "sidecar",
         "--upstream", upstream, "--listen", "127.0.0.1:0", "--log-level", "WARNING",
     ]  # fmt: skip
     process = subprocess.Popen(
@@ -106,7 +106,7 @@ def main() -> int:
         asyncio.run(prepare_database(dsn))
         server, endpoint = start_pinned(
             [
-                sys.executable, "-m", "iamd_server.cli", "serve", "--database-url", dsn,
+                sys.executable, "-m", "iamd_server.runtime.cli", "serve", "--database-url", dsn,
                 "--listen", "127.0.0.1:0", "--credentials-file", str(work / "credentials"),
                 "--master-key-file", str(work / "master.key"), "--log-level", "WARNING",
             ],

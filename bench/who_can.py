@@ -97,7 +97,7 @@ def main() -> int:
         dsn = cluster.start()
         asyncio.run(prepare_database(dsn))
         serve = [
-            sys.executable, "-m", "iamd_server.cli", "serve", "--database-url", dsn,
+            sys.executable, "-m", "iamd_server.runtime.cli", "serve", "--database-url", dsn,
             "--listen", "127.0.0.1:0", "--credentials-file", str(work / "credentials"),
             "--master-key-file", str(work / "master.key"), "--log-level", "WARNING",
             "--metrics-listen", f"127.0.0.1:{free_port()}",

@@ -67,7 +67,7 @@ def start_server(
     argv = [
         sys.executable,
         "-m",
-        "iamd_server.cli",
+        "iamd_server.runtime.cli",
         "serve",
         "--database-url",
         database_url,

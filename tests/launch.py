@@ -25,7 +25,7 @@ def serve_argv(
 ) -> list[str]:
     """`iamd serve` with its files in ``directory``: the given database, else an embedded
     PostgreSQL in ``data_dir`` (default ``directory/data``)."""
-    argv = [sys.executable, "-m", "iamd_server.cli", "serve", "--listen", listen]
+    argv = [sys.executable, "-m", "iamd_server.runtime.cli", "serve", "--listen", listen]
     if database_url is not None:
         argv += ["--database-url", database_url]
     else:

@@ -17,7 +17,7 @@ def sidecar_argv(upstream: str, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "iamd_server.cli",
+        "iamd_server.runtime.cli",
         "sidecar",
         "--upstream",
         upstream,

@@ -7,8 +7,8 @@ import time
 
 import asyncpg
 import pytest
-from iamd_server.api.auth import Authenticator
-from iamd_server.crypto import MasterKey
+from iamd_server.authn.authenticator import Authenticator
+from iamd_server.authn.crypto import MasterKey
 from iamd_server.errors import Unauthenticated
 from iamd_server.store import Store
 

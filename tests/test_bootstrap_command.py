@@ -24,7 +24,14 @@ KEY_HEX = "5a" * 32
 def _bootstrap(
     database_url: str, master_key: Path, output: str, *extra: str
 ) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "iamd_server.cli", "bootstrap", "--database-url", database_url]
+    argv = [
+        sys.executable,
+        "-m",
+        "iamd_server.runtime.cli",
+        "bootstrap",
+        "--database-url",
+        database_url,
+    ]
     argv += ["--master-key-file", str(master_key), "--output", output, *extra]
     return run_to_exit(argv)
 
@@ -98,7 +105,14 @@ def test_concurrent_runs_create_one_key(database_url: str, tmp_path: Path) -> No
     master_key = tmp_path / "replica" / "master.key"
     master_key.write_text(KEY_HEX + "\n")
     outputs = [tmp_path / f"run{i}" / "credentials" for i in range(3)]
-    argv = [sys.executable, "-m", "iamd_server.cli", "bootstrap", "--database-url", database_url]
+    argv = [
+        sys.executable,
+        "-m",
+        "iamd_server.runtime.cli",
+        "bootstrap",
+        "--database-url",
+        database_url,
+    ]
     argv += ["--master-key-file", str(master_key)]
     runs = [
         subprocess.Popen([*argv, "--output", str(out)], stderr=subprocess.PIPE, text=True)

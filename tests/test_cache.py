@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from iamd_server.cache import (
+from iamd_server.authz.cache import (
     DEPENDENCY_OVERHEAD,
     ENTRY_OVERHEAD,
     MISSING,
     Built,
     DependencyCache,
 )
-from iamd_server.decisions import GrantMemo
+from iamd_server.authz.decisions import GrantMemo
 
 
 async def test_single_flight_builds_once() -> None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import asyncpg
 import pytest
-from iamd_server.changes import CHANNEL, ChangeFeed
+from iamd_server.authz.changes import CHANNEL, ChangeFeed
 from iamd_server.errors import Unavailable
 
 

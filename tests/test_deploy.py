@@ -27,8 +27,8 @@ import yaml
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from google.protobuf import json_format
 from iamd_client.credentials import CredentialsError, resolve
-from iamd_server import cli
-from iamd_server.master_key import read_key_file
+from iamd_server.authn.master_key import read_key_file
+from iamd_server.runtime import cli
 
 from tests.harness import start_server
 
@@ -331,7 +331,11 @@ def test_servers_listen_where_their_ports_and_probes_say() -> None:
                 else:
                     # Listening on localhost only: the probe runs inside the container.
                     assert host == "127.0.0.1"
-                    assert probe["exec"]["command"] == ["python", "-m", "iamd_server.healthcheck"]
+                    assert probe["exec"]["command"] == [
+                        "python",
+                        "-m",
+                        "iamd_server.runtime.healthcheck",
+                    ]
         assert len(pod_ports) == len(set(pod_ports)), (workload["metadata"]["name"], pod_ports)
     assert checked >= 4
 

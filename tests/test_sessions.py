@@ -9,9 +9,9 @@ import time
 
 import pytest
 from iamd_client import signing
-from iamd_server import oidc, passwords
+from iamd_server.authn import oidc, passwords
+from iamd_server.authn.sessions import MAX_TOKEN_BYTES, SessionAuthority, SessionClaims, SessionKeys
 from iamd_server.errors import InvalidArgument, Unauthenticated
-from iamd_server.sessions import MAX_TOKEN_BYTES, SessionAuthority, SessionClaims, SessionKeys
 from iamd_server.store.credentials import PasswordPolicyRecord
 
 ROLE_ARN = "arn:aws:iam::111122223333:role/app/deployer"

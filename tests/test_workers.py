@@ -27,7 +27,7 @@ from iamd.v1 import authorization_pb2_grpc, management_pb2_grpc, sts_pb2, sts_pb
 from iamd.v1 import management_pb2 as mpb
 from iamd.v1 import types_pb2 as tpb
 from iamd_client.signing import SigningCredentials
-from iamd_server.cli import _build_parser
+from iamd_server.runtime.cli import _build_parser
 from iamd_server.store import Store
 from iamd_server.store.pool import create_pool
 

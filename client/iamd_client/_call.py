@@ -21,7 +21,7 @@ R = TypeVar("R", bound=Message)
 
 RETRYABLE_LEVELS = frozenset({MethodOptions.NO_SIDE_EFFECTS, MethodOptions.IDEMPOTENT})
 # Calls the server authenticates by their content (a token, a password), never signed; the
-# server keeps the same list (iamd_server.app).
+# server keeps the same list (iamd_server.runtime.app).
 UNSIGNED = frozenset({"/iamd.v1.StsService/AssumeRoleWithWebIdentity", "/iamd.v1.StsService/Login"})
 
 

@@ -12,7 +12,7 @@ import grpc
 import pytest
 from iamd.v1 import management_pb2 as pb
 from iamd.v1 import sts_pb2
-from iamd_server import passwords
+from iamd_server.authn import passwords
 
 from tests.api.management_support import (
     document,

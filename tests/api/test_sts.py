@@ -15,7 +15,7 @@ import pytest
 from iamd.v1 import management_pb2 as pb
 from iamd.v1 import sts_pb2, types_pb2
 from iamd_client.signing import SigningCredentials
-from iamd_server.sessions import SessionClaims, SessionKeys, new_session_id
+from iamd_server.authn.sessions import SessionClaims, SessionKeys, new_session_id
 
 from tests.api.management_support import (
     document,

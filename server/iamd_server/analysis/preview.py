@@ -16,8 +16,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from iamd_server.decisions import Decider
-from iamd_server.entries import (
+from iamd_server.authz.decisions import Decider
+from iamd_server.authz.entries import (
     PrincipalEntry,
     ResourceEntry,
     compile_loaded,

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from iamd_server.decisions import Decider
-from iamd_server.entries import compile_loaded
+from iamd_server.authz.decisions import Decider
+from iamd_server.authz.entries import compile_loaded
 from iamd_server.errors import NotFound, Unavailable
 from iamd_server.policy import (
     CompiledPolicy,

@@ -18,7 +18,7 @@ from iamd_server.analysis.who_can import WhoCan
 from iamd_server.api.analysis_access import AccessAnalysis
 from iamd_server.api.analysis_preview import PolicyPreview
 from iamd_server.api.dispatch import Call
-from iamd_server.decisions import Decider
+from iamd_server.authz.decisions import Decider
 from iamd_server.errors import InvalidArgument
 from iamd_server.policy import PolicyKind
 from iamd_server.policy.findings import Finding, FindingType, Location, validate_policy_document

@@ -16,8 +16,8 @@ from iamd.v1 import authorization_pb2, types_pb2
 from iamd_server.analysis.who_can import Access, WhoCan, service_actions
 from iamd_server.api.authorization import explanation
 from iamd_server.api.dispatch import Call
-from iamd_server.decisions import Decider
-from iamd_server.entries import account_of, valid_account
+from iamd_server.authz.decisions import Decider
+from iamd_server.authz.entries import account_of, valid_account
 from iamd_server.errors import InvalidArgument
 from iamd_server.policy import Decision, MatchedStatement
 

@@ -19,11 +19,11 @@ from iamd_server import validation
 from iamd_server.analysis.preview import Change, preview, replace_identity
 from iamd_server.api import targets
 from iamd_server.api.analysis_access import DECISIONS
-from iamd_server.api.auth import Caller
 from iamd_server.api.authorization import explanation
 from iamd_server.api.dispatch import Call
-from iamd_server.decisions import Decider
-from iamd_server.entries import ResourceEntry, account_of, valid_account
+from iamd_server.authn.authenticator import Caller
+from iamd_server.authz.decisions import Decider
+from iamd_server.authz.entries import ResourceEntry, account_of, valid_account
 from iamd_server.errors import InvalidArgument, NotFound
 from iamd_server.policy import (
     CompiledPolicy,

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from iamd.v1 import authorization_pb2 as pb
 from iamd.v1 import types_pb2
 
-from iamd_server.api.auth import Caller
 from iamd_server.api.dispatch import Call
-from iamd_server.cache import MISSING
-from iamd_server.decisions import AUTHORIZE_ACTION, SETTLE_ATTEMPTS, Decider, OwnerMismatch
-from iamd_server.end_users import EndUsers
-from iamd_server.entries import (
+from iamd_server.authn.authenticator import Caller
+from iamd_server.authn.end_users import EndUsers
+from iamd_server.authz.cache import MISSING
+from iamd_server.authz.decisions import AUTHORIZE_ACTION, SETTLE_ATTEMPTS, Decider, OwnerMismatch
+from iamd_server.authz.entries import (
     UNKNOWN_PRINCIPAL,
     PrincipalEntry,
     ResourceEntry,
@@ -30,6 +30,8 @@ from iamd_server.entries import (
     reserved_key,
     valid_account,
 )
+from iamd_server.authz.session_policies import SessionPolicies
+from iamd_server.authz.sources import RevisionFeed
 from iamd_server.errors import (
     InvalidArgument,
     MalformedPolicyDocument,
@@ -38,7 +40,6 @@ from iamd_server.errors import (
     Unauthenticated,
     Unavailable,
 )
-from iamd_server.metrics import DECISIONS
 from iamd_server.policy import AuthorizationRequest as EngineRequest
 from iamd_server.policy import (
     Context,
@@ -60,8 +61,7 @@ from iamd_server.policy.simulate import (
     build_policy_sets,
     simulate_custom_policy,
 )
-from iamd_server.session_policies import SessionPolicies
-from iamd_server.sources import RevisionFeed
+from iamd_server.runtime.metrics import DECISIONS
 
 if TYPE_CHECKING:
     from iamd_server.insight.observe import Insight
@@ -511,7 +511,7 @@ class AuthorizationServicer:
         self, request: pb.AuthorizeRequest, caller: Caller, call: Call, started: float
     ) -> pb.AuthorizeResponse:
         """Authorize for the principal the forwarded end-user credential authenticates
-        (see iamd_server.end_users); the caller must be allowed to ask about it."""
+        (see iamd_server.authn.end_users); the caller must be allowed to ask about it."""
         if self.end_users is None:
             raise Unauthenticated("end-user credentials are not accepted by this server")
         end_user = await self.end_users.authenticate(request.end_user)

@@ -18,10 +18,10 @@ import urllib.parse
 
 from iamd.v1 import management_pb2 as pb
 
-from iamd_server import oidc, passwords
 from iamd_server.api import convert, targets
 from iamd_server.api.dispatch import Call
 from iamd_server.api.management_base import ManagementBase, Target
+from iamd_server.authn import oidc, passwords
 from iamd_server.errors import InvalidArgument, NotFound
 from iamd_server.store.credentials import (
     LoginProfileRecord,

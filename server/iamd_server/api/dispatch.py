@@ -18,8 +18,8 @@ from google.protobuf import message, message_factory
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
 
 from iamd_server import errors
-from iamd_server.api.auth import Authenticator, Caller
 from iamd_server.api.errors import abort_with, status_for
+from iamd_server.authn.authenticator import Authenticator, Caller
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 from iamd_server import validation
 from iamd_server.api import targets
-from iamd_server.api.auth import Caller
 from iamd_server.api.dispatch import Call
-from iamd_server.crypto import MasterKey
-from iamd_server.decisions import Decider
+from iamd_server.authn.authenticator import Caller
+from iamd_server.authn.crypto import MasterKey
+from iamd_server.authz.decisions import Decider
 from iamd_server.errors import FailedPrecondition, InvalidArgument, NotFound
 from iamd_server.policy import Context
 from iamd_server.store import Store

@@ -22,7 +22,7 @@ from iamd.v1 import management_pb2 as pb
 from iamd_server.api import convert, targets
 from iamd_server.api.dispatch import Call
 from iamd_server.api.management_base import ManagementBase, Target, marker_out, paging
-from iamd_server.crypto import new_secret_access_key
+from iamd_server.authn.crypto import new_secret_access_key
 from iamd_server.errors import InvalidArgument, PermissionDenied
 from iamd_server.store.ids import new_access_key_id
 

@@ -9,9 +9,9 @@ from iamd.v1 import types_pb2
 
 from iamd_server import validation
 from iamd_server.api import convert, targets
-from iamd_server.api.auth import Caller
 from iamd_server.api.dispatch import Call
 from iamd_server.api.management_base import ManagementBase, Target, marker_out, paging
+from iamd_server.authn.authenticator import Caller
 
 
 def _boundary_context(boundary: str) -> tuple[tuple[str, str], ...]:

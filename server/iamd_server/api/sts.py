@@ -19,11 +19,21 @@ from datetime import UTC, datetime
 from iamd.v1 import sts_pb2 as pb
 from iamd.v1 import types_pb2
 
-from iamd_server import oidc, passwords, validation
+from iamd_server import validation
 from iamd_server.api import convert
-from iamd_server.api.auth import Caller
 from iamd_server.api.dispatch import Call
-from iamd_server.decisions import Decider, Outcome
+from iamd_server.authn import oidc, passwords
+from iamd_server.authn.authenticator import Caller
+from iamd_server.authn.sessions import (
+    Minted,
+    SessionAuthority,
+    SessionClaims,
+    new_session_id,
+    session_arn,
+)
+from iamd_server.authz.decisions import Decider, Outcome
+from iamd_server.authz.federation import trusts_web_identity
+from iamd_server.authz.session_policies import SessionPolicies
 from iamd_server.errors import (
     InvalidArgument,
     LimitExceeded,
@@ -32,21 +42,12 @@ from iamd_server.errors import (
     PermissionDenied,
     Unauthenticated,
 )
-from iamd_server.federation import trusts_web_identity
 from iamd_server.policy import (
     Context,
     Decision,
     PolicyKind,
     PolicyValidationError,
     validate_policy,
-)
-from iamd_server.session_policies import SessionPolicies
-from iamd_server.sessions import (
-    Minted,
-    SessionAuthority,
-    SessionClaims,
-    new_session_id,
-    session_arn,
 )
 from iamd_server.store import Store
 from iamd_server.store.credentials import login_name_key

@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from iamd_server import validation
-from iamd_server.api.auth import Caller
+from iamd_server.authn.authenticator import Caller
 from iamd_server.errors import InvalidArgument
 from iamd_server.policy import Context, ContextError
 from iamd_server.store.records import Tag

@@ -27,8 +27,8 @@ from envoy.type.v3 import http_status_pb2
 from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, status_pb2
 
-from iamd_server import metrics
 from iamd_server.gateway.check import Answer, Gateway, HttpRequest
+from iamd_server.runtime import metrics
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ from collections.abc import Mapping
 
 import h11
 
-from iamd_server import metrics
 from iamd_server.gateway.check import Answer, Gateway, HttpRequest
+from iamd_server.runtime import metrics
 
 log = logging.getLogger(__name__)
 

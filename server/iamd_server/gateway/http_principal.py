@@ -10,7 +10,7 @@ Two credentials, in this order:
 - **An OpenID Connect token** (`Authorization: Bearer <JWT>`) of a provider registered in
   the role's account, acting as the role named by the route (`iamd_role_arn`) or, when the
   route names none, by the `x-iamd-role-arn` header, exactly as AssumeRoleWithWebIdentity
-  would allow it (iamd_server.federation): the principal is the role session
+  would allow it (iamd_server.authz.federation): the principal is the role session
   `assumed-role/ROLE/SUB` (the token's subject, or a hash of it when it is not a valid
   session name). Verified tokens are cached until they expire; the trust policy, the role
   and revocations (RevokeRoleSessions, by the token's `iat`) are checked at every request.
@@ -26,12 +26,13 @@ from dataclasses import dataclass
 
 from iamd_client import signing
 
-from iamd_server import oidc, validation
-from iamd_server.api.auth import Authenticator, Caller, is_hex64
-from iamd_server.decisions import Decider
+from iamd_server import validation
+from iamd_server.authn import oidc
+from iamd_server.authn.authenticator import Authenticator, Caller, is_hex64
+from iamd_server.authn.sessions import MAX_TOKEN_BYTES, SessionAuthority, SessionClaims, session_arn
+from iamd_server.authz.decisions import Decider
+from iamd_server.authz.federation import trusts_web_identity
 from iamd_server.errors import InvalidArgument, PermissionDenied, Unauthenticated
-from iamd_server.federation import trusts_web_identity
-from iamd_server.sessions import MAX_TOKEN_BYTES, SessionAuthority, SessionClaims, session_arn
 from iamd_server.store import Store
 from iamd_server.store.credentials import OidcProviderRecord
 

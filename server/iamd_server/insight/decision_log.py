@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from iamd_server.api.authorization import reason_code
-from iamd_server.entries import UNKNOWN_PRINCIPAL
+from iamd_server.authz.entries import UNKNOWN_PRINCIPAL
 from iamd_server.policy import Decision, EvaluationResult
 from iamd_server.policy.compile import MatchedStatement
 

@@ -8,15 +8,15 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from iamd_server.api.authorization import request_context
-from iamd_server.cache import MISSING
+from iamd_server.authz.cache import MISSING
 from iamd_server.insight import tracing
 from iamd_server.insight.decision_log import DecisionLog, request_id
 from iamd_server.insight.last_accessed import LastAccessed
 from iamd_server.policy import Context, Decision, EvaluationResult
 
 if TYPE_CHECKING:
-    from iamd_server.decisions import Decider
-    from iamd_server.entries import PrincipalEntry
+    from iamd_server.authz.decisions import Decider
+    from iamd_server.authz.entries import PrincipalEntry
 
 _ALLOWED = Decision.ALLOWED
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from iamd_server.entries import UNKNOWN_PRINCIPAL
+from iamd_server.authz.entries import UNKNOWN_PRINCIPAL
 from iamd_server.policy import Decision, EvaluationResult
 from iamd_server.startup import StartupError
 

@@ -11,9 +11,9 @@ from google.protobuf import message
 from iamd.v1 import replication_pb2 as pb
 
 from iamd_server import errors
-from iamd_server.api.auth import Authenticator
 from iamd_server.api.dispatch import Observer, find_nul
 from iamd_server.api.errors import abort_with, status_for
+from iamd_server.authn.authenticator import Authenticator
 from iamd_server.replication.watch import ReplicationServicer
 
 log = logging.getLogger(__name__)

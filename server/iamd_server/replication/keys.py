@@ -15,7 +15,7 @@ import time
 from iamd.v1 import replication_pb2 as pb
 from iamd_client import signing
 
-from iamd_server.crypto import MasterKey
+from iamd_server.authn.crypto import MasterKey
 from iamd_server.store.records import LoadedAccessKey
 
 # The only methods a follower serves for signed callers.

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import grpc
 
-from iamd_server import metrics
-from iamd_server.api.auth import Authenticator
-from iamd_server.changes import ChangeFeed
-from iamd_server.crypto import MasterKey
-from iamd_server.decisions import Decider
+from iamd_server.authn.authenticator import Authenticator
+from iamd_server.authn.crypto import MasterKey
+from iamd_server.authn.sessions import SessionAuthority
+from iamd_server.authz.changes import ChangeFeed
+from iamd_server.authz.decisions import Decider
 from iamd_server.replication.changelog import ChangeLog
 from iamd_server.replication.handler import SERVICE, watch_handler
 from iamd_server.replication.records import RecordCache, RecordSource
 from iamd_server.replication.watch import ReplicationServicer
-from iamd_server.sessions import SessionAuthority
+from iamd_server.runtime import metrics
 
 __all__ = ["SERVICE", "install"]
 

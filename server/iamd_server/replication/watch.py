@@ -20,9 +20,10 @@ from typing import Any, Protocol
 
 from iamd.v1 import replication_pb2 as pb
 
-from iamd_server.api.auth import Caller
-from iamd_server.crypto import MasterKey
-from iamd_server.decisions import Outcome
+from iamd_server.authn.authenticator import Caller
+from iamd_server.authn.crypto import MasterKey
+from iamd_server.authn.sessions import SessionAuthority
+from iamd_server.authz.decisions import Outcome
 from iamd_server.errors import InvalidArgument, LimitExceeded, PermissionDenied, Unavailable
 from iamd_server.policy import Decision
 from iamd_server.replication import keys as scoped
@@ -44,7 +45,6 @@ from iamd_server.replication.sessions import (
     session_state,
     token_hash,
 )
-from iamd_server.sessions import SessionAuthority
 from iamd_server.store.records import PrincipalPolicies
 
 WATCH_ACTION = "iamd:Watch"

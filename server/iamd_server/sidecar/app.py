@@ -17,10 +17,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from iamd_client import credentials
 from iamd_client.credentials import CredentialsError
 
-from iamd_server import metrics
 from iamd_server.api.authorization import AuthorizationServicer
-from iamd_server.decisions import Decider
-from iamd_server.session_policies import SessionPolicies
+from iamd_server.authz.decisions import Decider
+from iamd_server.authz.session_policies import SessionPolicies
+from iamd_server.runtime import metrics
 from iamd_server.sidecar.authentication import ScopedKeyAuthenticator
 from iamd_server.sidecar.follower import Follower
 from iamd_server.sidecar.handlers import SERVICE, Freshness, authorization_handler

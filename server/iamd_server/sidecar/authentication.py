@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from iamd_client import signing
 
-from iamd_server.api.auth import REFUSED, Caller
+from iamd_server.authn.authenticator import REFUSED, Caller
 from iamd_server.errors import Unauthenticated
 from iamd_server.replication.sessions import is_session_key_id, is_token
 from iamd_server.sidecar.follower import Follower

@@ -30,11 +30,11 @@ from typing import Protocol
 import grpc
 from iamd.v1 import replication_pb2 as pb
 
+from iamd_server.authn.sessions import SessionClaims
+from iamd_server.authz.sources import ChangeHandler
 from iamd_server.errors import NotFound, Unavailable
 from iamd_server.replication import messages
 from iamd_server.replication.sessions import token_hash
-from iamd_server.sessions import SessionClaims
-from iamd_server.sources import ChangeHandler
 from iamd_server.store.records import (
     LoadedPolicy,
     LoadedResourcePolicy,

@@ -24,19 +24,22 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from iamd.v1 import analysis_pb2, authorization_pb2, management_pb2, sts_pb2
 
-from iamd_server import event_loop, metrics
 from iamd_server.api.analysis import AnalysisServicer
-from iamd_server.api.auth import Authenticator
 from iamd_server.api.authorization import AuthorizationServicer
 from iamd_server.api.credentials import CredentialsServicer
 from iamd_server.api.dispatch import service_handler
 from iamd_server.api.management import ManagementServicer
 from iamd_server.api.sts import StsServicer
-from iamd_server.bootstrap import bootstrap
-from iamd_server.changes import DEFAULT_MAX_STALENESS, ChangeFeed
-from iamd_server.crypto import MasterKey
-from iamd_server.decisions import Decider
-from iamd_server.end_users import EndUsers
+from iamd_server.authn.authenticator import Authenticator
+from iamd_server.authn.crypto import MasterKey
+from iamd_server.authn.end_users import EndUsers
+from iamd_server.authn.key_usage import KeyUsage
+from iamd_server.authn.master_key import load_master_key
+from iamd_server.authn.oidc import JwksRefresher
+from iamd_server.authn.sessions import SessionAuthority, SessionKeys
+from iamd_server.authz.changes import DEFAULT_MAX_STALENESS, ChangeFeed
+from iamd_server.authz.decisions import Decider
+from iamd_server.authz.session_policies import SessionPolicies
 from iamd_server.gateway import envoy, forward_auth
 from iamd_server.gateway.check import Gateway
 from iamd_server.gateway.http_principal import HttpPrincipals
@@ -48,19 +51,16 @@ from iamd_server.insight.decision_log import (
 )
 from iamd_server.insight.last_accessed import LastAccessed
 from iamd_server.insight.observe import Insight
-from iamd_server.key_usage import KeyUsage
-from iamd_server.master_key import load_master_key
-from iamd_server.metrics_multiprocess import MultiprocessExport
-from iamd_server.oidc import JwksRefresher
 from iamd_server.replication import service as replication
-from iamd_server.session_policies import SessionPolicies
-from iamd_server.sessions import SessionAuthority, SessionKeys
+from iamd_server.runtime import event_loop, metrics
+from iamd_server.runtime.bootstrap import bootstrap
+from iamd_server.runtime.metrics_multiprocess import MultiprocessExport
+from iamd_server.runtime.worker import SupervisorLink
 from iamd_server.startup import StartupError, bind, connect, one_line
 from iamd_server.store import Store
 from iamd_server.store.embedded import EmbeddedPostgres
 from iamd_server.store.migrate import migrate
 from iamd_server.store.pool import create_pool
-from iamd_server.worker import SupervisorLink
 
 log = logging.getLogger(__name__)
 
@@ -554,7 +554,7 @@ def serve_command(args: argparse.Namespace) -> int:
     )
     try:
         if settings.workers > 1 and not settings.is_worker:
-            from iamd_server.supervisor import supervise
+            from iamd_server.runtime.supervisor import supervise
 
             # The supervisor serves no calls (and starts workers with asyncio's subprocess
             # options, which uvloop lacks): only the workers run on the chosen loop.

@@ -18,7 +18,7 @@ import asyncpg
 from iamd_client.credentials import write_profile
 from iamd_client.signing import DEFAULT_AUDIENCE
 
-from iamd_server.crypto import MasterKey, new_secret_access_key
+from iamd_server.authn.crypto import MasterKey, new_secret_access_key
 from iamd_server.store import Store
 from iamd_server.store.ids import new_access_key_id
 

@@ -26,7 +26,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
-from iamd_server.metrics import IamdCollector
+from iamd_server.runtime.metrics import IamdCollector
 
 log = logging.getLogger(__name__)
 

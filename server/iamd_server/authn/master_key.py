@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncpg
 
-from iamd_server.crypto import MasterKey
+from iamd_server.authn.crypto import MasterKey
 from iamd_server.startup import StartupError
 
 _LABEL = b"iamd master key check v1"

@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from iamd_server.api.auth import Caller
-from iamd_server.cache import MISSING, Built, CacheStats, DependencyCache
-from iamd_server.entries import (
+from iamd_server.authn.authenticator import Caller
+from iamd_server.authz.cache import MISSING, Built, CacheStats, DependencyCache
+from iamd_server.authz.entries import (
     MEMO_EXPLAIN_BYTES,
     MEMO_ITEM_BYTES,
     MEMO_LIMIT,
@@ -36,6 +36,7 @@ from iamd_server.entries import (
     session_parts,
     trusted_context,
 )
+from iamd_server.authz.sources import PolicySource, RevisionFeed
 from iamd_server.errors import InvalidArgument, PermissionDenied, Unavailable
 from iamd_server.policy import (
     AuthorizationRequest,
@@ -56,7 +57,6 @@ from iamd_server.policy import (
     compile_policy,
     evaluate,
 )
-from iamd_server.sources import PolicySource, RevisionFeed
 from iamd_server.store.records import PrincipalPolicies
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""`python -m iamd_server.healthcheck [HOST:PORT]`: exit 0 when the iamd at that address (by
+"""`python -m iamd_server.runtime.healthcheck [HOST:PORT]`: exit 0 when the iamd at that address (by
 default ``IAMD_LISTEN``, as `serve` reads it) answers gRPC health SERVING, else 1.
 
 For probes that cannot reach the address themselves: a sidecar that listens on 127.0.0.1 is

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from iamd_server.cache import CacheStats
-from iamd_server.decisions import Decider, Outcome, timeless
-from iamd_server.entries import UNKNOWN_PRINCIPAL, PrincipalEntry, ResourceEntry
+from iamd_server.authn.sessions import SessionClaims
+from iamd_server.authz.cache import CacheStats
+from iamd_server.authz.decisions import Decider, Outcome, timeless
+from iamd_server.authz.entries import UNKNOWN_PRINCIPAL, PrincipalEntry, ResourceEntry
 from iamd_server.errors import NotFound, Unavailable
 from iamd_server.policy import (
     CompiledPolicy,
@@ -27,7 +28,6 @@ from iamd_server.policy import (
     PolicySets,
     compile_policy,
 )
-from iamd_server.sessions import SessionClaims
 
 log = logging.getLogger(__name__)
 

@@ -94,7 +94,7 @@ class DecisionStats:
 
 
 class CacheView(Protocol):
-    """What the collector reads from a cache (see iamd_server.cache.DependencyCache)."""
+    """What the collector reads from a cache (see iamd_server.authz.cache.DependencyCache)."""
 
     bytes: int
 

@@ -7,7 +7,7 @@ change notification drops it). A cached key names its owner by ARN and by unique
 to the owner ("user:<arn>", e.g. a rename) drops it, and decisions check the id, so a key
 never speaks for whoever takes its owner's old name. Unknown key ids are remembered briefly,
 so guessing them costs no query. Temporary credentials ("ASIA" key id +
-x-iamd-security-token) are verified by `iamd_server.sessions` from the token itself, without
+x-iamd-security-token) are verified by `iamd_server.authn.sessions` from the token itself, without
 a database read.
 """
 
@@ -24,10 +24,10 @@ from typing import Protocol
 
 from iamd_client import signing
 
-from iamd_server.crypto import MasterKey
+from iamd_server.authn.crypto import MasterKey
+from iamd_server.authn.key_usage import KeyUsage
+from iamd_server.authn.sessions import SessionAuthority, SessionClaims
 from iamd_server.errors import Unauthenticated
-from iamd_server.key_usage import KeyUsage
-from iamd_server.sessions import SessionAuthority, SessionClaims
 
 _KEY_ID = re.compile(r"(AKIA|ASIA)[A-Z2-7]{16}", re.ASCII)
 _ROOT_ARN = re.compile(r"arn:aws:iam::(\d{12}):root", re.ASCII)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from iamd_server import event_loop
+from iamd_server.runtime import event_loop
 
 # iamd forks only to run programs (PostgreSQL's, and with --workers its own workers, which
 # are fresh interpreters), never to use gRPC in a child: without fork support gRPC does not
@@ -305,7 +305,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="create the organization and its root key once, written to --output; exits 0"
         " without creating anything if the organization exists",
     )
-    from iamd_server import bootstrap_command
+    from iamd_server.runtime import bootstrap_command
 
     bootstrap_command.add_arguments(bootstrap, home=DEFAULT_HOME)
 
@@ -345,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return simulate_module.run(args)
     if args.command == "bootstrap":
-        from iamd_server import bootstrap_command
+        from iamd_server.runtime import bootstrap_command
 
         return bootstrap_command.run(args)
     if args.command == "migrate":
@@ -360,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from iamd_server.sidecar.app import sidecar_command
 
         return sidecar_command(args)
-    from iamd_server.app import serve_command
+    from iamd_server.runtime.app import serve_command
 
     return serve_command(args)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from iamd_server import oidc
-from iamd_server.decisions import Decider
-from iamd_server.entries import PrincipalEntry
+from iamd_server.authn import oidc
+from iamd_server.authz.decisions import Decider
+from iamd_server.authz.entries import PrincipalEntry
 from iamd_server.policy import Context, Decision, PolicySets, Principal, PrincipalKind
 
 ACTION = "sts:AssumeRoleWithWebIdentity"

@@ -4,7 +4,7 @@ One Python process serves from one core at a time; N workers serve from N cores.
 worker is a whole iamd replica (its own caches, change feed and connection pool) and the
 supervisor only starts, watches and stops them:
 
-- Workers are fresh interpreters (`python -m iamd_server.cli serve --worker-index I ...`),
+- Workers are fresh interpreters (`python -m iamd_server.runtime.cli serve --worker-index I ...`),
   not forks of the supervisor: gRPC's core does not survive fork() (its threads and poller
   stay behind in the parent), and a re-exec needs no care about what the supervisor has
   imported or started. The database URL reaches them in the environment, not argv, so its
@@ -51,19 +51,19 @@ import asyncpg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from iamd_server import metrics
-from iamd_server.app import Settings, local_endpoint
-from iamd_server.bootstrap import bootstrap
-from iamd_server.crypto import MasterKey
-from iamd_server.master_key import load_master_key
-from iamd_server.metrics_multiprocess import aggregate_registry, forget_worker
-from iamd_server.oidc import JwksRefresher
+from iamd_server.authn.crypto import MasterKey
+from iamd_server.authn.master_key import load_master_key
+from iamd_server.authn.oidc import JwksRefresher
+from iamd_server.runtime import metrics
+from iamd_server.runtime.app import Settings, local_endpoint
+from iamd_server.runtime.bootstrap import bootstrap
+from iamd_server.runtime.metrics_multiprocess import aggregate_registry, forget_worker
+from iamd_server.runtime.worker import FAILED, NOT_SERVING, READY, SERVING
 from iamd_server.startup import StartupError, connect, one_line
 from iamd_server.store import Store
 from iamd_server.store.embedded import EmbeddedPostgres
 from iamd_server.store.migrate import migrate
 from iamd_server.store.pool import create_pool
-from iamd_server.worker import FAILED, NOT_SERVING, READY, SERVING
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ class Supervisor:
 
     def _argv(self, slot: _Slot, fd: int) -> list[str]:
         settings = self.settings
-        argv = [sys.executable, "-m", "iamd_server.cli", "serve"]
+        argv = [sys.executable, "-m", "iamd_server.runtime.cli", "serve"]
         argv += ["--listen", self.address]
         argv += ["--credentials-file", str(settings.credentials_file)]
         argv += ["--master-key-file", str(settings.master_key_file)]

@@ -95,9 +95,9 @@ class _Delivery:
 
 async def _run(args: argparse.Namespace, delivery: _Delivery) -> str | None:
     """Creates what is missing; the new root key's account id, or None if none was made."""
-    from iamd_server.bootstrap import Profile, RootKey, create_root_key_once
-    from iamd_server.crypto import MasterKey
-    from iamd_server.master_key import load_master_key
+    from iamd_server.authn.crypto import MasterKey
+    from iamd_server.authn.master_key import load_master_key
+    from iamd_server.runtime.bootstrap import Profile, RootKey, create_root_key_once
     from iamd_server.startup import connect
     from iamd_server.store import Store
     from iamd_server.store.migrate import migrate

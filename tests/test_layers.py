@@ -1,0 +1,104 @@
+"""The server's packages import one way: `runtime/` wires everything; the front doors
+(`api/`, `gateway/`, `replication/`, `sidecar/`, `insight/`) call into `authz/` and `authn/`;
+`authz/` decides from `store/` and `policy/`; `policy/` is the pure engine (standard library
+only). Read from the source with `ast`, so a back edge fails here before it is a cycle."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "server" / "iamd_server"
+
+# Nothing in these imports `api/` (the gRPC servicers) or `runtime/` (the process).
+BELOW_API = ("authn", "authz", "store", "policy", "analysis", "errors", "startup", "validation")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports (relative imports resolved, TYPE_CHECKING included);
+    ``from package import name`` counts as ``package.name``."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    return {_module_name(path): _imports(path) for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def _layer(module: str) -> str:
+    """The top-level room of an iamd_server module: "authz" for iamd_server.authz.cache."""
+    return module.split(".")[1] if module.count(".") else ""
+
+
+def test_the_import_graph_is_read() -> None:
+    graph = _graph()
+    # Known edges: if these are not seen, the parser sees nothing and every check passes.
+    assert "iamd_server.api.dispatch" in graph["iamd_server.runtime.app"]
+    assert "iamd_server.authn.authenticator.Caller" in graph["iamd_server.authz.decisions"]
+    assert "iamd_server.policy.compile" in graph["iamd_server.policy.acl"]
+
+
+def test_nothing_below_api_imports_api_or_runtime() -> None:
+    back_edges = sorted(
+        (module, target)
+        for module, targets in _graph().items()
+        if _layer(module) in BELOW_API
+        for target in targets
+        if _within(target, "iamd_server.api") or _within(target, "iamd_server.runtime")
+    )
+    assert back_edges == []
+
+
+def test_only_runtime_imports_runtime_but_its_metrics() -> None:
+    # `runtime.metrics` is a leaf every front door records into; the rest is the process.
+    edges = sorted(
+        (module, target)
+        for module, targets in _graph().items()
+        if _layer(module) != "runtime"
+        for target in targets
+        if _within(target, "iamd_server.runtime")
+        and not _within(target, "iamd_server.runtime.metrics")
+        and target != "iamd_server.runtime"
+    )
+    assert edges == []
+
+
+def test_runtime_metrics_imports_nothing_of_iamd_server() -> None:
+    graph = _graph()
+    assert not [t for t in graph["iamd_server.runtime.metrics"] if _within(t, "iamd_server")]
+
+
+def test_policy_imports_only_policy_and_the_standard_library() -> None:
+    outside = sorted(
+        (module, target)
+        for module, targets in _graph().items()
+        if _within(module, "iamd_server.policy")
+        for target in targets
+        if not _within(target, "iamd_server.policy")
+        and target.split(".")[0] not in sys.stdlib_module_names
+        and target != "__future__"
+        and not target.startswith("__future__.")
+    )
+    assert outside == []
