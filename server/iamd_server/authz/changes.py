@@ -40,6 +40,7 @@ from typing import Any
 
 import asyncpg
 
+from iamd_server.authz.revision_waiters import RevisionWaiters
 from iamd_server.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class ChangeFeed:
         self._task: asyncio.Task[None] | None = None
         self._beat_task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._waiters = RevisionWaiters()
         # This replica's heartbeat channel (random: replicas never hear each other's).
         self._channel = f"iamd_heartbeat_{secrets.token_hex(8)}"
         self._sequence = 0
@@ -123,10 +124,7 @@ class ChangeFeed:
         if conn is not None and not conn.is_closed():
             with contextlib.suppress(Exception):
                 await conn.close(timeout=2)
-        for _, future in self._waiters:
-            if not future.done():
-                future.cancel()
-        self._waiters.clear()
+        self._waiters.cancel_all()
 
     @property
     def backend_pid(self) -> int | None:
@@ -174,21 +172,7 @@ class ChangeFeed:
 
     async def wait_for(self, revision: int, timeout: float | None) -> bool:
         """Waits until ``revision`` has been applied here; False when ``timeout`` ran out."""
-        if self.applied_revision >= revision:
-            return True
-        if timeout is not None and timeout <= 0:
-            return False
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (revision, future)
-        self._waiters.append(entry)
-        try:
-            await asyncio.wait_for(future, timeout)
-            return True
-        except TimeoutError:
-            return self.applied_revision >= revision
-        finally:
-            with contextlib.suppress(ValueError):
-                self._waiters.remove(entry)
+        return await self._waiters.wait(lambda: self.applied_revision, revision, timeout)
 
     async def _connect(self, *, flush: bool = False) -> None:
         """Opens the listening connection and advances to the database's revision; with
@@ -364,6 +348,4 @@ class ChangeFeed:
         self.applied_revision = revision
         if revision > self.database_revision:
             self.database_revision = revision
-        for wanted, future in self._waiters:
-            if wanted <= revision and not future.done():
-                future.set_result(None)
+        self._waiters.advance(revision)

@@ -31,6 +31,7 @@ import grpc
 from iamd.v1 import replication_pb2 as pb
 
 from iamd_server.authn.sessions import SessionClaims
+from iamd_server.authz.revision_waiters import RevisionWaiters
 from iamd_server.authz.sources import ChangeHandler
 from iamd_server.errors import NotFound, Unavailable
 from iamd_server.replication import messages
@@ -171,7 +172,7 @@ class Follower:
         self.services: list[ServiceDefinitionRecord] = []
         self._index: set[str] | None = None
         self._handlers: list[ChangeHandler] = []
-        self._revision_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._revision_waiters = RevisionWaiters()
         self.applied_revision = 0
         self.database_revision = 0  # metrics.FeedView: the newest the upstream confirmed
         self.synced = False  # a first batch has completed
@@ -229,21 +230,7 @@ class Follower:
         self._handlers.append(handler)
 
     async def wait_for(self, revision: int, timeout: float | None) -> bool:
-        if self.applied_revision >= revision:
-            return True
-        if timeout is not None and timeout <= 0:
-            return False
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (revision, future)
-        self._revision_waiters.append(entry)
-        try:
-            await asyncio.wait_for(future, timeout)
-            return True
-        except TimeoutError:
-            return self.applied_revision >= revision
-        finally:
-            with contextlib.suppress(ValueError):
-                self._revision_waiters.remove(entry)
+        return await self._revision_waiters.wait(lambda: self.applied_revision, revision, timeout)
 
     # -- PolicySource ------------------------------------------------------------------
 
@@ -557,9 +544,7 @@ class Follower:
         if revision <= self.applied_revision:
             return
         self.applied_revision = self.database_revision = revision
-        for wanted, future in self._revision_waiters:
-            if wanted <= revision and not future.done():
-                future.set_result(None)
+        self._revision_waiters.advance(revision)
 
     # -- the connection ----------------------------------------------------------------
 
