@@ -7,13 +7,13 @@ unnest(...). Losing a few seconds of last-used data on a crash is acceptable.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime
 
 import asyncpg
+
+from iamd_server.periodic_flush import PeriodicFlush
 
 log = logging.getLogger(__name__)
 
@@ -24,47 +24,19 @@ _FLUSH_SQL = (
 )
 
 
-class KeyUsage:
+class KeyUsage(PeriodicFlush):
     """Batches last-used updates of long-term access keys."""
 
+    what = "access key last-used times"
+
     def __init__(self, pool: asyncpg.Pool, *, interval: float = 2.0) -> None:
+        super().__init__(interval=interval)
         self._pool = pool
-        self._interval = interval
         self._pending: dict[str, tuple[float, str]] = {}
-        self._task: asyncio.Task[None] | None = None
         self.flushes = 0
 
     def record(self, access_key_id: str, rpc: str) -> None:
         self._pending[access_key_id] = (time.time(), rpc)
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="iamd-key-usage")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        with contextlib.suppress(Exception):
-            await self.flush()
-
-    async def _run(self) -> None:
-        failing = False
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.flush()
-            except Exception as exc:
-                # One line when writes start failing and one when they work again, not one
-                # per attempt while the database is down.
-                if not failing:
-                    log.warning("writing access key last-used times failed (%s); will retry", exc)
-                failing = True
-                continue
-            if failing:
-                log.info("writing access key last-used times works again")
-            failing = False
 
     async def flush(self) -> int:
         if not self._pending:

@@ -10,13 +10,13 @@ principal id is its role's, so sessions count toward the role.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime
 
 import asyncpg
+
+from iamd_server.periodic_flush import PeriodicFlush
 
 log = logging.getLogger(__name__)
 
@@ -53,48 +53,20 @@ def rows_of(pending: dict[tuple[str, str], float]) -> dict[tuple[str, str, str],
     return rows
 
 
-class LastAccessed:
+class LastAccessed(PeriodicFlush):
     """Batches last-accessed times of users and roles."""
 
+    what = "last-accessed times"
+
     def __init__(self, pool: asyncpg.Pool, *, interval: float = 5.0) -> None:
+        super().__init__(interval=interval)
         self._pool = pool
-        self._interval = interval
         self._pending: dict[tuple[str, str], float] = {}
-        self._task: asyncio.Task[None] | None = None
         self.flushes = 0
 
     def note(self, principal_id: str, action: str) -> None:
         """An allowed decision for the user or role ``principal_id`` (hot path)."""
         self._pending[(principal_id, action)] = _time()
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="iamd-last-accessed")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        try:
-            await self.flush()
-        except Exception as exc:
-            log.warning("writing last-accessed times at shutdown failed: %s", exc)
-
-    async def _run(self) -> None:
-        failing = False
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.flush()
-            except Exception as exc:
-                if not failing:
-                    log.warning("writing last-accessed times failed (%s); will retry", exc)
-                failing = True
-                continue
-            if failing:
-                log.info("writing last-accessed times works again")
-            failing = False
 
     async def flush(self) -> int:
         if not self._pending:
