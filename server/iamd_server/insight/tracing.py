@@ -41,6 +41,13 @@ MISSING_EXTRA = (
     " (opentelemetry-sdk, opentelemetry-exporter-otlp-proto-grpc)"
 )
 
+# xds-protos (Envoy's protos, a dependency of iamd) ships an old copy of the
+# opentelemetry.proto modules; installed after opentelemetry-proto, it replaces its files.
+SHADOWED_PROTOS = (
+    "--otel: the opentelemetry.proto modules were overwritten by xds-protos' older copy;"
+    " reinstall them: pip install --force-reinstall --no-deps opentelemetry-proto"
+)
+
 # Not iamd's RPCs: probes and tooling would only add noise to the traces.
 _UNTRACED = frozenset({"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"})
 
@@ -81,6 +88,8 @@ def start(enabled: bool) -> tuple[grpc.aio.ServerInterceptor, ...]:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
     except ImportError as exc:
+        if "opentelemetry.proto" in str(exc):
+            raise StartupError(SHADOWED_PROTOS) from exc
         raise StartupError(MISSING_EXTRA) from exc
     if _provider is None:
         name = os.environ.get("OTEL_SERVICE_NAME") or "iamd"
