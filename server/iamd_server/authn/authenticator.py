@@ -85,6 +85,24 @@ class KeySource(Protocol):
     async def load_access_key(self, *, access_key_id: str) -> StoredKey | None: ...
 
 
+def signature_headers(metadata: Iterable[tuple[str, str | bytes]]) -> tuple[str, str, str, str]:
+    """(key id, date, signature, session token or "") of a signed call's metadata;
+    Unauthenticated when the call is not signed."""
+    key_id = date = signature = token = ""
+    for name, value in metadata:
+        if name == signing.HEADER_KEY_ID:
+            key_id = str(value)
+        elif name == signing.HEADER_DATE:
+            date = str(value)
+        elif name == signing.HEADER_SIGNATURE:
+            signature = str(value)
+        elif name == signing.HEADER_TOKEN:
+            token = str(value)
+    if not key_id or not date or not signature:
+        raise Unauthenticated("missing request signature (x-iamd-access-key-id/date/signature)")
+    return key_id, date, signature, token
+
+
 @dataclass(frozen=True, slots=True)
 class _KeyEntry:
     keys: signing.SigningKeys
@@ -170,18 +188,7 @@ class Authenticator:
     async def authenticate(
         self, method: str, request_bytes: bytes, metadata: Iterable[tuple[str, str | bytes]]
     ) -> Caller:
-        key_id = date = signature = token = ""
-        for name, value in metadata:
-            if name == signing.HEADER_KEY_ID:
-                key_id = str(value)
-            elif name == signing.HEADER_DATE:
-                date = str(value)
-            elif name == signing.HEADER_SIGNATURE:
-                signature = str(value)
-            elif name == signing.HEADER_TOKEN:
-                token = str(value)
-        if not key_id or not date or not signature:
-            raise Unauthenticated("missing request signature (x-iamd-access-key-id/date/signature)")
+        key_id, date, signature, token = signature_headers(metadata)
         digest = hashlib.sha256(request_bytes).hexdigest()
         return await self.verify(method, date, key_id, digest, signature, token)
 

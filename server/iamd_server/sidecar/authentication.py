@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from iamd_client import signing
 
-from iamd_server.authn.authenticator import REFUSED, Caller
+from iamd_server.authn.authenticator import REFUSED, Caller, signature_headers
 from iamd_server.errors import Unauthenticated
 from iamd_server.replication.sessions import is_session_key_id, is_token
 from iamd_server.sidecar.follower import Follower
@@ -37,18 +37,7 @@ class ScopedKeyAuthenticator:
     async def authenticate(
         self, method: str, request_bytes: bytes, metadata: Iterable[tuple[str, str | bytes]]
     ) -> Caller:
-        key_id = date = signature = token = ""
-        for name, value in metadata:
-            if name == signing.HEADER_KEY_ID:
-                key_id = str(value)
-            elif name == signing.HEADER_DATE:
-                date = str(value)
-            elif name == signing.HEADER_SIGNATURE:
-                signature = str(value)
-            elif name == signing.HEADER_TOKEN:
-                token = str(value)
-        if not key_id or not date or not signature:
-            raise Unauthenticated("missing request signature (x-iamd-access-key-id/date/signature)")
+        key_id, date, signature, token = signature_headers(metadata)
         if not signing.timestamp_is_fresh(date):
             raise Unauthenticated("request timestamp is outside the accepted 5 minute window")
         if len(signature) != 64 or not signature.isascii():
