@@ -1,5 +1,6 @@
 """The server's packages import one way: `runtime/` wires everything; the front doors
-(`api/`, `gateway/`, `replication/`, `sidecar/`, `insight/`) call into `authz/` and `authn/`;
+(`api/`, `gateway/`, `replication/`, `sidecar/`) call into `authz/` and `authn/` and report
+decisions to `insight/`, which reads `authz/` but never `api/`;
 `authz/` decides from `store/` and `policy/`; `policy/` is the pure engine (standard library
 only). Read from the source with `ast`, so a back edge fails here before it is a cycle."""
 
@@ -12,7 +13,17 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "server" / "iamd_server"
 
 # Nothing in these imports `api/` (the gRPC servicers) or `runtime/` (the process).
-BELOW_API = ("authn", "authz", "store", "policy", "analysis", "errors", "startup", "validation")
+BELOW_API = (
+    "authn",
+    "authz",
+    "store",
+    "policy",
+    "analysis",
+    "errors",
+    "startup",
+    "validation",
+    "insight",
+)
 
 
 def _module_name(path: Path) -> str:

@@ -29,8 +29,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from iamd_server.api.authorization import reason_code
 from iamd_server.authz.entries import UNKNOWN_PRINCIPAL
+from iamd_server.authz.requests import reason_code
 from iamd_server.policy import Decision, EvaluationResult
 from iamd_server.policy.compile import MatchedStatement
 

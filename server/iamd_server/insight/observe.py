@@ -7,8 +7,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from iamd_server.api.authorization import request_context
 from iamd_server.authz.cache import MISSING
+from iamd_server.authz.requests import request_context
 from iamd_server.insight import tracing
 from iamd_server.insight.decision_log import DecisionLog, request_id
 from iamd_server.insight.last_accessed import LastAccessed
