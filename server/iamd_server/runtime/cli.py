@@ -27,6 +27,24 @@ def _positive(value: str) -> float:
     return number
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    """A boolean environment variable, read one way for every flag: an unrecognised value
+    is an error rather than a silent yes (IAMD_OIDC_ALLOW_HTTP=False must not allow http)."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    word = value.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise SystemExit(f"iamd: {name}={value!r} is not a boolean (true/false, 1/0, yes/no, on/off)")
+
+
 def _add_database_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url",
@@ -190,7 +208,7 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--oidc-allow-http",
         action="store_true",
-        default=os.environ.get("IAMD_OIDC_ALLOW_HTTP", "") not in ("", "0", "false"),
+        default=_env_flag("IAMD_OIDC_ALLOW_HTTP", False),
         help="accept and fetch plain http:// JWKS URLs, for tests and development only (env"
         " IAMD_OIDC_ALLOW_HTTP; default: https only)",
     )
@@ -204,7 +222,7 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--bootstrap",
         action=argparse.BooleanOptionalAction,
-        default=os.environ.get("IAMD_BOOTSTRAP", "true").lower() not in ("0", "false", "no", "off"),
+        default=_env_flag("IAMD_BOOTSTRAP", True),
         help="on an empty database, create the organization and write its root credentials"
         " to --credentials-file (default; env IAMD_BOOTSTRAP=false turns it off, for"
         " replicas whose credentials come from `iamd bootstrap`)",
@@ -290,7 +308,7 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--otel",
         action=argparse.BooleanOptionalAction,
-        default=os.environ.get("IAMD_OTEL", "").lower() in ("1", "true", "yes"),
+        default=_env_flag("IAMD_OTEL", False),
         help="export a trace span per RPC, decisions as attributes, over OTLP/gRPC to"
         " OTEL_EXPORTER_OTLP_ENDPOINT (needs iamd[otel]; env IAMD_OTEL; default: off)",
     )
