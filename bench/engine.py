@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from iamd_server.policy import (
+from iamd_policy import (
     AuthorizationRequest,
     Context,
     Decision,

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from iamd_server.policy.patterns import compile_arn_patterns, compile_globs
+from iamd_policy.patterns import compile_arn_patterns, compile_globs
 
 ACCOUNT = "111122223333"
 

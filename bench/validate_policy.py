@@ -19,8 +19,8 @@ import statistics
 import time
 from typing import Any
 
-from iamd_server.policy import PolicyKind, builtin_registry
-from iamd_server.policy.findings import validate_policy_document
+from iamd_policy import PolicyKind, builtin_registry
+from iamd_policy.findings import validate_policy_document
 
 
 def _doc(statements: list[dict[str, Any]]) -> str:

@@ -11,12 +11,12 @@ import json
 import time
 
 import asyncpg
+from iamd_policy import Decision
 from iamd_server.authn.authenticator import Caller
 from iamd_server.authn.sessions import SessionClaims
 from iamd_server.authz.changes import ChangeFeed
 from iamd_server.authz.decisions import Decider
 from iamd_server.authz.session_policies import SessionPolicies
-from iamd_server.policy import Decision
 from iamd_server.store import Store
 
 MGMT = "111111111111"

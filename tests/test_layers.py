@@ -1,8 +1,9 @@
 """The server's packages import one way: `runtime/` wires everything; the front doors
 (`api/`, `gateway/`, `replication/`, `sidecar/`) call into `authz/` and `authn/` and report
 decisions to `insight/`, which reads `authz/` but never `api/`;
-`authz/` decides from `store/` and `policy/`; `policy/` is the pure engine (standard library
-only). Read from the source with `ast`, so a back edge fails here before it is a cycle."""
+`authz/` decides from `store/` and the engine, `iamd_policy` (in the client distribution, so
+that the SDK decides with the same code), which imports the standard library only. Read from
+the source with `ast`, so a back edge fails here before it is a cycle."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ import ast
 import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "server" / "iamd_server"
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "server" / "iamd_server"
+ENGINE = ROOT / "client" / "iamd_policy"
 
 # Nothing in these imports `api/` (the gRPC servicers) or `runtime/` (the process).
 BELOW_API = (
     "authn",
     "authz",
     "store",
-    "policy",
     "analysis",
     "errors",
     "startup",
@@ -27,7 +29,8 @@ BELOW_API = (
 
 
 def _module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    root = ENGINE.parent if path.is_relative_to(ENGINE) else PACKAGE.parent
+    parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -51,7 +54,8 @@ def _imports(path: Path) -> set[str]:
 
 
 def _graph() -> dict[str, set[str]]:
-    return {_module_name(path): _imports(path) for path in sorted(PACKAGE.rglob("*.py"))}
+    paths = sorted([*PACKAGE.rglob("*.py"), *ENGINE.rglob("*.py")])
+    return {_module_name(path): _imports(path) for path in paths}
 
 
 def _within(module: str, package: str) -> bool:
@@ -68,14 +72,14 @@ def test_the_import_graph_is_read() -> None:
     # Known edges: if these are not seen, the parser sees nothing and every check passes.
     assert "iamd_server.api.dispatch" in graph["iamd_server.runtime.app"]
     assert "iamd_server.authn.authenticator.Caller" in graph["iamd_server.authz.decisions"]
-    assert "iamd_server.policy.compile" in graph["iamd_server.policy.acl"]
+    assert "iamd_policy.compile" in graph["iamd_policy.acl"]
 
 
 def test_nothing_below_api_imports_api_or_runtime() -> None:
     back_edges = sorted(
         (module, target)
         for module, targets in _graph().items()
-        if _layer(module) in BELOW_API
+        if _layer(module) in BELOW_API or _within(module, "iamd_policy")
         for target in targets
         if _within(target, "iamd_server.api") or _within(target, "iamd_server.runtime")
     )
@@ -101,13 +105,13 @@ def test_runtime_metrics_imports_nothing_of_iamd_server() -> None:
     assert not [t for t in graph["iamd_server.runtime.metrics"] if _within(t, "iamd_server")]
 
 
-def test_policy_imports_only_policy_and_the_standard_library() -> None:
+def test_the_engine_imports_only_itself_and_the_standard_library() -> None:
     outside = sorted(
         (module, target)
         for module, targets in _graph().items()
-        if _within(module, "iamd_server.policy")
+        if _within(module, "iamd_policy")
         for target in targets
-        if not _within(target, "iamd_server.policy")
+        if not _within(target, "iamd_policy")
         and target.split(".")[0] not in sys.stdlib_module_names
         and target != "__future__"
         and not target.startswith("__future__.")

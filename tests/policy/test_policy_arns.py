@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from iamd_server.policy import Context, PolicyKind, PolicyValidationError, validate_policy
-from iamd_server.policy.conditions import compile_condition
+from iamd_policy import Context, PolicyKind, PolicyValidationError, validate_policy
+from iamd_policy.conditions import compile_condition
 
 from tests.policy.policy_helpers import ACCT, OTHER_USER, allow, decision, deny, doc
 

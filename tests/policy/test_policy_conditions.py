@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from iamd_server.policy import Context
-from iamd_server.policy.conditions import compile_condition
+from iamd_policy import Context
+from iamd_policy.conditions import compile_condition
 
 
 def check(operator: str, values: list[str] | str, context: Context, key: str = "k:a") -> bool:

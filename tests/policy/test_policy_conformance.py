@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from iamd_server.policy.simulate import simulate_line
+from iamd_policy.simulate import simulate_line
 
 CORPUS = Path(__file__).resolve().parents[1] / "conformance" / "public.jsonl"
 SERVER = Path(__file__).resolve().parents[2] / "server"
@@ -70,9 +70,7 @@ def _run_cli(command: list[str], lines: str) -> dict[str, dict[str, Any]]:
 def test_corpus_through_cli_module() -> None:
     cases = load_cases()
     lines = "".join(request_line(case) + "\n" for case in cases)
-    outputs = _run_cli(
-        [sys.executable, "-m", "iamd_server.policy.simulate", "--format", "json"], lines
-    )
+    outputs = _run_cli([sys.executable, "-m", "iamd_policy.simulate", "--format", "json"], lines)
     assert len(outputs) == len(cases)
     assert compare(cases, outputs) == []
 
@@ -190,7 +188,7 @@ def test_cli_errors_do_not_stop_the_run(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "iamd_server.policy.simulate",
+            "iamd_policy.simulate",
             "--input",
             str(path),
             "--format",
@@ -229,7 +227,7 @@ def test_cli_errors_do_not_stop_the_run(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "iamd_server.policy.simulate",
+            "iamd_policy.simulate",
             "--input",
             str(path),
             "--format",

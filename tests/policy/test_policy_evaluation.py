@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from iamd_server.policy import (
+from iamd_policy import (
     Context,
     DecidedBy,
     Decision,
@@ -514,7 +514,7 @@ def test_acl_grants() -> None:
 
 
 def test_acl_generic_mapping() -> None:
-    from iamd_server.policy import acl_actions
+    from iamd_policy import acl_actions
 
     arn = "arn:aws:svc:us-east-1:111122223333:thing/x"
     assert acl_actions("READ", arn) == ("svc:Get*", "svc:List*", "svc:Describe*")

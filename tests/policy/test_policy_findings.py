@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from iamd_server.policy import (
+from iamd_policy import (
     PolicyKind,
     PolicyValidationError,
     ServiceDefinition,
@@ -19,8 +19,8 @@ from iamd_server.policy import (
     builtin_registry,
     validate_policy,
 )
-from iamd_server.policy.findings import Finding, FindingType, validate_policy_document
-from iamd_server.policy.findings.globs import Budget, BudgetExceeded, glob_covers, glob_match
+from iamd_policy.findings import Finding, FindingType, validate_policy_document
+from iamd_policy.findings.globs import Budget, BudgetExceeded, glob_covers, glob_match
 
 from tests.policy.policy_helpers import ACCT, allow, deny, doc
 

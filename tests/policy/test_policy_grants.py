@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from iamd_server.policy import (
+from iamd_policy import (
     DecidedBy,
     Decision,
     PolicyKind,

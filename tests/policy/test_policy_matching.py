@@ -6,7 +6,7 @@ from collections.abc import Collection
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from iamd_server.policy.patterns import (
+from iamd_policy.patterns import (
     ArnPattern,
     Glob,
     arn_from_pieces,

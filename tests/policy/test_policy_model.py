@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from iamd_server.policy import (
+from iamd_policy import (
     Context,
     ContextError,
     Principal,

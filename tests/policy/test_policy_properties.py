@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from iamd_server.policy import (
+from iamd_policy import (
     AuthorizationRequest,
     Context,
     Decision,

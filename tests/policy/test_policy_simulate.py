@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from iamd_server.policy import (
+from iamd_policy import (
     ContextError,
     InvalidInputError,
     PolicyValidationError,

@@ -7,7 +7,7 @@ import re
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from iamd_server.policy.templates import compile_template
+from iamd_policy.templates import compile_template
 
 SETTINGS = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 _VAR = re.compile(r"\$\{([A-Za-z0-9_]+)\}")

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from iamd_server.policy import PolicyKind, PolicyValidationError, parse_policy, validate_policy
+from iamd_policy import PolicyKind, PolicyValidationError, parse_policy, validate_policy
 
 from tests.policy.policy_helpers import ACCT, OTHER, OTHER_USER, USER, allow, decision, doc
 

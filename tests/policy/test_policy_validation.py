@@ -7,14 +7,14 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from iamd_server.policy import (
+from iamd_policy import (
     MAX_POLICY_SIZE,
     PolicyKind,
     PolicyValidationError,
     policy_size,
     validate_policy,
 )
-from iamd_server.policy.grammar import MAX_NESTING, _nesting_depth
+from iamd_policy.grammar import MAX_NESTING, _nesting_depth
 
 from tests.policy.policy_helpers import allow, doc
 

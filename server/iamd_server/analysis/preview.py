@@ -16,16 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from iamd_server.authz.decisions import Decider
-from iamd_server.authz.entries import (
-    PrincipalEntry,
-    ResourceEntry,
-    compile_loaded,
-    principal_for,
-    trusted_context,
-)
-from iamd_server.errors import Unavailable
-from iamd_server.policy import (
+from iamd_policy import (
     CompiledPolicy,
     EvaluationResult,
     PolicyKind,
@@ -33,6 +24,16 @@ from iamd_server.policy import (
     PolicySets,
     compile_policy,
 )
+from iamd_policy.entries import (
+    PrincipalEntry,
+    ResourceEntry,
+    compile_loaded,
+    principal_for,
+    trusted_context,
+)
+
+from iamd_server.authz.decisions import Decider
+from iamd_server.errors import Unavailable
 from iamd_server.store.records import LoadedPolicy, PrincipalPolicies
 
 __all__ = ["Change", "ChangedDecision", "Preview", "preview"]

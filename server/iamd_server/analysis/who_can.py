@@ -20,11 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
-
-from iamd_server.authz.decisions import Decider
-from iamd_server.authz.entries import compile_loaded
-from iamd_server.errors import NotFound, Unavailable
-from iamd_server.policy import (
+from iamd_policy import (
     CompiledPolicy,
     Context,
     Decision,
@@ -32,6 +28,10 @@ from iamd_server.policy import (
     PolicyKind,
     PolicySet,
 )
+from iamd_policy.entries import compile_loaded
+
+from iamd_server.authz.decisions import Decider
+from iamd_server.errors import NotFound, Unavailable
 from iamd_server.store import reach
 from iamd_server.store.records import LoadedPolicy
 

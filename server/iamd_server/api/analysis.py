@@ -13,6 +13,8 @@ import asyncio
 import base64
 
 from iamd.v1 import analysis_pb2 as pb
+from iamd_policy import PolicyKind
+from iamd_policy.findings import Finding, FindingType, Location, validate_policy_document
 
 from iamd_server.analysis.who_can import WhoCan
 from iamd_server.api.analysis_access import AccessAnalysis
@@ -20,8 +22,6 @@ from iamd_server.api.analysis_preview import PolicyPreview
 from iamd_server.api.dispatch import Call
 from iamd_server.authz.decisions import Decider
 from iamd_server.errors import InvalidArgument
-from iamd_server.policy import PolicyKind
-from iamd_server.policy.findings import Finding, FindingType, Location, validate_policy_document
 from iamd_server.store import Store
 
 __all__ = ["MAX_DOCUMENT_CHARACTERS", "AnalysisServicer"]

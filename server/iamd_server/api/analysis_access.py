@@ -12,14 +12,14 @@ import binascii
 
 from iamd.v1 import analysis_pb2 as pb
 from iamd.v1 import authorization_pb2, types_pb2
+from iamd_policy import Decision, MatchedStatement
+from iamd_policy.entries import account_of, valid_account
 
 from iamd_server.analysis.who_can import Access, WhoCan, service_actions
 from iamd_server.api.authorization import explanation
 from iamd_server.api.dispatch import Call
 from iamd_server.authz.decisions import Decider
-from iamd_server.authz.entries import account_of, valid_account
 from iamd_server.errors import InvalidArgument
-from iamd_server.policy import Decision, MatchedStatement
 
 __all__ = ["DECISIONS", "AccessAnalysis", "decode_marker", "encode_marker", "page_size"]
 

@@ -14,6 +14,15 @@ import dataclasses
 from typing import Any
 
 from iamd.v1 import analysis_pb2 as pb
+from iamd_policy import (
+    CompiledPolicy,
+    PolicyKind,
+    PolicySet,
+    acl_grants_to_policy,
+    bind_principal_ids,
+    compile_policy,
+)
+from iamd_policy.entries import ResourceEntry, account_of, valid_account
 
 from iamd_server import validation
 from iamd_server.analysis.preview import Change, preview, replace_identity
@@ -23,16 +32,7 @@ from iamd_server.api.authorization import explanation
 from iamd_server.api.dispatch import Call
 from iamd_server.authn.authenticator import Caller
 from iamd_server.authz.decisions import Decider
-from iamd_server.authz.entries import ResourceEntry, account_of, valid_account
 from iamd_server.errors import InvalidArgument, NotFound
-from iamd_server.policy import (
-    CompiledPolicy,
-    PolicyKind,
-    PolicySet,
-    acl_grants_to_policy,
-    bind_principal_ids,
-    compile_policy,
-)
 from iamd_server.store import Store, reach
 from iamd_server.store.records import SOURCE_BOUNDARY, LoadedPolicy, PrincipalPolicies
 

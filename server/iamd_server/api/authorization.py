@@ -16,19 +16,40 @@ from typing import TYPE_CHECKING, Any
 
 from iamd.v1 import authorization_pb2 as pb
 from iamd.v1 import types_pb2
-
-from iamd_server.api.dispatch import Call
-from iamd_server.authn.authenticator import Caller
-from iamd_server.authn.end_users import EndUsers
-from iamd_server.authz.cache import MISSING
-from iamd_server.authz.decisions import AUTHORIZE_ACTION, SETTLE_ATTEMPTS, Decider, OwnerMismatch
-from iamd_server.authz.entries import (
+from iamd_policy import AuthorizationRequest as EngineRequest
+from iamd_policy import (
+    Context,
+    ContextError,
+    DecidedBy,
+    Decision,
+    EvaluationResult,
+    PolicyKind,
+    PolicySet,
+    PolicySets,
+    PolicyValidationError,
+    Principal,
+    PrincipalKind,
+    evaluate,
+)
+from iamd_policy.entries import (
     UNKNOWN_PRINCIPAL,
     PrincipalEntry,
     ResourceEntry,
     account_of,
     valid_account,
 )
+from iamd_policy.simulate import (
+    InvalidInputError,
+    SimulationInput,
+    build_policy_sets,
+    simulate_custom_policy,
+)
+
+from iamd_server.api.dispatch import Call
+from iamd_server.authn.authenticator import Caller
+from iamd_server.authn.end_users import EndUsers
+from iamd_server.authz.cache import MISSING
+from iamd_server.authz.decisions import AUTHORIZE_ACTION, SETTLE_ATTEMPTS, Decider, OwnerMismatch
 from iamd_server.authz.requests import (
     CONTEXT_TYPES,
     check_context_sizes,
@@ -44,27 +65,6 @@ from iamd_server.errors import (
     PermissionDenied,
     Unauthenticated,
     Unavailable,
-)
-from iamd_server.policy import AuthorizationRequest as EngineRequest
-from iamd_server.policy import (
-    Context,
-    ContextError,
-    DecidedBy,
-    Decision,
-    EvaluationResult,
-    PolicyKind,
-    PolicySet,
-    PolicySets,
-    PolicyValidationError,
-    Principal,
-    PrincipalKind,
-    evaluate,
-)
-from iamd_server.policy.simulate import (
-    InvalidInputError,
-    SimulationInput,
-    build_policy_sets,
-    simulate_custom_policy,
 )
 from iamd_server.runtime.metrics import DECISIONS
 

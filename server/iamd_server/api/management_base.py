@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from iamd_policy import Context
+
 from iamd_server import validation
 from iamd_server.api import targets
 from iamd_server.api.dispatch import Call
@@ -16,7 +18,6 @@ from iamd_server.authn.authenticator import Caller
 from iamd_server.authn.crypto import MasterKey
 from iamd_server.authz.decisions import Decider
 from iamd_server.errors import FailedPrecondition, InvalidArgument, NotFound
-from iamd_server.policy import Context
 from iamd_server.store import Store
 from iamd_server.store.records import Tag
 

@@ -8,13 +8,13 @@ from functools import lru_cache
 
 from iamd.v1 import management_pb2 as pb
 from iamd.v1 import types_pb2
+from iamd_policy import builtin_registry
 
 from iamd_server import validation
 from iamd_server.api import convert, targets
 from iamd_server.api.dispatch import Call
 from iamd_server.api.management_base import ManagementBase, Target, marker_out, paging
 from iamd_server.errors import InvalidArgument
-from iamd_server.policy import builtin_registry
 from iamd_server.store.base import decode_marker, encode_marker
 
 

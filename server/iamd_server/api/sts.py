@@ -18,6 +18,13 @@ from datetime import UTC, datetime
 
 from iamd.v1 import sts_pb2 as pb
 from iamd.v1 import types_pb2
+from iamd_policy import (
+    Context,
+    Decision,
+    PolicyKind,
+    PolicyValidationError,
+    validate_policy,
+)
 
 from iamd_server import validation
 from iamd_server.api import convert
@@ -41,13 +48,6 @@ from iamd_server.errors import (
     NotFound,
     PermissionDenied,
     Unauthenticated,
-)
-from iamd_server.policy import (
-    Context,
-    Decision,
-    PolicyKind,
-    PolicyValidationError,
-    validate_policy,
 )
 from iamd_server.store import Store
 from iamd_server.store.credentials import login_name_key

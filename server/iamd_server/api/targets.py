@@ -28,10 +28,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from iamd_policy import Context, ContextError
+
 from iamd_server import validation
 from iamd_server.authn.authenticator import Caller
 from iamd_server.errors import InvalidArgument
-from iamd_server.policy import Context, ContextError
 from iamd_server.store.records import Tag
 
 ANY = "*"

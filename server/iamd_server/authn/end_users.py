@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from iamd.v1 import authorization_pb2 as pb
 from iamd_client import signing
+from iamd_policy.entries import PrincipalEntry
 
 from iamd_server.authn.authenticator import Authenticator, Caller, is_hex64
 from iamd_server.authn.sessions import MAX_TOKEN_BYTES
-from iamd_server.authz.entries import PrincipalEntry
 from iamd_server.authz.session_policies import SessionPolicies
 from iamd_server.errors import InvalidArgument
 

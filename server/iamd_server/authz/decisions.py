@@ -15,30 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from iamd_server.authn.authenticator import Caller
-from iamd_server.authz.cache import MISSING, Built, CacheStats, DependencyCache
-from iamd_server.authz.entries import (
-    MEMO_EXPLAIN_BYTES,
-    MEMO_ITEM_BYTES,
-    MEMO_LIMIT,
-    ROLE_ARN,
-    UNKNOWN_PRINCIPAL,
-    PrincipalEntry,
-    ResourceEntry,
-    RoleBase,
-    account_of,
-    compile_loaded,
-    definition_from_record,
-    dependencies,
-    entry_size,
-    name_key,
-    principal_for,
-    session_parts,
-    trusted_context,
-)
-from iamd_server.authz.sources import PolicySource, RevisionFeed
-from iamd_server.errors import InvalidArgument, PermissionDenied, Unavailable
-from iamd_server.policy import (
+from iamd_policy import (
     AuthorizationRequest,
     CompiledPolicy,
     Context,
@@ -51,12 +28,42 @@ from iamd_server.policy import (
     PrincipalKind,
     ServiceDefinitionError,
     ServiceRegistry,
-    acl_grants_to_policy,
-    bind_principal_ids,
     builtin_registry,
-    compile_policy,
     evaluate,
 )
+from iamd_policy.entries import (
+    MEMO_EXPLAIN_BYTES,
+    MEMO_ITEM_BYTES,
+    MEMO_LIMIT,
+    ROLE_ARN,
+    UNKNOWN_PRINCIPAL,
+    PrincipalEntry,
+    ResourceEntry,
+    RoleBase,
+    account_of,
+    compile_loaded,
+    compile_principal,
+    compile_resource,
+    compile_trust,
+    definition_from_record,
+    dependencies,
+    entry_size,
+    name_key,
+    resource_entry_size,
+    session_parts,
+    timeless,
+)
+from iamd_policy.entries import (
+    OwnerMismatch as EngineOwnerMismatch,
+)
+from iamd_policy.entries import (
+    resource_owner as owner_of,
+)
+
+from iamd_server.authn.authenticator import Caller
+from iamd_server.authz.cache import MISSING, Built, CacheStats, DependencyCache
+from iamd_server.authz.sources import PolicySource, RevisionFeed
+from iamd_server.errors import InvalidArgument, PermissionDenied, Unavailable
 from iamd_server.store.records import PrincipalPolicies
 
 log = logging.getLogger(__name__)
@@ -98,20 +105,11 @@ def resource_owner(
     requested: str | None,
     resource_entry: ResourceEntry | None,
 ) -> str | None:
-    """The account that owns ``resource`` for a decision: the ARN's account field, else the
-    account stored with the resource's policy or ACL (whoever claimed the account-less ARN
-    first), else the request's ``resource_owner_account``, else the principal's account.
-
-    A request naming another owner than the ARN or the stored record is refused rather than
-    ignored: it would make a member's resource policy decide as if for its own account's
-    principals (or the reverse), and a caller whose idea of the owner is wrong should learn it.
-    """
-    known = account_of(resource) or (resource_entry.account if resource_entry else None)
-    if known is not None:
-        if requested is not None and requested != known:
-            raise OwnerMismatch()
-        return known
-    return requested or entry.account
+    """entries.resource_owner, its refusal as the request's INVALID_ARGUMENT."""
+    try:
+        return owner_of(entry, resource, requested, resource_entry)
+    except EngineOwnerMismatch:
+        raise OwnerMismatch() from None
 
 
 def _drop_memo(entry: PrincipalEntry | None) -> None:
@@ -120,16 +118,6 @@ def _drop_memo(entry: PrincipalEntry | None) -> None:
     if entry is not None and entry.memo:
         entry.memo = {}
         entry.memo_bytes = 0
-
-
-def timeless(
-    entry: PrincipalEntry, resource_entry: ResourceEntry | None, context: Context | None
-) -> bool:
-    return (
-        context is None
-        and entry.memoizable
-        and (resource_entry is None or not resource_entry.uses_clock)
-    )
 
 
 # Remembered "may this caller ask about that principal" answers: bytes of one besides its
@@ -452,31 +440,10 @@ class Decider:
 
     def _compile_principal(self, arn: str, policies: PrincipalPolicies) -> PrincipalEntry:
         try:
-            return self._compile_policies(arn, policies)
+            return compile_principal(arn, policies)
         except ValueError as exc:
             # A stored document the engine refuses: fail closed for this principal.
             raise Unavailable(f"cannot compile the policies of {arn}: {exc}") from exc
-
-    def _compile_policies(self, arn: str, policies: PrincipalPolicies) -> PrincipalEntry:
-        principal = principal_for(arn, policies)
-        identity = PolicySet.of(compile_loaded(p, PolicyKind.IDENTITY) for p in policies.identity)
-        boundary = (
-            PolicySet.of([compile_loaded(policies.boundary, PolicyKind.PERMISSIONS_BOUNDARY)])
-            if policies.boundary is not None
-            else None
-        )
-        scp_levels = tuple(
-            PolicySet.of(compile_loaded(p, PolicyKind.SERVICE_CONTROL) for p in level)
-            for level in policies.scp_levels
-        )
-        sets = PolicySets(identity=identity, boundary=boundary, scp_levels=scp_levels)
-        return PrincipalEntry(
-            principal,
-            sets,
-            trusted_context(policies, principal),
-            policies.revision,
-            policies.unique_id or policies.account_id,
-        )
 
     def lookup_resource(self, resource_arn: str) -> PolicySet | object | None:
         if resource_arn == "*":
@@ -530,30 +497,12 @@ class Decider:
             role = await self._store.load_principal_policies(principal_arn=resource_arn)
             if role is None or role.trust_policy is None or role.kind != "role":
                 return Built(None, keys, 64)
-            trust = compile_policy(
-                role.trust_policy, PolicyKind.TRUST, policy_id=resource_arn, source_type="role"
-            )
-            bind_principal_ids(trust, dict(role.trust_principal_ids))
-            entry = ResourceEntry(PolicySet.of([trust]), role_account.group(1))
+            entry = compile_trust(resource_arn, role)
             return Built(entry, keys, 256 + len(role.trust_policy) * 8)
         loaded = await self._store.load_resource_policy(resource_arn=resource_arn)
         if loaded is None:
             return Built(None, keys, 64)
-        compiled: list[CompiledPolicy] = []
-        if loaded.document is not None:
-            document = compile_policy(
-                loaded.document,
-                PolicyKind.RESOURCE,
-                policy_id=resource_arn,
-                source_type="resource",
-            )
-            compiled.append(bind_principal_ids(document, dict(loaded.principal_ids)))
-        if loaded.acl:
-            grants = [(g.grantee, g.permission) for g in loaded.acl]
-            compiled.append(acl_grants_to_policy(grants, resource_arn, policy_id=resource_arn))
-        size = 256 + len(loaded.document or "") * 8 + 128 * len(loaded.acl)
-        entry = ResourceEntry(PolicySet.of(compiled), loaded.account_id)
-        return Built(entry, keys, size)
+        return Built(compile_resource(resource_arn, loaded), keys, resource_entry_size(loaded))
 
     # -- decisions ---------------------------------------------------------------------
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from iamd_policy import Context, Decision, PolicySets, Principal, PrincipalKind
+from iamd_policy.entries import PrincipalEntry
+
 from iamd_server.authn import oidc
 from iamd_server.authz.decisions import Decider
-from iamd_server.authz.entries import PrincipalEntry
-from iamd_server.policy import Context, Decision, PolicySets, Principal, PrincipalKind
 
 ACTION = "sts:AssumeRoleWithWebIdentity"
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from iamd.v1 import types_pb2
+from iamd_policy import Context, ContextError, DecidedBy, Decision, EvaluationResult
+from iamd_policy.entries import UNKNOWN_PRINCIPAL, reserved_key
 
-from iamd_server.authz.entries import UNKNOWN_PRINCIPAL, reserved_key
 from iamd_server.errors import InvalidArgument
-from iamd_server.policy import Context, ContextError, DecidedBy, Decision, EvaluationResult
 
 # Request context bounds (README, API notes): keys per request, values per key, characters
 # per value (2,048: the longest ARN AWS allows) and per key name.

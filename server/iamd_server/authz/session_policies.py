@@ -15,12 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from iamd_server.authn.sessions import SessionClaims
-from iamd_server.authz.cache import CacheStats
-from iamd_server.authz.decisions import Decider, Outcome, timeless
-from iamd_server.authz.entries import UNKNOWN_PRINCIPAL, PrincipalEntry, ResourceEntry
-from iamd_server.errors import NotFound, Unavailable
-from iamd_server.policy import (
+from iamd_policy import (
     CompiledPolicy,
     Context,
     PolicyKind,
@@ -28,6 +23,12 @@ from iamd_server.policy import (
     PolicySets,
     compile_policy,
 )
+from iamd_policy.entries import UNKNOWN_PRINCIPAL, PrincipalEntry, ResourceEntry, timeless
+
+from iamd_server.authn.sessions import SessionClaims
+from iamd_server.authz.cache import CacheStats
+from iamd_server.authz.decisions import Decider, Outcome
+from iamd_server.errors import NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 

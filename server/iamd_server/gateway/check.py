@@ -32,11 +32,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from iamd_policy import Context, Decision, EvaluationResult, ServiceDefinition
+from iamd_policy.entries import UNKNOWN_PRINCIPAL, PrincipalEntry, valid_account
+
 from iamd_server.authn.authenticator import Caller
 from iamd_server.authz.cache import MISSING
 from iamd_server.authz.changes import ChangeFeed
 from iamd_server.authz.decisions import Decider
-from iamd_server.authz.entries import UNKNOWN_PRINCIPAL, PrincipalEntry, valid_account
 from iamd_server.authz.session_policies import SessionPolicies
 from iamd_server.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from iamd_server.gateway.bindings import (
@@ -47,7 +49,6 @@ from iamd_server.gateway.bindings import (
     request_segments,
 )
 from iamd_server.gateway.http_principal import HttpPrincipals
-from iamd_server.policy import Context, Decision, EvaluationResult, ServiceDefinition
 from iamd_server.runtime.metrics import DECISIONS
 
 if TYPE_CHECKING:

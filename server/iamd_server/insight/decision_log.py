@@ -29,10 +29,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from iamd_server.authz.entries import UNKNOWN_PRINCIPAL
+from iamd_policy import Decision, EvaluationResult
+from iamd_policy.compile import MatchedStatement
+from iamd_policy.entries import UNKNOWN_PRINCIPAL
+
 from iamd_server.authz.requests import reason_code
-from iamd_server.policy import Decision, EvaluationResult
-from iamd_server.policy.compile import MatchedStatement
 
 log = logging.getLogger(__name__)
 

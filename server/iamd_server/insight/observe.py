@@ -7,16 +7,18 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from iamd_policy import Context, Decision, EvaluationResult
+
 from iamd_server.authz.cache import MISSING
 from iamd_server.authz.requests import request_context
 from iamd_server.insight import tracing
 from iamd_server.insight.decision_log import DecisionLog, request_id
 from iamd_server.insight.last_accessed import LastAccessed
-from iamd_server.policy import Context, Decision, EvaluationResult
 
 if TYPE_CHECKING:
+    from iamd_policy.entries import PrincipalEntry
+
     from iamd_server.authz.decisions import Decider
-    from iamd_server.authz.entries import PrincipalEntry
 
 _ALLOWED = Decision.ALLOWED
 

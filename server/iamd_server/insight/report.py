@@ -15,9 +15,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from iamd_policy.patterns import compile_globs
+from iamd_policy.services import ServiceRegistry
+
 from iamd_server.insight.last_accessed import SERVICE_LEVEL_ONLY
-from iamd_server.policy.patterns import compile_globs
-from iamd_server.policy.services import ServiceRegistry
 from iamd_server.store.last_accessed import Scope
 
 SERVICE_LEVEL = "SERVICE_LEVEL"

@@ -22,9 +22,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from iamd_policy import Decision, EvaluationResult
+from iamd_policy.entries import UNKNOWN_PRINCIPAL
 
-from iamd_server.authz.entries import UNKNOWN_PRINCIPAL
-from iamd_server.policy import Decision, EvaluationResult
 from iamd_server.startup import StartupError
 
 if TYPE_CHECKING:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from iamd_policy.entries import account_of, dependencies, name_key
+
 from iamd_server.authz.cache import ALL, Built, DependencyCache
-from iamd_server.authz.entries import account_of, dependencies, name_key
 from iamd_server.errors import NotFound, Unavailable
 from iamd_server.store.records import (
     LoadedAccessKey,

@@ -19,13 +19,13 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from iamd.v1 import replication_pb2 as pb
+from iamd_policy import Decision
 
 from iamd_server.authn.authenticator import Caller
 from iamd_server.authn.crypto import MasterKey
 from iamd_server.authn.sessions import SessionAuthority
 from iamd_server.authz.decisions import Outcome
 from iamd_server.errors import InvalidArgument, LimitExceeded, PermissionDenied, Unavailable
-from iamd_server.policy import Decision
 from iamd_server.replication import keys as scoped
 from iamd_server.replication import messages
 from iamd_server.replication.changelog import ALL, ChangeLog

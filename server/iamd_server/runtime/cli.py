@@ -330,7 +330,7 @@ def _build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser(
         "simulate", help="evaluate simulation cases (JSON lines) offline, like SimulateCustomPolicy"
     )
-    from iamd_server.policy import simulate as simulate_module
+    from iamd_policy import simulate as simulate_module
 
     simulate_module.add_arguments(simulate)
     return parser
@@ -359,7 +359,7 @@ async def _migrate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     if args.command == "simulate":
-        from iamd_server.policy import simulate as simulate_module
+        from iamd_policy import simulate as simulate_module
 
         return simulate_module.run(args)
     if args.command == "bootstrap":

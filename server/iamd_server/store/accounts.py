@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 
 import asyncpg
+from iamd_policy import PolicyKind
 
 from iamd_server import validation
 from iamd_server.errors import AlreadyExists, FailedPrecondition, NotFound
-from iamd_server.policy import PolicyKind
 from iamd_server.store import ids
 from iamd_server.store.base import (
     StoreBase,

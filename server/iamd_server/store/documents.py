@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import asyncpg
+from iamd_policy import PolicyKind, policy_size, validate_policy
+from iamd_policy.grammar import check_shape
 
 from iamd_server import validation
 from iamd_server.errors import InvalidArgument, LimitExceeded, MalformedPolicyDocument
-from iamd_server.policy import PolicyKind, policy_size, validate_policy
-from iamd_server.policy.grammar import check_shape
 from iamd_server.store.base import ROLE, USER, EntityKind
 
 _ENTITY_ARN = re.compile(r"arn:aws:iam::([0-9]{12}):(user|role)/.+", re.ASCII)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
+from iamd_policy import PolicyKind
 
 from iamd_server import validation
 from iamd_server.errors import (
@@ -14,7 +15,6 @@ from iamd_server.errors import (
     LimitExceeded,
     NotFound,
 )
-from iamd_server.policy import PolicyKind
 from iamd_server.store import ids
 from iamd_server.store.base import (
     GROUP,

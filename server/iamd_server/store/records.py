@@ -5,7 +5,46 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
+
+# The decision's inputs live with the engine (the SDK's LocalAuthorizer decides from them too);
+# the store returns them as its own.
+from iamd_policy.inputs import (
+    SOURCE_BOUNDARY as SOURCE_BOUNDARY,
+)
+from iamd_policy.inputs import (
+    SOURCE_GROUP as SOURCE_GROUP,
+)
+from iamd_policy.inputs import (
+    SOURCE_MANAGED as SOURCE_MANAGED,
+)
+from iamd_policy.inputs import (
+    SOURCE_ROLE as SOURCE_ROLE,
+)
+from iamd_policy.inputs import (
+    SOURCE_SCP as SOURCE_SCP,
+)
+from iamd_policy.inputs import (
+    SOURCE_USER as SOURCE_USER,
+)
+from iamd_policy.inputs import (
+    AclGrant as AclGrant,
+)
+from iamd_policy.inputs import (
+    LoadedPolicy as LoadedPolicy,
+)
+from iamd_policy.inputs import (
+    LoadedResourcePolicy as LoadedResourcePolicy,
+)
+from iamd_policy.inputs import (
+    PrincipalPolicies as PrincipalPolicies,
+)
+from iamd_policy.inputs import (
+    ServiceDefinitionRecord as ServiceDefinitionRecord,
+)
+from iamd_policy.inputs import (
+    Tag as Tag,
+)
 
 T = TypeVar("T")
 
@@ -25,12 +64,6 @@ class Page(Generic[T]):
     items: list[T]
     marker: str | None
     is_truncated: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Tag:
-    key: str
-    value: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,24 +192,11 @@ class AccessKeyRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class AclGrant:
-    grantee: str  # account id, principal ARN, "*" or "authenticated"
-    permission: str  # READ | WRITE | READ_ACP | WRITE_ACP | FULL_CONTROL
-
-
-@dataclass(frozen=True, slots=True)
 class ResourcePolicyRecord:
     resource_arn: str
     account_id: str
     document: str
     update_date: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceDefinitionRecord:
-    service_prefix: str
-    definition: dict[str, Any]
-    update_date: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,63 +207,6 @@ class AuditEventRecord:
     rpc: str
     target_arn: str
     account_id: str | None
-
-
-# Loader values (for the authorization cache).
-
-SOURCE_USER = "user"  # user inline policy
-SOURCE_GROUP = "group"  # group inline policy
-SOURCE_ROLE = "role"  # role inline policy
-SOURCE_MANAGED = "user-managed"  # customer managed policy (default version)
-SOURCE_BOUNDARY = "permissions-boundary"
-SOURCE_SCP = "scp"
-
-
-@dataclass(frozen=True, slots=True)
-class LoadedPolicy:
-    """One policy document with labels for explanations.
-
-    ``policy_id`` is the managed policy / SCP ARN, or the inline policy's name;
-    ``source_arn`` is the inline policy's owner (user/group/role ARN), or the policy's ARN.
-    """
-
-    policy_id: str
-    source_policy_type: str
-    source_arn: str
-    document: str
-
-
-@dataclass(frozen=True, slots=True)
-class PrincipalPolicies:
-    principal_arn: str
-    kind: str  # "user" | "role" | "root"
-    account_id: str
-    unique_id: str | None  # None for root
-    name: str | None
-    tags: tuple[Tag, ...]
-    identity: tuple[LoadedPolicy, ...]  # inline + managed of the entity and (users) its groups
-    boundary: LoadedPolicy | None
-    # SCP documents per level: root, each OU down the path, the account. Empty for the
-    # management account (SCPs never apply to it).
-    scp_levels: tuple[tuple[LoadedPolicy, ...], ...]
-    is_management_account: bool
-    group_arns: tuple[str, ...] = ()
-    trust_policy: str | None = None  # roles: principals substituted
-    # roles: (principal as trust_policy shows it, the unique id it resolved to when saved)
-    trust_principal_ids: tuple[tuple[str, str], ...] = ()
-    max_session_duration: int | None = None  # roles
-    revision: int = 0  # the revision this snapshot reflects
-
-
-@dataclass(frozen=True, slots=True)
-class LoadedResourcePolicy:
-    resource_arn: str
-    account_id: str
-    document: str | None  # principals substituted; None when only an ACL exists
-    acl: tuple[AclGrant, ...]
-    revision: int = 0
-    # (principal as document shows it, the unique id it resolved to when saved)
-    principal_ids: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

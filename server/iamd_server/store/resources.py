@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
+from iamd_policy import PolicyKind
 
 from iamd_server import validation
 from iamd_server.errors import InvalidArgument, NotFound
-from iamd_server.policy import PolicyKind
 from iamd_server.store.base import StoreBase
 from iamd_server.store.documents import (
     check_document,

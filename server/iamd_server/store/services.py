@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
+from iamd_policy import HttpBinding
 
 from iamd_server.errors import FailedPrecondition, InvalidArgument, NotFound
 from iamd_server.gateway.bindings import BindingError, compile_routes
-from iamd_server.policy import HttpBinding
 from iamd_server.store.base import StoreBase, decode_marker, make_page
 from iamd_server.store.base import max_items as check_max_items
 from iamd_server.store.records import AuditEventRecord, Page, ServiceDefinitionRecord, Written

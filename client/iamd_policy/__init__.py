@@ -1,6 +1,7 @@
 """The policy engine: parse, validate, compile and evaluate AWS-style policy documents.
 
-Pure and stdlib-only; the server wraps it with storage and caching.
+Pure and standard-library only. The server wraps it with storage and caching; the SDK's
+LocalAuthorizer decides with it in the caller's process.
 """
 
 from __future__ import annotations

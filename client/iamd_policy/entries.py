@@ -1,8 +1,9 @@
-"""Compiled cache entries: what the Decider keeps per principal and per resource.
+"""Compiled entries: what a decider keeps per principal and per resource.
 
-Turns the store loader's records into compiled policy sets, the principal's trusted context
-keys and the change keys each entry depends on. No I/O here; `decisions.Decider` fetches the
-records and caches the entries.
+Turns the loader's records (`inputs`) into compiled policy sets, the principal's trusted
+context keys and the change keys each entry depends on, and says which account owns a
+resource. No I/O here: the server's Decider and the SDK's LocalAuthorizer fetch the records,
+cache the entries and decide from them the same way.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from iamd_server.policy import (
+from . import (
     ActionDefinition,
     CompiledPolicy,
     Context,
@@ -29,9 +30,11 @@ from iamd_server.policy import (
     PrincipalKind,
     ResourceTypeDefinition,
     ServiceDefinition,
+    acl_grants_to_policy,
+    bind_principal_ids,
     compile_policy,
 )
-from iamd_server.store.records import LoadedPolicy, PrincipalPolicies
+from .inputs import LoadedPolicy, LoadedResourcePolicy, PrincipalPolicies
 
 ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/", re.ASCII)
 _IAM_ENTITY = re.compile(r"arn:aws:iam::(\d{12}):(user|role)/(?:.*/)?([^/]+)", re.ASCII)
@@ -407,3 +410,99 @@ def reserved_key(key_lower: str) -> bool:
 
 def valid_account(value: str) -> bool:
     return _ACCOUNT.fullmatch(value) is not None
+
+
+def compile_principal(arn: str, policies: PrincipalPolicies) -> PrincipalEntry:
+    """The entry of a stored user, role or root user (``arn`` as asked, e.g. a role session's
+    ARN for its role's records). Raises ValueError for a document the engine refuses."""
+    principal = principal_for(arn, policies)
+    identity = PolicySet.of(compile_loaded(p, PolicyKind.IDENTITY) for p in policies.identity)
+    boundary = (
+        PolicySet.of([compile_loaded(policies.boundary, PolicyKind.PERMISSIONS_BOUNDARY)])
+        if policies.boundary is not None
+        else None
+    )
+    scp_levels = tuple(
+        PolicySet.of(compile_loaded(p, PolicyKind.SERVICE_CONTROL) for p in level)
+        for level in policies.scp_levels
+    )
+    sets = PolicySets(identity=identity, boundary=boundary, scp_levels=scp_levels)
+    return PrincipalEntry(
+        principal,
+        sets,
+        trusted_context(policies, principal),
+        policies.revision,
+        policies.unique_id or policies.account_id,
+    )
+
+
+def compile_resource(resource_arn: str, loaded: LoadedResourcePolicy) -> ResourceEntry:
+    """A resource's policy and ACL, compiled. Raises ValueError for a refused document."""
+    compiled: list[CompiledPolicy] = []
+    if loaded.document is not None:
+        document = compile_policy(
+            loaded.document,
+            PolicyKind.RESOURCE,
+            policy_id=resource_arn,
+            source_type="resource",
+        )
+        compiled.append(bind_principal_ids(document, dict(loaded.principal_ids)))
+    if loaded.acl:
+        grants = [(g.grantee, g.permission) for g in loaded.acl]
+        compiled.append(acl_grants_to_policy(grants, resource_arn, policy_id=resource_arn))
+    return ResourceEntry(PolicySet.of(compiled), loaded.account_id)
+
+
+def compile_trust(role_arn: str, role: PrincipalPolicies) -> ResourceEntry | None:
+    """A role's trust policy as the role's resource policy (the role's account owns it);
+    None when ``role`` is not a role with one."""
+    if role.kind != "role" or role.trust_policy is None:
+        return None
+    trust = compile_policy(
+        role.trust_policy, PolicyKind.TRUST, policy_id=role_arn, source_type="role"
+    )
+    bind_principal_ids(trust, dict(role.trust_principal_ids))
+    return ResourceEntry(PolicySet.of([trust]), role.account_id)
+
+
+def resource_entry_size(loaded: LoadedResourcePolicy) -> int:
+    return 256 + len(loaded.document or "") * 8 + 128 * len(loaded.acl)
+
+
+class OwnerMismatch(ValueError):
+    """A request names a resource owner other than the resource's own."""
+
+
+def resource_owner(
+    entry: PrincipalEntry,
+    resource: str,
+    requested: str | None,
+    resource_entry: ResourceEntry | None,
+) -> str | None:
+    """The account that owns ``resource`` for a decision: the ARN's account field, else the
+    account stored with the resource's policy or ACL (whoever claimed the account-less ARN
+    first), else the request's ``resource_owner_account``, else the principal's account.
+
+    A request naming another owner than the ARN or the stored record is refused rather than
+    ignored (OwnerMismatch): it would make a member's resource policy decide as if for its own
+    account's principals (or the reverse), and a caller whose idea of the owner is wrong
+    should learn it.
+    """
+    known = account_of(resource) or (resource_entry.account if resource_entry else None)
+    if known is not None:
+        if requested is not None and requested != known:
+            raise OwnerMismatch("does not match the account that owns the resource")
+        return known
+    return requested or entry.account
+
+
+def timeless(
+    entry: PrincipalEntry, resource_entry: ResourceEntry | None, context: Context | None
+) -> bool:
+    """Whether a decision cannot change without a write: no caller-supplied context and no
+    policy involved reads the clock (a DateLessThan grant expires by itself)."""
+    return (
+        context is None
+        and entry.memoizable
+        and (resource_entry is None or not resource_entry.uses_clock)
+    )
