@@ -20,16 +20,11 @@ from iamd_policy import (
     CompiledPolicy,
     EvaluationResult,
     PolicyKind,
-    PolicySet,
-    PolicySets,
     compile_policy,
 )
 from iamd_policy.entries import (
-    PrincipalEntry,
     ResourceEntry,
-    compile_loaded,
-    principal_for,
-    trusted_context,
+    compile_principal,
 )
 
 from iamd_server.authz.decisions import Decider
@@ -115,28 +110,6 @@ def touched_resources(policies: list[CompiledPolicy], extra: Iterable[str]) -> l
     return sorted(found)
 
 
-def compile_entry(arn: str, policies: PrincipalPolicies) -> PrincipalEntry:
-    """A principal's entry from (edited) loaded policies, compiled as the Decider does."""
-    principal = principal_for(arn, policies)
-    identity = PolicySet.of(compile_loaded(p, PolicyKind.IDENTITY) for p in policies.identity)
-    boundary = (
-        PolicySet.of([compile_loaded(policies.boundary, PolicyKind.PERMISSIONS_BOUNDARY)])
-        if policies.boundary is not None
-        else None
-    )
-    scp_levels = tuple(
-        PolicySet.of(compile_loaded(p, PolicyKind.SERVICE_CONTROL) for p in level)
-        for level in policies.scp_levels
-    )
-    return PrincipalEntry(
-        principal,
-        PolicySets(identity=identity, boundary=boundary, scp_levels=scp_levels),
-        trusted_context(policies, principal),
-        policies.revision,
-        policies.unique_id or policies.account_id,
-    )
-
-
 async def preview(
     decider: Decider,
     load: Callable[[str], Awaitable[PrincipalPolicies | None]],
@@ -169,7 +142,7 @@ async def preview(
             if loaded is None:
                 continue
             try:
-                after = compile_entry(arn, await change.edit(loaded))
+                after = compile_principal(arn, await change.edit(loaded))
             except ValueError as exc:
                 raise Unavailable(f"cannot compile the policies of {arn}: {exc}") from exc
         for action in actions:
