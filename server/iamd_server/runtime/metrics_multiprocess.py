@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,6 +54,8 @@ GAUGE_MODES = {
 # A gauge nobody chose a mode for is shown per worker (pid label) rather than merged wrongly.
 DEFAULT_GAUGE_MODE = "liveall"
 EXPORT_SECONDS = 1.0
+# A multiprocess file starts with its used length (4 bytes) and 4 bytes of padding.
+HEADER_BYTES = 8
 
 
 def _worker_families(collector: IamdCollector) -> Iterator[Metric]:
@@ -159,10 +163,27 @@ class MultiprocessExport:
             slot.last = value
 
 
+class _WorkerFiles(MultiProcessCollector):
+    """MultiProcessCollector that skips files a worker is creating at this very moment.
+
+    prometheus-client creates a file empty and only then sizes it: a scrape that lists it in
+    between read 0 bytes and failed (HTTP 500). A file shorter than its 8-byte header holds
+    no value yet, so leaving it out loses nothing.
+    """
+
+    def collect(self) -> Iterator[Metric]:
+        files = []
+        for name in glob.glob(os.path.join(self._path, "*.db")):
+            with contextlib.suppress(FileNotFoundError):  # a dead worker's live gauge
+                if os.stat(name).st_size >= HEADER_BYTES:
+                    files.append(name)
+        return self.merge(files, accumulate=True)  # type: ignore[no-any-return,no-untyped-call]
+
+
 def aggregate_registry(path: str, *extra: Collector) -> CollectorRegistry:
     """The supervisor's registry: every worker's files merged, plus its own collectors."""
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+    _WorkerFiles(registry, path=path)  # type: ignore[no-untyped-call]
     for collector in extra:
         registry.register(collector)
     return registry
