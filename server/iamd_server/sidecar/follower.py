@@ -29,12 +29,12 @@ from typing import Protocol
 
 import grpc
 from iamd.v1 import replication_pb2 as pb
+from iamd_client import replication_messages as messages
 
 from iamd_server.authn.sessions import SessionClaims
 from iamd_server.authz.revision_waiters import RevisionWaiters
 from iamd_server.authz.sources import ChangeHandler
 from iamd_server.errors import NotFound, Unavailable
-from iamd_server.replication import messages
 from iamd_server.replication.sessions import token_hash
 from iamd_server.store.records import (
     LoadedPolicy,
