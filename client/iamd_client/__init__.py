@@ -2,6 +2,7 @@
 
 `Client` (blocking) and `AsyncClient` (asyncio) expose one keyword-only method per RPC of
 iamd.v1 and return the generated response messages; failures raise `IamdError` subclasses.
+`LocalAuthorizer` (and `AsyncLocalAuthorizer`) take Authorize's decisions in this process.
 """
 
 from iamd_client._args import authorize_check, context_entry
@@ -24,6 +25,7 @@ from iamd_client.errors import (
     Unauthenticated,
     Unavailable,
 )
+from iamd_client.local import AsyncLocalAuthorizer, LocalAuthorizer, LocalDecision
 from iamd_client.signing import http_signature_headers
 
 __version__ = VERSION
@@ -31,6 +33,7 @@ __version__ = VERSION
 __all__ = [
     "AlreadyExists",
     "AsyncClient",
+    "AsyncLocalAuthorizer",
     "Call",
     "Client",
     "ClientConfig",
@@ -41,6 +44,8 @@ __all__ = [
     "InternalError",
     "InvalidArgument",
     "LimitExceeded",
+    "LocalAuthorizer",
+    "LocalDecision",
     "NotFound",
     "PermissionDenied",
     "Unauthenticated",
