@@ -105,7 +105,9 @@ def mutate(world: World, rng: random.Random) -> int:
             mpb.PutUserPolicyRequest(user_name=user, policy_name="r", policy_document=documents[0])
         )
         return int(
-            m.DeleteUserPolicy(mpb.DeleteUserPolicyRequest(user_name=user, policy_name="r")).revision
+            m.DeleteUserPolicy(
+                mpb.DeleteUserPolicyRequest(user_name=user, policy_name="r")
+            ).revision
         )
     if choice == 2:
         return int(
@@ -129,7 +131,9 @@ def mutate(world: World, rng: random.Random) -> int:
         )
     if choice == 5:
         m.PutUserPermissionsBoundary(
-            mpb.PutUserPermissionsBoundaryRequest(user_name=user, permissions_boundary=world.boundary)
+            mpb.PutUserPermissionsBoundaryRequest(
+                user_name=user, permissions_boundary=world.boundary
+            )
         )
         return int(
             m.DeleteUserPermissionsBoundary(
@@ -140,7 +144,9 @@ def mutate(world: World, rng: random.Random) -> int:
         return int(
             m.PutRolePolicy(
                 mpb.PutRolePolicyRequest(
-                    role_name=world.role_name, policy_name="r", policy_document=rng.choice(documents)
+                    role_name=world.role_name,
+                    policy_name="r",
+                    policy_document=rng.choice(documents),
                 )
             ).revision
         )
@@ -171,11 +177,14 @@ def test_decisions_equal_the_servers_before_and_after_random_changes(
         assert {ALLOWED, IMPLICIT, tpb.DECISION_EXPLICIT_DENY} <= seen
         rng = random.Random(7)
         revision = max(mutate(world, rng) for _ in range(12))
-        assert local.authorize(
-            principal_arn=world.principals[0],
-            action="orders:ListOrders",
-            at_least_revision=revision,
-        ).revision >= revision
+        assert (
+            local.authorize(
+                principal_arn=world.principals[0],
+                action="orders:ListOrders",
+                at_least_revision=revision,
+            ).revision
+            >= revision
+        )
         seen = compare(upstream, local, world, seed=6, revision=revision)
         assert {ALLOWED, IMPLICIT} <= seen
     finally:
@@ -193,7 +202,9 @@ def test_a_revocation_reaches_the_local_authorizer_within_a_second(
         mpb.DeleteUserPolicyRequest(user_name=name_of(user), policy_name="p")
     )
     began = time.monotonic()
-    while local.authorize(principal_arn=user, action="orders:GetOrder", resource_arn=target).allowed:
+    while local.authorize(
+        principal_arn=user, action="orders:GetOrder", resource_arn=target
+    ).allowed:
         assert time.monotonic() - began < 1.0, "the revocation took longer than a second"
         time.sleep(0.002)
 
@@ -205,7 +216,7 @@ def test_the_async_variant_answers_the_same(
 
     async def decide_all() -> list[int]:
         async with AsyncLocalAuthorizer(config(server.endpoint, world.sidecar_key)) as authz:
-            answers = []
+            answers: list[int] = []
             for r in requests:
                 answer = await authz.authorize(
                     principal_arn=r.principal_arn,
