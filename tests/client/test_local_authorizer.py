@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -324,3 +326,72 @@ def test_without_iamd_it_answers_until_max_staleness_then_fails_closed_and_resum
         if authorizer is not None:
             authorizer.close()
         upstream.stop()
+
+
+def test_trust_policies_service_and_anonymous_principals_agree_with_the_server(
+    server: ServerProcess, world: World, local: LocalAuthorizer
+) -> None:
+    role = next(p for p in world.principals if ":role/" in p)
+    asking = [*world.principals, "orders.amazonaws.com", world.shop_arn]
+    upstream = stubs(server.endpoint, world.shop_key)
+    try:
+        seen = set()
+        for principal in asking:
+            for action in ("sts:AssumeRole", "sts:TagSession", "orders:GetOrder"):
+                request = apb.AuthorizeRequest(
+                    principal_arn=principal, action=action, resource_arn=role
+                )
+                expected = upstream.authorization.Authorize(request).decision
+                assert ask(local, request) == expected, (principal, action)
+                seen.add(expected)
+        # The role's trust policy lets the shop assume it: an allow decided by a resource
+        # (trust) policy the LocalAuthorizer followed through the role's ARN.
+        assert ALLOWED in seen and IMPLICIT in seen
+    finally:
+        upstream.close()
+
+
+def test_memory_is_bounded_and_decisions_stay_right(server: ServerProcess, world: World) -> None:
+    users = [new_user(world.admin, inline=document("orders:ListOrders")) for _ in range(8)]
+    with LocalAuthorizer(config(server.endpoint, world.sidecar_key), max_principals=3) as small:
+        most = 0
+        for _ in range(2):
+            for user in users:
+                answer = small.authorize(principal_arn=user, action="orders:ListOrders")
+                assert answer.allowed
+                assert not small.authorize(principal_arn=user, action="orders:GetOrder").allowed
+                most = max(most, small.followed[0])
+        assert 0 < most <= 3
+
+
+def test_a_principal_it_may_not_follow_is_unavailable_never_allowed(
+    server: ServerProcess, world: World
+) -> None:
+    allowed = new_user(world.admin, inline=document("orders:*"))
+    hidden = new_user(world.admin, inline=document("orders:*"))
+    narrow = new_user(world.admin, inline=document("iamd:Watch", [allowed]))
+    key = new_key(world.admin, name_of(narrow))
+    with LocalAuthorizer(config(server.endpoint, key), resource_index=False) as narrowed:
+        assert narrowed.authorize(principal_arn=allowed, action="orders:ListOrders").allowed
+        with pytest.raises(Unavailable) as info:
+            narrowed.authorize(principal_arn=hidden, action="orders:ListOrders")
+        assert "iamd:Watch" in str(info.value)
+
+
+def test_a_process_that_never_closes_it_exits_cleanly(server: ServerProcess, world: World) -> None:
+    script = (
+        "import sys\n"
+        "from iamd_client import ClientConfig, LocalAuthorizer\n"
+        "config = ClientConfig(endpoint=sys.argv[1], access_key_id=sys.argv[2],"
+        " secret_access_key=sys.argv[3])\n"
+        "authz = LocalAuthorizer(config)\n"
+        "print(authz.authorize(principal_arn=sys.argv[4], action='orders:ListOrders').allowed)\n"
+    )
+    key = world.sidecar_key
+    ran = subprocess.run(
+        [sys.executable, "-c", script, server.endpoint, key.access_key_id,
+         key.secret_access_key, world.principals[2]],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "True"

@@ -31,7 +31,7 @@ from iamd_client.credentials import ClientConfig, CredentialsError, resolve
 from iamd_client.errors import ConfigurationError, Unavailable
 from iamd_client.local.decide import Decider, LocalDecision, Missing
 from iamd_client.local.entries import Entries
-from iamd_client.local.follower import Follower, Item
+from iamd_client.local.follower import PRINCIPAL, RESOURCE, Follower, Item
 from iamd_client.local.upstream import WatchUpstream
 
 T = TypeVar("T")
@@ -93,6 +93,10 @@ class _Core:
                 f" (applied: {self.follower.applied_revision}); retry"
             )
 
+    def followed(self) -> tuple[int, int]:
+        held = self.follower.held
+        return len(held[PRINCIPAL]), len(held[RESOURCE])
+
     async def close(self) -> None:
         await self.follower.stop()
         await self.upstream.close()
@@ -130,8 +134,10 @@ class LocalAuthorizer:
             raise
         self._decide = self._core.decider.decide
         atexit.register(self.close)
-        with contextlib.suppress(Unavailable):  # calls wait for the first batch themselves
-            self._run(self._core.load(None), self._options.start_timeout)
+        # Not an error when it times out: calls then wait for the first batch themselves.
+        with contextlib.suppress(Unavailable):
+            ready = self._core.follower.wait_ready(self._options.start_timeout)
+            self._run(ready, self._options.start_timeout + 1)
 
     @classmethod
     def from_environment(
@@ -144,6 +150,11 @@ class LocalAuthorizer:
     def revision(self) -> int:
         """The newest revision applied here."""
         return self._core.follower.applied_revision
+
+    @property
+    def followed(self) -> tuple[int, int]:
+        """(principals, resources) held and followed now."""
+        return self._core.followed()
 
     def authorize(
         self,

@@ -203,7 +203,9 @@ class Follower:
         held[item[1]] = value
         held.move_to_end(item[1])
         changed.append(item)
-        self._resolve(item)
+        if item in self._waiting:
+            self.used[item[0]].add(item[1])  # a caller is about to decide from it: keep it
+            self._resolve(item)
 
     def _evict(self, changed: list[Item]) -> None:
         for kind, held in self.held.items():
