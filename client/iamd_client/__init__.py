@@ -5,6 +5,8 @@ iamd.v1 and return the generated response messages; failures raise `IamdError` s
 `LocalAuthorizer` (and `AsyncLocalAuthorizer`) take Authorize's decisions in this process.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from iamd_client._args import authorize_check, context_entry
 from iamd_client._call import Call, make_call
 from iamd_client._transport import VERSION
@@ -25,8 +27,22 @@ from iamd_client.errors import (
     Unauthenticated,
     Unavailable,
 )
-from iamd_client.local import AsyncLocalAuthorizer, LocalAuthorizer, LocalDecision
 from iamd_client.signing import http_signature_headers
+
+if TYPE_CHECKING:
+    from iamd_client.local import AsyncLocalAuthorizer, LocalAuthorizer, LocalDecision
+
+# Imported on first use: the engine and grpc.aio are not needed by iamctl or a plain Client.
+_LOCAL = frozenset({"AsyncLocalAuthorizer", "LocalAuthorizer", "LocalDecision"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LOCAL:
+        from iamd_client import local
+
+        return getattr(local, name)
+    raise AttributeError(f"module 'iamd_client' has no attribute {name!r}")
+
 
 __version__ = VERSION
 

@@ -31,7 +31,8 @@ from iamd_client.credentials import ClientConfig, CredentialsError, resolve
 from iamd_client.errors import ConfigurationError, Unavailable
 from iamd_client.local.decide import Decider, LocalDecision, Missing
 from iamd_client.local.entries import Entries
-from iamd_client.local.follower import PRINCIPAL, RESOURCE, Follower, Item
+from iamd_client.local.follower import PRINCIPAL, RESOURCE, Follower
+from iamd_client.local.stream import Item
 from iamd_client.local.upstream import WatchUpstream
 
 T = TypeVar("T")

@@ -42,7 +42,8 @@ from iamd_policy.requests import (
 from iamd_client._args import ContextArg, to_context
 from iamd_client.errors import InvalidArgument, Unavailable
 from iamd_client.local.entries import Entries, Failed
-from iamd_client.local.follower import PRINCIPAL, RESOURCE, Follower, Item
+from iamd_client.local.follower import PRINCIPAL, RESOURCE, Follower
+from iamd_client.local.stream import Item
 
 _monotonic = time.monotonic
 _time = time.time

@@ -21,7 +21,8 @@ from iamd_policy.entries import (
 from iamd_policy.inputs import LoadedResourcePolicy, PrincipalPolicies
 from iamd_policy.requests import registry_of
 
-from iamd_client.local.follower import PRINCIPAL, Follower, Item
+from iamd_client.local.follower import PRINCIPAL, Follower
+from iamd_client.local.stream import Item
 
 
 class Failed:

@@ -11,29 +11,19 @@ revision with what is held; the upstream sends only what changed meanwhile (or e
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import math
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
+from collections.abc import Callable, Iterable
 
-import grpc
 from iamd.v1 import replication_pb2 as pb
 from iamd_policy.inputs import LoadedResourcePolicy, PrincipalPolicies, ServiceDefinitionRecord
 
 from iamd_client import replication_messages as messages
 from iamd_client.errors import Unavailable
-
-log = logging.getLogger(__name__)
+from iamd_client.local.stream import Item, Opener, WatchStream
 
 PRINCIPAL = "p"
 RESOURCE = "r"
-Item = tuple[str, str]  # (kind, ARN)
-
-MAX_PER_REQUEST = 10_000
 # Items the upstream refuses to let us follow are refused locally this long (seconds).
 REFUSED_TTL = 10.0
 MAX_REFUSED = 10_000
@@ -48,22 +38,14 @@ class _Absent:
 
 ABSENT = _Absent()  # the upstream says: no such principal / no policy on that resource
 Held = PrincipalPolicies | LoadedResourcePolicy | _Absent
-
-
-class WatchCall(Protocol):
-    async def write(self, request: bytes) -> None: ...
-    async def read(self) -> bytes | None: ...
-    def cancel(self) -> None: ...
-
-
-Opener = Callable[[bytes], Awaitable[WatchCall]]
 # (items whose state changed or left, whether the service definitions changed)
 Listener = Callable[[list[Item], bool], None]
 
 
-class Follower:
-    """Follows one Watch stream; see the module docstring. Runs on one event loop; other
-    threads only read its attributes and add to ``used``."""
+class Follower(WatchStream):
+    """Follows one Watch stream (the connection: iamd_client.local.stream); see the module
+    docstring. Runs on one event loop; other threads only read its attributes and add to
+    ``used``."""
 
     def __init__(
         self,
@@ -76,12 +58,14 @@ class Follower:
         silence_timeout: float = 6.0,
         resource_index: bool = True,
     ) -> None:
-        self._open = open_watch
+        super().__init__(
+            open_watch,
+            load_timeout=load_timeout,
+            silence_timeout=silence_timeout,
+            resource_index=resource_index,
+        )
         self._listener = listener
         self._limits = {PRINCIPAL: max(1, max_principals), RESOURCE: max(1, max_resources)}
-        self.load_timeout = load_timeout
-        self._silence_timeout = silence_timeout
-        self._want_index = resource_index
         self.held: dict[str, OrderedDict[str, Held]] = {
             PRINCIPAL: OrderedDict(),
             RESOURCE: OrderedDict(),
@@ -91,61 +75,7 @@ class Follower:
         self.used: dict[str, set[str]] = {PRINCIPAL: set(), RESOURCE: set()}
         self.services: list[ServiceDefinitionRecord] = []
         self.index: set[str] | None = None  # ARNs with a resource policy; None: unknown
-        self.applied_revision = 0
-        self.heard_at = -math.inf  # monotonic time of the last completed batch
-        self.synced = False
-        self.connected = False
-        self.resets = 0
-        self._waiting: dict[Item, asyncio.Future[None]] = {}
         self._refused: dict[Item, tuple[float, str]] = {}
-        self._to_add: set[Item] = set()
-        self._to_remove: set[Item] = set()
-        self._outbox = asyncio.Event()
-        self._ready = asyncio.Event()
-        self._revision_waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._call: WatchCall | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="iamd-local-watch")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self._drop_call()
-
-    async def wait_ready(self, timeout: float) -> bool:
-        """Waits for the first completed batch; False when ``timeout`` ran out."""
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-            return True
-        except TimeoutError:
-            return False
-
-    def staleness(self) -> float:
-        """Seconds since the upstream last confirmed the copy current (inf: never)."""
-        return time.monotonic() - self.heard_at
-
-    async def wait_for(self, revision: int, timeout: float) -> bool:
-        """Waits until ``revision`` is applied; False when ``timeout`` ran out."""
-        if self.applied_revision >= revision:
-            return True
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiter = (revision, future)
-        self._revision_waiters.append(waiter)
-        try:
-            await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            pass
-        finally:
-            with contextlib.suppress(ValueError):
-                self._revision_waiters.remove(waiter)
-        return self.applied_revision >= revision
 
     # -- items -------------------------------------------------------------------------
 
@@ -160,31 +90,7 @@ class Follower:
             if refused[0] > time.monotonic():
                 raise Unavailable(refused[1])
             del self._refused[item]
-        if self._call is None:
-            raise Unavailable(
-                f"{name[:256]} is not loaded and the upstream is unreachable; retry later"
-            )
-        future = self._waiting.get(item)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            self._waiting[item] = future
-            self._to_add.add(item)
-            self._to_remove.discard(item)
-            self._outbox.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(future), self.load_timeout)
-        except TimeoutError:
-            raise Unavailable(f"{name[:256]} is not loaded yet; retry") from None
-
-    def _resolve(self, item: Item, error: str | None = None) -> None:
-        future = self._waiting.pop(item, None)
-        if future is None or future.done():
-            return
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(Unavailable(error))
-            future.exception()  # retrieved by its waiters; nobody else should report it
+        await self._request(item, name[:256])
 
     def _refuse(self, item: Item, changed: list[Item]) -> None:
         why = f"this process may not follow {item[1][:256]} (iamd:Watch); ask iamd"
@@ -196,7 +102,7 @@ class Follower:
         ):
             del self._refused[next(iter(self._refused))]
         self._refused[item] = (now + REFUSED_TTL, why)
-        self._resolve(item, why)
+        self._resolve(item, error=why)
 
     def _hold(self, item: Item, value: Held, changed: list[Item]) -> None:
         held = self.held[item[0]]
@@ -281,113 +187,19 @@ class Follower:
         # A resource that gained a policy: decisions about it are taken anew.
         changed.extend((RESOURCE, arn) for arn in added)
 
-    def _advance(self, revision: int) -> None:
-        self.heard_at = time.monotonic()
-        if not self.synced:
-            self.synced = True
-            self._ready.set()
-        if revision <= self.applied_revision:
-            return
-        self.applied_revision = revision
-        for wanted, future in self._revision_waiters:
-            if wanted <= revision and not future.done():
-                future.set_result(None)
+    # -- the connection (iamd_client.local.stream) -------------------------------------
 
-    # -- the connection ----------------------------------------------------------------
-
-    async def _run(self) -> None:
-        delay = 0.05
-        while True:
-            established = False
-            try:
-                established = await self._session()
-            except asyncio.CancelledError:
-                raise
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.PERMISSION_DENIED and self._want_index:
-                    log.warning(
-                        "iamd refuses the resource index (%s); asking per resource", exc.details()
-                    )
-                    self._want_index = False
-                    continue
-                (log.warning if delay == 0.05 else log.debug)(
-                    "watching iamd failed: %s %s; retrying", exc.code().name, exc.details()
-                )
-            except Exception as exc:
-                (log.warning if delay == 0.05 else log.debug)(
-                    "watching iamd failed: %r; retrying", exc
-                )
-            finally:
-                self._lost()
-            if established:
-                delay = 0.05
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
-
-    async def _session(self) -> bool:
-        """One Watch stream, until it fails; True when it got at least one message."""
-        first = pb.WatchRequest(
-            follow=_selection(
-                [(PRINCIPAL, arn) for arn in self.held[PRINCIPAL]]
-                + [(RESOURCE, arn) for arn in self.held[RESOURCE]]
-            ),
-            since_revision=self.applied_revision if self.synced else 0,
-            resource_index=self._want_index,
+    def _following(self) -> pb.Selection:
+        return self._selection(
+            [(PRINCIPAL, arn) for arn in self.held[PRINCIPAL]]
+            + [(RESOURCE, arn) for arn in self.held[RESOURCE]]
         )
-        call = await self._open(first.SerializeToString())
-        self._call = call
-        self.connected = True
-        writer = asyncio.get_running_loop().create_task(self._write_requests(call))
-        received = False
-        try:
-            while True:
-                raw = await asyncio.wait_for(call.read(), self._silence_timeout)
-                if raw is None:
-                    return received
-                received = True
-                self.apply(pb.WatchResponse.FromString(raw))
-        except TimeoutError:
-            log.warning("iamd sent nothing for %.0f s; reconnecting", self._silence_timeout)
-            return received
-        finally:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
 
-    async def _write_requests(self, call: WatchCall) -> None:
-        while True:
-            await self._outbox.wait()
-            self._outbox.clear()
-            while self._to_add or self._to_remove:
-                add = [self._to_add.pop() for _ in range(min(len(self._to_add), MAX_PER_REQUEST))]
-                remove = [
-                    self._to_remove.pop() for _ in range(min(len(self._to_remove), MAX_PER_REQUEST))
-                ]
-                request = pb.WatchRequest(add=_selection(add), remove=_selection(remove))
-                await call.write(request.SerializeToString())
-
-    def _lost(self) -> None:
-        """The stream is gone: whoever waits for an item is answered now (fail closed)."""
-        if self.connected:
-            self.resets += 1
-        self._drop_call()
-        self._to_add.clear()
-        self._to_remove.clear()
-        for item in list(self._waiting):
-            self._resolve(item, f"{item[1][:256]} could not be loaded: iamd unreachable")
-
-    def _drop_call(self) -> None:
-        self.connected = False
-        call, self._call = self._call, None
-        if call is not None:
-            call.cancel()
-
-
-def _selection(items: Iterable[Item]) -> pb.Selection:
-    selection = pb.Selection()
-    for kind, name in items:
-        if kind == PRINCIPAL:
-            selection.principal_arns.append(name)
-        else:
-            selection.resource_arns.append(name)
-    return selection
+    def _selection(self, items: Iterable[Item]) -> pb.Selection:
+        selection = pb.Selection()
+        for kind, name in items:
+            if kind == PRINCIPAL:
+                selection.principal_arns.append(name)
+            else:
+                selection.resource_arns.append(name)
+        return selection
