@@ -364,6 +364,21 @@ def test_memory_is_bounded_and_decisions_stay_right(server: ServerProcess, world
         assert 0 < most <= 3
 
 
+def test_a_revision_not_applied_in_time_is_unavailable_never_an_older_answer(
+    server: ServerProcess, world: World
+) -> None:
+    user = world.principals[0]
+    with LocalAuthorizer(
+        config(server.endpoint, world.sidecar_key), revision_timeout=0.3
+    ) as authorizer:
+        now = authorizer.authorize(principal_arn=user, action="orders:ListOrders").revision
+        with pytest.raises(Unavailable) as info:
+            authorizer.authorize(
+                principal_arn=user, action="orders:ListOrders", at_least_revision=now + 10_000
+            )
+        assert "not applied" in str(info.value)
+
+
 def test_a_principal_it_may_not_follow_is_unavailable_never_allowed(
     server: ServerProcess, world: World
 ) -> None:

@@ -39,7 +39,6 @@ T = TypeVar("T")
 
 # Items a call may load one after the other (its principal, then its resource).
 LOAD_ROUNDS = 4
-MAX_REVISION_WAIT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +53,8 @@ class Options:
     """Principals held at most (least recently used first out)."""
     max_resources: int = 10_000
     """Resources with a resource policy held at most."""
+    revision_timeout: float = 10.0
+    """Longest wait of a call for `at_least_revision` to be applied."""
     start_timeout: float = 10.0
     """Longest wait of the constructor for the first batch (it does not fail: calls then
     wait for it, bounded by `load_timeout`)."""
@@ -88,7 +89,7 @@ class _Core:
             raise Unavailable("iamd has not answered the Watch stream yet; retry later")
 
     async def wait_for(self, revision: int) -> None:
-        if not await self.follower.wait_for(revision, MAX_REVISION_WAIT):
+        if not await self.follower.wait_for(revision, self.options.revision_timeout):
             raise Unavailable(
                 f"revision {revision} is not applied here yet"
                 f" (applied: {self.follower.applied_revision}); retry"
@@ -176,7 +177,7 @@ class LocalAuthorizer:
             raise Unavailable("the LocalAuthorizer is closed")
         core = self._core
         if at_least_revision and core.follower.applied_revision < at_least_revision:
-            self._run(core.wait_for(at_least_revision), MAX_REVISION_WAIT + 1)
+            self._run(core.wait_for(at_least_revision), self._options.revision_timeout + 1)
         for _ in range(LOAD_ROUNDS):
             try:
                 return self._decide(
