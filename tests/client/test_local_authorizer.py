@@ -56,7 +56,9 @@ def local(server: ServerProcess, world: World) -> Iterator[LocalAuthorizer]:
         yield authorizer
 
 
-def ask(authorizer: LocalAuthorizer, request: apb.AuthorizeRequest, revision: int = 0) -> int:
+def decide(
+    authorizer: LocalAuthorizer, request: apb.AuthorizeRequest, revision: int = 0
+) -> LocalDecision:
     return authorizer.authorize(
         principal_arn=request.principal_arn,
         action=request.action,
@@ -64,20 +66,27 @@ def ask(authorizer: LocalAuthorizer, request: apb.AuthorizeRequest, revision: in
         context=list(request.context) or None,
         resource_owner_account=request.resource_owner_account or None,
         at_least_revision=revision,
-    ).decision
+        explain=request.explain,
+    )
+
+
+def ask(authorizer: LocalAuthorizer, request: apb.AuthorizeRequest, revision: int = 0) -> int:
+    return decide(authorizer, request, revision).decision
 
 
 def compare(
     upstream: Stubs, authorizer: LocalAuthorizer, world: World, seed: int, revision: int
 ) -> set[int]:
     """Asks both about 1,500 random requests; returns the decisions seen."""
-    seen = set()
+    seen: set[int] = set()
     for request in sample(world, 1500, seed):
-        request.explain = False
+        request.explain = True
         expected = upstream.authorization.Authorize(request)
-        got = ask(authorizer, request, revision)
-        assert got == expected.decision, request
-        seen.add(got)
+        got = decide(authorizer, request, revision)
+        assert got.decision == expected.decision, request
+        if expected.explain.reason != "unknown_principal":
+            assert got.reason == expected.explain.detail, request
+        seen.add(got.decision)
     return seen
 
 

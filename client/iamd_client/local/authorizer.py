@@ -167,12 +167,14 @@ class LocalAuthorizer:
         context: ContextArg = None,
         resource_owner_account: str | None = None,
         at_least_revision: int = 0,
+        explain: bool = False,
     ) -> LocalDecision:
         """The decision Authorize would give (InvalidArgument for what it refuses;
         Unavailable when this copy cannot be proven current, never a guess).
 
         ``at_least_revision``: wait (bounded) until changes up to that revision (a write's
-        response carries it) are applied here."""
+        response carries it) are applied here. ``explain``: a reason naming the statement
+        that decided (slower)."""
         if self._closed:
             raise Unavailable("the LocalAuthorizer is closed")
         core = self._core
@@ -181,7 +183,7 @@ class LocalAuthorizer:
         for _ in range(LOAD_ROUNDS):
             try:
                 return self._decide(
-                    principal_arn, action, resource_arn, context, resource_owner_account
+                    principal_arn, action, resource_arn, context, resource_owner_account, explain
                 )
             except Missing as missing:
                 self._run(core.load(missing.item), self._options.load_timeout + 1)
@@ -261,6 +263,7 @@ class AsyncLocalAuthorizer:
         context: ContextArg = None,
         resource_owner_account: str | None = None,
         at_least_revision: int = 0,
+        explain: bool = False,
     ) -> LocalDecision:
         """As LocalAuthorizer.authorize."""
         core = self._core
@@ -275,7 +278,9 @@ class AsyncLocalAuthorizer:
         decide = core.decider.decide
         for _ in range(LOAD_ROUNDS):
             try:
-                return decide(principal_arn, action, resource_arn, context, resource_owner_account)
+                return decide(
+                    principal_arn, action, resource_arn, context, resource_owner_account, explain
+                )
             except Missing as missing:
                 await core.load(missing.item)
         raise Unavailable(f"the policies of {principal_arn[:256]} kept changing; retry")

@@ -76,7 +76,8 @@ class LocalDecision(NamedTuple):
     revision: int
     """The revision the decision was taken at: it reflects every change up to it."""
     reason: str
-    """The engine's reason (as Explanation.detail shows it)."""
+    """The engine's reason, as Explanation.detail shows it (with ``explain=True``, naming
+    the statement that decided)."""
 
 
 class Missing(Exception):
@@ -123,6 +124,7 @@ class Decider:
         resource_arn: str,
         context: ContextArg,
         resource_owner_account: str | None,
+        explain: bool = False,
     ) -> LocalDecision:
         follower = self.follower
         if not follower.synced:
@@ -154,7 +156,7 @@ class Decider:
         assert isinstance(entry, PrincipalEntry)
         key = None
         if parsed is None and entry.memoizable:
-            key = (action, target, requested, False)
+            key = (action, target, requested, explain)
             known = entry.memo.get(key)
             if known is not None and known[0] == generation:
                 return self._answer(known[1], revision)
@@ -169,7 +171,7 @@ class Decider:
             entry.principal, action, target, account, entry.context(parsed, int(_time()))
         )
         result = evaluate(
-            request, entry.with_resource(resource_entry), entries.registry, explain=False
+            request, entry.with_resource(resource_entry), entries.registry, explain=explain
         )
         if key is not None and (resource_entry is None or not resource_entry.uses_clock):
             memo = entry.memo
