@@ -22,7 +22,6 @@ from iamd_policy import (
 from iamd_policy.entries import (
     MEMO_LIMIT,
     ROLE_ARN,
-    UNKNOWN_PRINCIPAL,
     OwnerMismatch,
     PrincipalEntry,
     ResourceEntry,
@@ -148,8 +147,12 @@ class Decider:
         else:
             follower.used[PRINCIPAL].add(principal_arn)
         if entry is None:
+            # Unknown: the implicit deny, with the detail Authorize's explanation gives.
             return LocalDecision(
-                types_pb2.DECISION_IMPLICIT_DENY, False, revision, UNKNOWN_PRINCIPAL.reason
+                types_pb2.DECISION_IMPLICIT_DENY,
+                False,
+                revision,
+                f"principal {principal_arn[:2048]} does not exist",
             )
         if isinstance(entry, Failed):
             raise Unavailable(entry.reason)
