@@ -188,7 +188,7 @@ def _copy(tmp: Path) -> Path:
     root = tmp / "repo"
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
     shutil.copytree(PROTO, root / "proto", ignore=ignore)
-    for part in ("iamd", "iamd_client", "scripts"):
+    for part in ("iamd", "iamd_client", "iamd_policy", "scripts"):
         shutil.copytree(ROOT / "client" / part, root / "client" / part, ignore=ignore)
     shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
     return root

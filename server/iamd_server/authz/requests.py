@@ -7,17 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from iamd.v1 import types_pb2
-from iamd_policy import Context, ContextError, DecidedBy, Decision, EvaluationResult
-from iamd_policy.entries import UNKNOWN_PRINCIPAL, reserved_key
+from iamd_policy import Context, DecidedBy, Decision, EvaluationResult, requests
+from iamd_policy.entries import UNKNOWN_PRINCIPAL
+from iamd_policy.requests import ContextItem
 
 from iamd_server.errors import InvalidArgument
-
-# Request context bounds (README, API notes): keys per request, values per key, characters
-# per value (2,048: the longest ARN AWS allows) and per key name.
-MAX_CONTEXT_ENTRIES = 100
-MAX_CONTEXT_VALUES = 100
-MAX_CONTEXT_VALUE_LENGTH = 2048
-MAX_CONTEXT_KEY_LENGTH = 256
 
 CONTEXT_TYPES = {
     types_pb2.CONTEXT_KEY_TYPE_STRING: "string",
@@ -65,28 +59,17 @@ def reason_code(result: EvaluationResult) -> str:
     return "no_allow"
 
 
+def _items(entries: Sequence[types_pb2.ContextEntry]) -> list[ContextItem]:
+    return [(e.key, CONTEXT_TYPES.get(e.type), e.values) for e in entries]
+
+
 def check_context_sizes(entries: Sequence[types_pb2.ContextEntry], field: str) -> None:
-    """Bounds the work a request's context can cause (every value may be matched against
-    every pattern of every statement): InvalidArgument naming the entry that is too big."""
-    if len(entries) > MAX_CONTEXT_ENTRIES:
-        raise InvalidArgument(field, f"at most {MAX_CONTEXT_ENTRIES} context entries")
-    for index, entry in enumerate(entries):
-        key = entry.key
-        if not 5 <= len(key) <= MAX_CONTEXT_KEY_LENGTH or ":" not in key:
-            raise InvalidArgument(
-                f"{field}[{index}].key", f"must be 5-{MAX_CONTEXT_KEY_LENGTH} chars, vendor:Name"
-            )
-        values = entry.values
-        if len(values) > MAX_CONTEXT_VALUES:
-            raise InvalidArgument(
-                f"{field}[{index}].values", f"at most {MAX_CONTEXT_VALUES} values per key"
-            )
-        for position, value in enumerate(values):
-            if len(value) > MAX_CONTEXT_VALUE_LENGTH:
-                raise InvalidArgument(
-                    f"{field}[{index}].values[{position}]",
-                    f"at most {MAX_CONTEXT_VALUE_LENGTH} characters",
-                )
+    """Bounds the work a request's context can cause (iamd_policy.requests, shared with the
+    SDK's LocalAuthorizer): InvalidArgument naming the entry that is too big."""
+    try:
+        requests.check_context_sizes(_items(entries), field)
+    except requests.RequestFieldError as exc:
+        raise InvalidArgument(exc.field, exc.reason) from None
 
 
 def request_context(
@@ -96,17 +79,7 @@ def request_context(
     itself (principal, session and clock keys) are dropped unless ``keep_reserved``."""
     if not entries:
         return None
-    check_context_sizes(entries, field)
-    converted: list[tuple[str, str, Sequence[str]]] = []
-    for index, entry in enumerate(entries):
-        key = entry.key
-        type_name = CONTEXT_TYPES.get(entry.type)
-        if type_name is None:
-            raise InvalidArgument(f"{field}[{index}].type", "a context key type is required")
-        if not keep_reserved and reserved_key(key.lower()):
-            continue
-        converted.append((key, type_name, tuple(entry.values)))
     try:
-        return Context.from_entries(converted) if converted else None
-    except ContextError as exc:
-        raise InvalidArgument(field, str(exc)) from None
+        return requests.request_context(_items(entries), field, keep_reserved=keep_reserved)
+    except requests.RequestFieldError as exc:
+        raise InvalidArgument(exc.field, exc.reason) from None

@@ -1,7 +1,8 @@
 """Callers waiting for a revision to be applied (`at_least_revision`), woken as it is.
 
-Shared by the server's change feed (authz.changes) and the sidecar's follower, which both
-apply revisions in order and let Authorize wait, within its deadline, for one.
+Used by the server's change feed (authz.changes), which applies revisions in order and
+lets Authorize wait, within its deadline, for one (Watch followers have their own, in
+iamd_client.local.stream).
 """
 
 from __future__ import annotations

@@ -15,10 +15,10 @@ import json
 import time
 
 from iamd.v1 import replication_pb2 as pb
+from iamd_client import replication_messages as messages
 
 from iamd_server.authn.sessions import MAX_TOKEN_BYTES, SessionAuthority, SessionClaims
 from iamd_server.errors import Unauthenticated
-from iamd_server.replication import messages
 from iamd_server.replication.keys import SCOPED_METHODS, dates_around
 from iamd_server.replication.records import RecordCache
 from iamd_server.store.records import LoadedPolicy

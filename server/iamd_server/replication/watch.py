@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from iamd.v1 import replication_pb2 as pb
+from iamd_client import replication_messages as messages
 from iamd_policy import Decision
 
 from iamd_server.authn.authenticator import Caller
@@ -27,7 +28,6 @@ from iamd_server.authn.sessions import SessionAuthority
 from iamd_server.authz.decisions import Outcome
 from iamd_server.errors import InvalidArgument, LimitExceeded, PermissionDenied, Unavailable
 from iamd_server.replication import keys as scoped
-from iamd_server.replication import messages
 from iamd_server.replication.changelog import ALL, ChangeLog
 from iamd_server.replication.records import (
     INDEX_KEY,

@@ -16,25 +16,22 @@ holds: the upstream sends only what changed meanwhile (or everything, when it ca
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
-import grpc
 from iamd.v1 import replication_pb2 as pb
+from iamd_client import replication_messages as messages
+from iamd_client.local.stream import Item, Opener, WatchStream
 
 from iamd_server.authn.sessions import SessionClaims
-from iamd_server.authz.revision_waiters import RevisionWaiters
 from iamd_server.authz.sources import ChangeHandler
 from iamd_server.errors import NotFound, Unavailable
-from iamd_server.replication import messages
 from iamd_server.replication.sessions import token_hash
 from iamd_server.store.records import (
     LoadedPolicy,
@@ -49,9 +46,8 @@ PRINCIPAL = "p"
 ACCESS_KEY = "k"
 RESOURCE = "r"
 SESSION = "s"
-Item = tuple[str, str]  # (kind, ARN, key id, or the hash naming temporary credentials)
+# Items are (kind, ARN, key id, or the hash naming temporary credentials).
 
-MAX_ADD_PER_REQUEST = 10_000
 # Keys the upstream says do not exist, and items it says we may not follow, are remembered
 # this long (seconds) so that repeating them costs the upstream nothing.
 NEGATIVE_TTL = 10.0
@@ -92,38 +88,11 @@ class _Document:
     document: str
 
 
-class WatchCall(Protocol):
-    """One open Watch stream (see sidecar.upstream)."""
-
-    async def write(self, request: bytes) -> None: ...
-    async def read(self) -> bytes | None: ...
-    def cancel(self) -> None: ...
-
-
-Opener = Callable[[bytes], Awaitable[WatchCall]]
-
-
 class _Absent:
     __slots__ = ()
 
 
 ABSENT = _Absent()  # the upstream says: no such principal / resource
-
-
-def _selection(items: Iterable[Item], tokens: Mapping[str, tuple[str, str]]) -> pb.Selection:
-    selection = pb.Selection()
-    for kind, name in items:
-        if kind == PRINCIPAL:
-            selection.principal_arns.append(name)
-        elif kind == ACCESS_KEY:
-            selection.access_key_ids.append(name)
-        elif kind == SESSION:
-            reference = tokens.get(name)
-            if reference is not None:
-                selection.sessions.add(access_key_id=reference[0], session_token=reference[1])
-        else:
-            selection.resource_arns.append(name)
-    return selection
 
 
 def _decider_keys(item: Item) -> tuple[str, ...]:
@@ -136,8 +105,11 @@ def _decider_keys(item: Item) -> tuple[str, ...]:
     return ()
 
 
-class Follower:
-    """Follows the upstream's Watch stream; see the module docstring."""
+class Follower(WatchStream):
+    """Follows the upstream's Watch stream; see the module docstring (the connection itself
+    is iamd_client.local.stream's, shared with the SDK's LocalAuthorizer)."""
+
+    unavailable = Unavailable
 
     def __init__(
         self,
@@ -149,22 +121,20 @@ class Follower:
         silence_timeout: float = 6.0,
         resource_index: bool = True,
     ) -> None:
-        self._open = open_watch
+        super().__init__(
+            open_watch,
+            load_timeout=load_timeout,
+            silence_timeout=silence_timeout,
+            resource_index=resource_index,
+        )
         self._max_items = max_items
         self._max_bytes = max_bytes
-        self._load_timeout = load_timeout
-        self._silence_timeout = silence_timeout
-        self._want_index = resource_index
         # Held item -> (value, approximate size); value is a record, a HeldKey or ABSENT.
         self._held: OrderedDict[Item, tuple[object, int]] = OrderedDict()
         self.bytes = 0
-        self._waiting: dict[Item, asyncio.Future[object]] = {}
         # item -> (until, why it is refused; None: it does not exist)
         self._negative: dict[Item, tuple[float, str | None]] = {}
-        self._to_add: set[Item] = set()
-        self._to_remove: set[Item] = set()
         self._removed_tokens: dict[str, tuple[str, str]] = {}
-        self._outbox = asyncio.Event()
         # Temporary credentials followed: item name -> (key id, token).
         self._tokens: dict[str, tuple[str, str]] = {}
         # Managed session policy ARN -> its current document (None: gone).
@@ -172,44 +142,10 @@ class Follower:
         self.services: list[ServiceDefinitionRecord] = []
         self._index: set[str] | None = None
         self._handlers: list[ChangeHandler] = []
-        self._revision_waiters = RevisionWaiters()
-        self.applied_revision = 0
         self.database_revision = 0  # metrics.FeedView: the newest the upstream confirmed
-        self.synced = False  # a first batch has completed
-        self.heard_at: float | None = None  # monotonic time of the last completed batch
-        self.connected = False
-        self.resets = 0
         self.notifications = 0
-        self._call: WatchCall | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="iamd-follower")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self._drop_call()
-
-    async def wait_ready(self, timeout: float) -> bool:
-        """Waits for the first completed batch; False when ``timeout`` ran out."""
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-            return True
-        except TimeoutError:
-            return False
-
-    def staleness(self) -> float:
-        """Seconds since the upstream last confirmed this copy current (inf: never)."""
-        if self.heard_at is None:
-            return math.inf
-        return time.monotonic() - self.heard_at
 
     def __len__(self) -> int:
         return len(self._held)
@@ -228,9 +164,6 @@ class Follower:
 
     def subscribe(self, handler: ChangeHandler) -> None:
         self._handlers.append(handler)
-
-    async def wait_for(self, revision: int, timeout: float | None) -> bool:
-        return await self._revision_waiters.wait(lambda: self.applied_revision, revision, timeout)
 
     # -- PolicySource ------------------------------------------------------------------
 
@@ -316,21 +249,7 @@ class Follower:
                     return ABSENT
                 raise Unavailable(why)
             del self._negative[item]
-        if self._call is None:
-            raise Unavailable(
-                f"{item[1][:256]} is not loaded and the upstream is unreachable; retry later"
-            )
-        future = self._waiting.get(item)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            self._waiting[item] = future
-            self._to_add.add(item)
-            self._to_remove.discard(item)
-            self._outbox.set()
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), self._load_timeout)
-        except TimeoutError:
-            raise Unavailable(f"{item[1][:256]} is not loaded yet; retry") from None
+        return await self._request(item, item[1][:256])
 
     def _remember(self, item: Item, why: str | None) -> None:
         now = time.monotonic()
@@ -340,16 +259,6 @@ class Follower:
         ):
             del negative[next(iter(negative))]
         negative[item] = (now + NEGATIVE_TTL, why)
-
-    def _resolve(self, item: Item, value: object | None, error: str | None = None) -> None:
-        future = self._waiting.pop(item, None)
-        if future is None or future.done():
-            return
-        if error is not None:
-            future.set_exception(Unavailable(error))
-            future.exception()  # retrieved by its waiters; nobody else should report it
-        else:
-            future.set_result(value)
 
     def _hold(self, item: Item, value: object, size: int, changed: list[str]) -> None:
         previous = self._held.pop(item, None)
@@ -537,117 +446,43 @@ class Follower:
                     handler(self.applied_revision, ("*",))
 
     def _advance(self, revision: int) -> None:
-        self.heard_at = time.monotonic()
-        if not self.synced:
-            self.synced = True
-            self._ready.set()
-        if revision <= self.applied_revision:
-            return
-        self.applied_revision = self.database_revision = revision
-        self._revision_waiters.advance(revision)
+        super()._advance(revision)
+        self.database_revision = self.applied_revision
 
-    # -- the connection ----------------------------------------------------------------
+    # -- the connection (iamd_client.local.stream) -------------------------------------
 
-    async def _run(self) -> None:
-        delay = 0.05
-        while True:
-            established = False
-            try:
-                established = await self._session()
-            except asyncio.CancelledError:
-                raise
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.PERMISSION_DENIED and self._want_index:
-                    log.warning(
-                        "the upstream refuses the resource index (%s); asking per resource",
-                        exc.details(),
-                    )
-                    self._want_index = False
-                    continue
-                (log.warning if delay == 0.05 else log.debug)(
-                    "watching the upstream failed: %s %s; retrying", exc.code().name, exc.details()
-                )
-            except Exception as exc:
-                (log.warning if delay == 0.05 else log.debug)(
-                    "watching the upstream failed: %s; retrying", exc
-                )
-            finally:
-                self._lost()
-            if established:
-                delay = 0.05
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-
-    async def _session(self) -> bool:
-        """One Watch stream, until it fails; True when it got at least one message."""
-        held = [
+    def _following(self) -> pb.Selection:
+        return self._selection(
             item
             for item, (value, _) in self._held.items()
             if not (isinstance(value, HeldSession) and not value.valid)
-        ]
-        first = pb.WatchRequest(
-            follow=_selection(held, self._tokens),
-            since_revision=self.applied_revision if self.synced else 0,
-            resource_index=self._want_index,
         )
-        call = await self._open(first.SerializeToString())
-        self._call = call
-        self.connected = True
-        writer = asyncio.get_running_loop().create_task(self._write_requests(call))
-        received = False
-        try:
-            while True:
-                raw = await asyncio.wait_for(call.read(), self._silence_timeout)
-                if raw is None:
-                    return received
-                if not received:
-                    received = True
-                    log.info("following the upstream from revision %d", self.applied_revision)
-                self.apply(pb.WatchResponse.FromString(raw))
-        except TimeoutError:
-            log.warning("the upstream sent nothing for %.0f s; reconnecting", self._silence_timeout)
-            return received
-        finally:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
 
-    async def _write_requests(self, call: WatchCall) -> None:
-        while True:
-            await self._outbox.wait()
-            self._outbox.clear()
-            while self._to_add or self._to_remove:
-                add = [
-                    self._to_add.pop() for _ in range(min(len(self._to_add), MAX_ADD_PER_REQUEST))
-                ]
-                remove = [
-                    self._to_remove.pop()
-                    for _ in range(min(len(self._to_remove), MAX_ADD_PER_REQUEST))
-                ]
-                tokens = {**self._tokens, **self._removed_tokens}
-                request = pb.WatchRequest(
-                    add=_selection(add, tokens), remove=_selection(remove, tokens)
-                )
-                for kind, name in remove:
-                    if kind == SESSION:
-                        self._removed_tokens.pop(name, None)
-                await call.write(request.SerializeToString())
+    def _selection(self, items: Iterable[Item]) -> pb.Selection:
+        tokens = {**self._tokens, **self._removed_tokens}
+        selection = pb.Selection()
+        for kind, name in items:
+            if kind == PRINCIPAL:
+                selection.principal_arns.append(name)
+            elif kind == ACCESS_KEY:
+                selection.access_key_ids.append(name)
+            elif kind == SESSION:
+                reference = tokens.get(name)
+                if reference is not None:
+                    selection.sessions.add(access_key_id=reference[0], session_token=reference[1])
+            else:
+                selection.resource_arns.append(name)
+        return selection
+
+    def _sent(self, removed: list[Item]) -> None:
+        for kind, name in removed:
+            if kind == SESSION:
+                self._removed_tokens.pop(name, None)
 
     def _lost(self) -> None:
-        """The stream is gone: whoever waits for an item is answered now (fail closed)."""
-        if self.connected:
-            self.resets += 1
-        self._drop_call()
-        self._to_add.clear()
-        self._to_remove.clear()
+        super()._lost()
         self._removed_tokens.clear()
-        for item in list(self._waiting):
-            self._resolve(item, None, f"{item[1][:256]} could not be loaded: upstream lost")
-            if item[0] == SESSION and item not in self._held:
-                self._tokens.pop(item[1], None)
 
-    def _drop_call(self) -> None:
-        self.connected = False
-        call, self._call = self._call, None
-        if call is not None:
-            call.cancel()
+    def _abandoned(self, item: Item) -> None:
+        if item[0] == SESSION and item not in self._held:
+            self._tokens.pop(item[1], None)  # not followed: nothing to keep the token for

@@ -1,41 +1,21 @@
 """The sidecar's connection to its upstream iamd, signed with the sidecar's own access key
-(resolved like the SDK's: environment, then profile; see iamd_client.credentials)."""
+(resolved like the SDK's: environment, then profile; see iamd_client.credentials). The Watch
+stream is the SDK's (iamd_client.local.upstream); calls are also forwarded unchanged."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 import grpc
 from iamd_client import _transport as transport
 from iamd_client.credentials import ClientConfig
+from iamd_client.local.upstream import WatchUpstream
 from iamd_client.signing import HEADER_DATE, HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TOKEN
 
-WATCH_METHOD = "/iamd.v1.ReplicationService/Watch"
-# A snapshot of many items arrives in messages of about 1 MiB; one state is far smaller.
-MAX_MESSAGE = 64 << 20
-OPEN_TIMEOUT = 10.0
 _SIGNATURE_HEADERS = frozenset({HEADER_KEY_ID, HEADER_DATE, HEADER_SIGNATURE, HEADER_TOKEN})
 
 
-class _Call:
-    """A Watch call as the Follower uses it (bytes in, bytes out, None at the end)."""
-
-    def __init__(self, call: grpc.aio.StreamStreamCall[bytes, bytes]) -> None:
-        self._call = call
-
-    async def write(self, request: bytes) -> None:
-        await self._call.write(request)
-
-    async def read(self) -> bytes | None:
-        message = await self._call.read()
-        return message if isinstance(message, bytes) else None
-
-    def cancel(self) -> None:
-        self._call.cancel()
-
-
-class Upstream:
+class Upstream(WatchUpstream):
     """One channel to the upstream: the Watch stream, and calls forwarded unchanged."""
 
     def __init__(self, config: ClientConfig) -> None:
@@ -44,41 +24,7 @@ class Upstream:
                 "no credentials for the upstream: set IAMD_ACCESS_KEY_ID and"
                 " IAMD_SECRET_ACCESS_KEY, or a profile (IAMD_PROFILE)"
             )
-        target = transport.parse_endpoint(config.endpoint, tls=config.tls)
-        self.address = target.address
-        options = [
-            *transport.channel_options(),
-            ("grpc.max_receive_message_length", MAX_MESSAGE),
-        ]
-        if target.tls:
-            credentials = transport.channel_credentials(
-                ca_file=config.ca_file,
-                client_cert_file=config.client_cert_file,
-                client_key_file=config.client_key_file,
-            )
-            self._channel = grpc.aio.secure_channel(target.address, credentials, options)
-        else:
-            self._channel = grpc.aio.insecure_channel(target.address, options)
-        self.audience = config.audience
-        self._signer = transport.make_signer(
-            config.access_key_id, config.secret_access_key, config.session_token, config.audience
-        )
-        self._watch: grpc.aio.StreamStreamMultiCallable[bytes, bytes] = self._channel.stream_stream(
-            WATCH_METHOD,
-            request_serializer=transport.identity,
-            response_deserializer=transport.identity,
-        )
-
-    async def open_watch(self, first: bytes) -> _Call:
-        """Opens Watch with its first request (the signature covers exactly those bytes)."""
-        call = self._watch(metadata=self._signer.metadata(WATCH_METHOD, first))
-        try:
-            # Bounded: a blackholed upstream must not hang the follower.
-            await asyncio.wait_for(call.write(first), OPEN_TIMEOUT)
-        except BaseException:
-            call.cancel()
-            raise
-        return _Call(call)
+        super().__init__(config)
 
     async def forward(
         self,
@@ -95,6 +41,3 @@ class Upstream:
         headers = tuple((k, str(v)) for k, v in metadata if k in _SIGNATURE_HEADERS)
         response: bytes = await rpc(request, metadata=headers, timeout=timeout or 10.0)
         return response
-
-    async def close(self) -> None:
-        await self._channel.close()

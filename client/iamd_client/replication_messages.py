@@ -1,7 +1,7 @@
-"""The loader's records (store.records) to and from their Watch messages.
+"""The decision's input records (iamd_policy.inputs) to and from their Watch messages.
 
-Shared by the server (which sends them) and the sidecar (which decides from them), so both
-hold exactly the same inputs to the engine.
+Shared by the server (which sends them), its sidecar and the SDK's LocalAuthorizer (which
+decide from them), so all of them hold exactly the same inputs to the engine.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from typing import Any
 
 from iamd.v1 import replication_pb2 as pb
 from iamd.v1 import types_pb2
-
-from iamd_server.store.records import (
+from iamd_policy.inputs import (
     AclGrant,
     LoadedPolicy,
     LoadedResourcePolicy,
