@@ -1124,7 +1124,8 @@ class Decider:
             resources: dict[str, Any] = {"": None, "*": None}
             # A pass that misses something loads it: a reload for an action, then
             # principals, then the resources their decisions need.
-            for _pass in range(4):
+            decided: BatchDecided | _Missing | None = None
+            for _pass in range(6):
                 decided = self._decide_checks(
                     caller, checks, principal_arn, explain, entries, resources, generation,
                     revision, now,
@@ -1132,6 +1133,8 @@ class Decider:
                 if not isinstance(decided, _Missing):
                     break
                 await self._load_missing(caller, decided, entries, resources)
+                if not self.settled_since(generation):
+                    break  # decide every check again from current entries
             # Loads let changes (and time) pass: decide only from entries still current.
             if isinstance(decided, BatchDecided) and self.settled_since(generation):
                 return decided
