@@ -1176,6 +1176,9 @@ class Decider:
         lookup_resource = self.lookup_resource
         evaluate_entry = self.evaluate
         caller_arn = caller.arn
+        absent = MISSING
+        pending = _PENDING
+        allowed, explicit_deny = Decision.ALLOWED, Decision.EXPLICIT_DENY
         missing: _Missing | None = None
         results: list[tuple[EvaluationResult, str, int]] = []
         append = results.append
@@ -1201,24 +1204,24 @@ class Decider:
                 )
             has_context = len(check.context)
             principal = check.principal_arn or default_principal
-            entry: Any = entries.get(principal, MISSING)
-            if entry is MISSING:
+            entry: Any = entries.get(principal, absent)
+            if entry is absent:
                 entry = lookup_principal(principal)
-                if entry is not MISSING:
+                if entry is not absent:
                     if principal == caller_arn:
                         if entry is not None:
                             if entry.unique_id != caller.principal_id:
                                 entry = None  # the name now belongs to another user or role
                             elif caller.session is not None:
-                                entry = MISSING  # decided as its session: see authorize
+                                entry = absent  # decided as its session: see authorize
                     elif not grants.get(self._grant_key(caller, principal), False):
-                        entry = MISSING
-                if entry is MISSING:
+                        entry = absent
+                if entry is absent:
                     missing = missing or _Missing()
                     missing.principals.append(principal)
-                    entry = _PENDING
+                    entry = pending
                 entries[principal] = entry
-            if entry is _PENDING:
+            if entry is pending:
                 continue
             resource = raw_resource or "*"
             # Fast path: a context-free check decided before with nothing changed since
@@ -1229,19 +1232,19 @@ class Decider:
                 if known is not None and known[0] == generation:
                     result = known[1]
             if result is None:
-                resource_entry = resources.get(raw_resource, MISSING)
-                if resource_entry is MISSING:
+                resource_entry = resources.get(raw_resource, absent)
+                if resource_entry is absent:
                     if not is_resource(raw_resource):
                         raise InvalidArgument(
                             f"checks[{index}].resource_arn", "must be an ARN or *"
                         )
                     resource_entry = lookup_resource(raw_resource)
-                    if resource_entry is MISSING:
+                    if resource_entry is absent:
                         missing = missing or _Missing()
                         missing.resources.append(raw_resource)
-                        resource_entry = _PENDING
+                        resource_entry = pending
                     resources[raw_resource] = resource_entry
-                if resource_entry is _PENDING:
+                if resource_entry is pending:
                     continue
                 if entry is None:
                     append((UNKNOWN_PRINCIPAL, principal, IMPLICIT_DENY))
@@ -1264,13 +1267,8 @@ class Decider:
                 except Unavailable:
                     return None  # stalled past the staleness bound: decide again
             decision = result.decision
-            code = (
-                ALLOWED
-                if decision is Decision.ALLOWED
-                else EXPLICIT_DENY
-                if decision is Decision.EXPLICIT_DENY
-                else IMPLICIT_DENY
-            )
+            # ALLOWED, EXPLICIT_DENY or IMPLICIT_DENY, as literals: this runs once per check.
+            code = 1 if decision is allowed else 2 if decision is explicit_deny else 3
             counts[code] += 1
             append((result, principal, code))
         if missing is not None:
