@@ -3,6 +3,11 @@ current by change notifications, fed to the pure engine.
 
 A cache hit touches no database. An entry that cannot be built (database down) raises
 `Unavailable`, so callers fail closed; entries already cached keep serving.
+
+Authorize and AuthorizeBatch enter through one door: `authorize_now` and
+`authorize_batch_now` decide without I/O when everything is in memory (None otherwise), and
+`authorize` and `authorize_batch` take the awaits they could not; `replied` and
+`remember_reply` keep whole replies. The front doors only translate requests and replies.
 """
 
 from __future__ import annotations
