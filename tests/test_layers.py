@@ -117,3 +117,81 @@ def test_the_engine_imports_only_itself_and_the_standard_library() -> None:
         and not target.startswith("__future__.")
     )
     assert outside == []
+
+
+# The Decider's entry for Authorize and AuthorizeBatch: api/ parses, asks, encodes.
+AUTHORIZE_ENTRY = {
+    "authorize_now",
+    "authorize",
+    "authorize_end_user",
+    "authorize_batch_now",
+    "authorize_batch",
+    "replied",
+    "remember_reply",
+}
+AUTHORIZE_METHODS = ("Authorize", "AuthorizeBatch", "_authorize_end_user", "authorize_cached")
+# What decides inside the Decider: its caches, remembered decisions and grants, and the
+# generation its settle loops read.
+DECIDER_INTERNALS = {
+    "principals",
+    "resources",
+    "roles",
+    "lookup_principal",
+    "lookup_resource",
+    "resource_policies",
+    "memoized",
+    "evaluate",
+    "replies",
+    "grants",
+    "may_authorize_cached",
+    "may_authorize_for",
+    "known_actions",
+    "require_action",
+    "generation",
+    "settled",
+    "settled_since",
+    "fresh",
+}
+
+
+def _decider_attributes(function: ast.AST) -> set[str]:
+    """Attribute names read on the servicer's Decider in ``function``: ``self._decider.x``,
+    or ``x`` of a local bound to ``self._decider``."""
+
+    def is_decider(node: ast.expr) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "_decider"
+
+    aliases = {
+        target.id
+        for node in ast.walk(function)
+        if isinstance(node, ast.Assign) and is_decider(node.value)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    return {
+        node.attr
+        for node in ast.walk(function)
+        if isinstance(node, ast.Attribute)
+        and (
+            is_decider(node.value)
+            or (isinstance(node.value, ast.Name) and node.value.id in aliases)
+        )
+    }
+
+
+def test_authorize_asks_only_the_deciders_entry() -> None:
+    tree = ast.parse((PACKAGE / "api" / "authorization.py").read_text())
+    methods = {
+        node.name: node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+    used = {name: _decider_attributes(methods[name]) for name in AUTHORIZE_METHODS}
+    # Seen at all: otherwise the parser sees nothing and the checks below pass.
+    assert {"authorize_now", "authorize"} <= used["Authorize"]
+    assert {"authorize_batch_now", "authorize_batch"} <= used["AuthorizeBatch"]
+    assert {name: sorted(attrs - AUTHORIZE_ENTRY) for name, attrs in used.items()} == {
+        name: [] for name in AUTHORIZE_METHODS
+    }
+    # Nowhere in the module (simulations included) are the Decider's internals reached.
+    assert sorted(_decider_attributes(tree) & DECIDER_INTERNALS) == []

@@ -473,3 +473,71 @@ def test_simulate_principal_policy_with_a_group_source(root: Stubs) -> None:
         )
     assert isinstance(missing.value, grpc.Call)
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_cold_batch_loads_what_it_misses_and_decides_every_check(
+    root: Stubs, server: ServerProcess
+) -> None:
+    """Principals and a resource policy nobody asked about yet, in one batch: each is loaded
+    once (grants checked), then every check is decided in order; an unknown principal is
+    denied implicitly; a principal the caller may not ask about refuses the whole batch."""
+    m = root.management
+    for name in ("cold-a", "cold-b"):
+        m.CreateUser(mpb.CreateUserRequest(user_name=name))
+    m.PutUserPolicy(
+        mpb.PutUserPolicyRequest(
+            user_name="cold-a", policy_name="p",
+            policy_document=policy(
+                {"Effect": "Allow", "Action": "widgets:Read", "Resource": widget("cold-*")}
+            ),
+        )
+    )  # fmt: skip
+    a, b = user_arn(root, "cold-a"), user_arn(root, "cold-b")
+    account = a.split(":")[4]
+    shared = widget("cold-shared")
+    revision = m.PutResourcePolicy(
+        mpb.PutResourcePolicyRequest(
+            resource_arn=shared,
+            owner_account_id=account,
+            policy_document=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"AWS": b},
+                               "Action": "widgets:Read", "Resource": shared}],
+            }),
+        )
+    ).revision  # fmt: skip
+    gone = a.replace("cold-a", "cold-nobody")
+    asked = [
+        (a, widget("cold-1"), ALLOWED),
+        (b, widget("cold-1"), IMPLICIT),
+        (b, shared, ALLOWED),
+        (gone, shared, IMPLICIT),
+        (a, widget("warm-1"), IMPLICIT),
+        (a, shared, ALLOWED),
+    ]
+    checks = [
+        pb.AuthorizeCheck(
+            principal_arn=principal, action="widgets:Read", resource_arn=resource,
+            resource_owner_account=account,
+        )
+        for principal, resource, _ in asked
+    ]  # fmt: skip
+    for _ in range(2):  # cold, then from memory
+        reply = root.authorization.AuthorizeBatch(
+            pb.AuthorizeBatchRequest(checks=checks, at_least_revision=revision)
+        )
+        assert [(r.principal_arn, r.decision) for r in reply.results] == [
+            (principal, decision) for principal, _, decision in asked
+        ]
+
+    created = m.CreateAccessKey(mpb.CreateAccessKeyRequest(user_name="cold-b"))
+    key = created.access_key
+    own = stubs(server.endpoint, SigningCredentials(key.access_key_id, key.secret_access_key))
+    try:
+        wait_for_key(own)
+        with pytest.raises(grpc.RpcError) as error:
+            own.authorization.AuthorizeBatch(pb.AuthorizeBatchRequest(checks=checks))
+        assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert a in (error.value.details() or "")
+    finally:
+        own.close()

@@ -31,13 +31,7 @@ from iamd_policy import (
     PrincipalKind,
     evaluate,
 )
-from iamd_policy.entries import (
-    UNKNOWN_PRINCIPAL,
-    PrincipalEntry,
-    ResourceEntry,
-    account_of,
-    valid_account,
-)
+from iamd_policy.entries import UNKNOWN_PRINCIPAL, PrincipalEntry, account_of, valid_account
 from iamd_policy.simulate import (
     InvalidInputError,
     SimulationInput,
@@ -48,21 +42,19 @@ from iamd_policy.simulate import (
 from iamd_server.api.dispatch import Call
 from iamd_server.authn.authenticator import Caller
 from iamd_server.authn.end_users import EndUsers
-from iamd_server.authz.cache import MISSING
-from iamd_server.authz.decisions import AUTHORIZE_ACTION, SETTLE_ATTEMPTS, Decider, OwnerMismatch
+from iamd_server.authz import decisions
+from iamd_server.authz.decisions import Decider, is_resource
 from iamd_server.authz.requests import (
     CONTEXT_TYPES,
     check_context_sizes,
     reason_code,
     request_context,
 )
-from iamd_server.authz.session_policies import SessionPolicies
 from iamd_server.authz.sources import RevisionFeed
 from iamd_server.errors import (
     InvalidArgument,
     MalformedPolicyDocument,
     NotFound,
-    PermissionDenied,
     Unauthenticated,
     Unavailable,
 )
@@ -84,11 +76,15 @@ _DECISION = {
     Decision.EXPLICIT_DENY: types_pb2.DECISION_EXPLICIT_DENY,
     Decision.IMPLICIT_DENY: types_pb2.DECISION_IMPLICIT_DENY,
 }
-_ALLOWED: int = types_pb2.DECISION_ALLOWED
-_EXPLICIT_DENY: int = types_pb2.DECISION_EXPLICIT_DENY
 _IMPLICIT_DENY: int = types_pb2.DECISION_IMPLICIT_DENY
+# The Decider's decision codes are the wire's: replies are encoded from them as they are.
+assert (decisions.ALLOWED, decisions.EXPLICIT_DENY, decisions.IMPLICIT_DENY) == (
+    types_pb2.DECISION_ALLOWED,
+    types_pb2.DECISION_EXPLICIT_DENY,
+    types_pb2.DECISION_IMPLICIT_DENY,
+)
 
-# Decision metric outcome by proto decision code (0: the principal does not exist).
+# Decision metric outcome by decision code (decisions.UNKNOWN: the principal does not exist).
 _OUTCOME = ("unknown_principal", "allowed", "explicit_deny", "implicit_deny")
 
 
@@ -162,17 +158,8 @@ def explanation(result: EvaluationResult, principal_arn: str = "") -> pb.Explana
     )
 
 
-def _is_resource(value: str) -> bool:
-    """An ARN or `*` (empty means `*` too)."""
-    return (
-        not value
-        or value == "*"
-        or (value.startswith("arn:") and value.count(":") >= 5 and len(value) <= 2048)
-    )
-
-
 def _resource(value: str, field: str) -> str:
-    if not _is_resource(value):
+    if not is_resource(value):
         raise InvalidArgument(field, "must be an ARN or *")
     return value or "*"
 
@@ -185,63 +172,35 @@ def _owner(value: str, field: str) -> str | None:
     return value
 
 
-def _same_identity(entry: Any, caller: Caller) -> Any:
-    """The entry of the ARN a caller speaks for, or None when that ARN now belongs to another
-    user or role than the caller's credentials (a reused name): identity follows unique ids."""
-    if entry is not None and entry.unique_id != caller.principal_id:
-        return None
-    return entry
-
-
 class AuthorizationServicer:
-    """Authorize, AuthorizeBatch, SimulatePrincipalPolicy and SimulateCustomPolicy."""
+    """Authorize, AuthorizeBatch, SimulatePrincipalPolicy and SimulateCustomPolicy.
+
+    Authorize and AuthorizeBatch parse the request, ask the Decider's entry (its
+    synchronous path, then on a miss its asynchronous one) and encode the reply."""
 
     def __init__(self, decider: Decider, feed: RevisionFeed) -> None:
         self._decider = decider
         self._feed = feed
         # Set by the app: verifies AuthorizeRequest.end_user proofs; None = refused.
         self.end_users: EndUsers | None = None
-        # Set by the app (server and sidecar): builds the entries of callers' own sessions.
-        self.session_policies: SessionPolicies | None = None
         # Set by the app: told every decision (last accessed, decision log).
         self.insight: Insight | None = None
         self.fast_paths = {"Authorize": self.authorize_cached}
 
     def authorize_cached(self, raw: bytes, caller: Caller) -> bytes | None:
-        """The reply Authorize gave these exact request bytes from this caller, while it
-        still holds: nothing changed since (generation and revision), the replica is proven
-        current, and the principal's entry is still the cached one. None: decide in full.
-
-        Only context-free, non-explain decisions of long-term keys are remembered, and only
-        when the decision and the caller's grant were themselves remembered (neither reads
-        the clock), so the reply is the one Authorize would give now."""
-        replies = self._decider.replies
-        known = replies.get(raw)
+        """The reply Authorize gave these exact request bytes from this caller while it
+        still holds (see Decider.replied); None: decide in full."""
+        known = self._decider.replied(raw, caller)
         if known is None:
-            replies.stats.misses += 1
             return None
-        who, generation, revision, principal_arn, entry, outcome, reply, decided = known
-        decider = self._decider
-        feed = self._feed
-        if (
-            who is not caller
-            or generation != decider.generation
-            or revision != feed.applied_revision
-            or _monotonic() > feed.fresh_until
-            or decider.principals.lookup(principal_arn) is not entry
-        ):
-            return None
-        replies.stats.hits += 1
-        DECISIONS.add(outcome)
+        DECISIONS.add(_OUTCOME[known.code])
         if self.insight is not None:
-            action, resource, owner, resource_entry, result = decided
             self.insight.decided(
-                "Authorize", caller.arn, principal_arn, action, resource, owner, None,
-                entry, resource_entry, result, revision, _monotonic(),
+                "Authorize", caller.arn, known.principal_arn, known.action, known.resource,
+                known.owner, None, known.entry, known.resource_entry, known.result,
+                known.revision, _monotonic(),
             )  # fmt: skip
-        return reply  # type: ignore[no-any-return]
-
-    # -- helpers -----------------------------------------------------------------------
+        return known.reply
 
     async def _await_revision(self, revision: int, call: Call) -> None:
         if self._feed.applied_revision >= revision:
@@ -255,33 +214,6 @@ class AuthorizationServicer:
                 f" (applied: {self._feed.applied_revision}); retry"
             )
 
-    async def _entry(self, caller: Caller, principal_arn: str) -> PrincipalEntry | None:
-        """The principal's entry, after checking the caller may ask about it."""
-        decider = self._decider
-        if not await decider.may_authorize_for(caller, principal_arn):
-            raise PermissionDenied(
-                f"{caller.arn} is not authorized to perform {AUTHORIZE_ACTION}"
-                f" on principal {principal_arn}"
-            )
-        entry = decider.lookup_principal(principal_arn)
-        if entry is MISSING:
-            return await decider.principal_entry(principal_arn)
-        return entry  # type: ignore[return-value]
-
-    async def _own_session(self, entry: PrincipalEntry, caller: Caller) -> PrincipalEntry:
-        """A caller with temporary credentials asking about itself is decided as the session
-        it is: its session policies, session tags and token keys apply (the entry is the
-        session's own and remembers nothing)."""
-        if self.session_policies is None or caller.session is None:
-            raise Unavailable("session policies cannot be applied by this server")
-        return await self.session_policies.entry(entry, caller.session)
-
-    async def _resource_set(self, resource: str) -> ResourceEntry | None:
-        found = self._decider.lookup_resource(resource)
-        if found is MISSING:
-            return await self._decider.resource_policies(resource)
-        return found  # type: ignore[return-value]
-
     # -- Authorize ---------------------------------------------------------------------
 
     async def Authorize(
@@ -293,88 +225,33 @@ class AuthorizationServicer:
             return await self._authorize_end_user(request, caller, call, started)
         if request.at_least_revision:
             await self._await_revision(request.at_least_revision, call)
-        feed = self._feed
-        decider = self._decider
         action = request.action
-        if decider.known_actions.get(action) is not True:
-            await decider.require_action(action)
         resource = _resource(request.resource_arn, "resource_arn")
         owner = _owner(request.resource_owner_account, "resource_owner_account")
         context = request_context(request.context, "context") if request.context else None
         principal_arn = request.principal_arn or caller.arn
         explain = request.explain
-        for _ in range(SETTLE_ATTEMPTS):
-            if _monotonic() > feed.fresh_until:
-                await feed.ensure_fresh()  # or fail closed: this replica may be missing changes
-            revision = feed.applied_revision
-            generation = decider.generation  # the entries read below are current as of it
-            waited = False
-            entry = decider.lookup_principal(principal_arn)
-            if entry is MISSING or not decider.may_authorize_cached(caller, principal_arn):
-                entry = await self._entry(caller, principal_arn)
-                waited = True
-            if principal_arn == caller.arn:
-                entry = _same_identity(entry, caller)
-            if caller.session is not None and principal_arn == caller.arn and entry is not None:
-                entry = await self._own_session(entry, caller)  # type: ignore[arg-type]
-                waited = True
-            known = None
-            resource_entry: Any = None
-            if entry is not None:
-                if context is None:
-                    known = decider.memoized(
-                        entry,  # type: ignore[arg-type]
-                        action,
-                        resource,
-                        owner,
-                        explain,
-                        generation,
-                    )
-                if known is None:
-                    resource_entry = decider.lookup_resource(resource)
-                    if resource_entry is MISSING:
-                        resource_entry = await decider.resource_policies(resource)
-                        waited = True
-            # Loads let changes (and time) pass: decide only from entries still current.
-            if not waited or decider.settled_since(generation):
-                break
-        else:
-            raise Unavailable("policies kept changing while this decision's entries loaded; retry")
-        if entry is None:
-            result = UNKNOWN_PRINCIPAL
-        elif known is not None:
-            result = known
-        else:
-            result = decider.evaluate(
-                entry,  # type: ignore[arg-type]
-                action,
-                resource,
-                owner,
-                context,
-                resource_entry,
-                explain,
-                int(time.time()),
-                generation,
-            )
-        decision = result.decision
-        code = (
-            _ALLOWED
-            if decision is Decision.ALLOWED
-            else _EXPLICIT_DENY
-            if decision is Decision.EXPLICIT_DENY
-            else _IMPLICIT_DENY
+        decider = self._decider
+        decided = decider.authorize_now(
+            caller, principal_arn, action, resource, owner, context, explain
         )
-        outcome = "unknown_principal" if entry is None else _OUTCOME[code]
-        DECISIONS.add(outcome)
+        if decided is None:
+            decided = await decider.authorize(
+                caller, principal_arn, action, resource, owner, context, explain
+            )
+        code = decided.code
+        DECISIONS.add(_OUTCOME[code])
+        result = decided.result
+        revision = decided.revision
         insight = self.insight
         if insight is not None:
             insight.decided(
                 "Authorize", caller.arn, principal_arn, action, resource, owner, context,
-                entry, resource_entry, result, revision, started, call,
+                decided.entry, decided.resource_entry, result, revision, started, call,
             )  # fmt: skip
         if explain:
             return pb.AuthorizeResponse(
-                decision=_DECISION[decision],
+                decision=_DECISION[result.decision],
                 revision=revision,
                 principal_arn=principal_arn,
                 explain=explanation(result, principal_arn),
@@ -382,36 +259,14 @@ class AuthorizationServicer:
         # AuthorizeResponse{decision=1, revision=2, principal_arn=4}, encoded directly.
         reply = (
             b"\x08"
-            + _VARINTS[code]
+            + _VARINTS[code or _IMPLICIT_DENY]
             + b"\x10"
             + _varint(revision)
             + _string_field(b"\x22", principal_arn)
         )
-        if (
-            context is None
-            and caller.session is None
-            and call.request_bytes
-            and decider.may_authorize_cached(caller, principal_arn)
-            and (
-                entry is None
-                or result is decider.memoized(entry, action, resource, owner, False, generation)  # type: ignore[arg-type]
-            )
-        ):
-            # Remembered decision, remembered grant: this reply holds until something changes.
-            decider.replies.put(
-                call.request_bytes,
-                (
-                    caller,
-                    generation,
-                    revision,
-                    principal_arn,
-                    entry,
-                    outcome,
-                    reply,
-                    (action, resource, owner, resource_entry, result),
-                ),
-                reply,
-                generation,
+        if context is None and call.request_bytes:
+            decider.remember_reply(
+                call.request_bytes, caller, principal_arn, action, resource, owner, decided, reply
             )
         return reply
 
@@ -422,49 +277,34 @@ class AuthorizationServicer:
         (see iamd_server.authn.end_users); the caller must be allowed to ask about it."""
         if self.end_users is None:
             raise Unauthenticated("end-user credentials are not accepted by this server")
-        end_user = await self.end_users.authenticate(request.end_user)
+        end_users = self.end_users
+        end_user = await end_users.authenticate(request.end_user)
         if request.principal_arn and request.principal_arn != end_user.arn:
             raise InvalidArgument(
                 "principal_arn", "must be empty or the principal end_user authenticates"
             )
         if request.at_least_revision:
             await self._await_revision(request.at_least_revision, call)
-        end_users = self.end_users
-        await self._decider.require_action(request.action)
+        action = request.action
         resource = _resource(request.resource_arn, "resource_arn")
         owner = _owner(request.resource_owner_account, "resource_owner_account")
         context = request_context(request.context, "context") if request.context else None
 
-        async def resolve() -> tuple[PrincipalEntry | None, ResourceEntry | None]:
-            base = _same_identity(await self._entry(caller, end_user.arn), end_user)
-            if base is None:
-                return None, None
-            entry = await end_users.entry(base, end_user)
-            return entry, await self._resource_set(resource)
+        async def session_entry(base: PrincipalEntry) -> PrincipalEntry:
+            return await end_users.entry(base, end_user)
 
-        (entry, resource_entry), _ = await self._decider.settled(resolve)
-        revision = self._feed.applied_revision
-        if entry is None:
-            result = UNKNOWN_PRINCIPAL
-        else:
-            result = self._decider.evaluate(
-                entry,
-                request.action,
-                resource,
-                owner,
-                context,
-                resource_entry,
-                request.explain,
-                int(time.time()),
-            )
+        decided = await self._decider.authorize_end_user(
+            caller, end_user, session_entry, action, resource, owner, context, request.explain
+        )
+        result = decided.result
         if self.insight is not None:
             self.insight.decided(
-                "Authorize", caller.arn, end_user.arn, request.action, resource, owner, context,
-                entry, resource_entry, result, revision, started, call,
+                "Authorize", caller.arn, end_user.arn, action, resource, owner, context,
+                decided.entry, decided.resource_entry, result, decided.revision, started, call,
             )  # fmt: skip
         return pb.AuthorizeResponse(
             decision=_DECISION[result.decision],
-            revision=revision,
+            revision=decided.revision,
             principal_arn=end_user.arn,
             authenticated_principal_arn=end_user.arn,
             explain=explanation(result, end_user.arn) if request.explain else None,
@@ -480,114 +320,22 @@ class AuthorizationServicer:
             raise InvalidArgument("checks", f"1-{MAX_BATCH} checks are required")
         if request.at_least_revision:
             await self._await_revision(request.at_least_revision, call)
-        feed = self._feed
-        decider = self._decider
-        caller_arn = caller.arn
-        default_principal = request.principal_arn or caller_arn
+        principal_arn = request.principal_arn or caller.arn
         explain = request.explain
-        known_actions = decider.known_actions
-        evaluate_entry = decider.evaluate
-        for _ in range(SETTLE_ATTEMPTS):
-            if _monotonic() > feed.fresh_until:
-                await feed.ensure_fresh()  # or fail closed: this replica may be missing changes
-            revision = feed.applied_revision
-            now = int(time.time())
-            generation = decider.generation  # the entries read below are current as of it
-            # Set once a load let changes (and time) pass: the checks are then decided again
-            # from current entries, so that all of them rest on one snapshot.
-            waited = False
-            # Each principal and resource is resolved once per call, against the same cache.
-            entries: dict[str, Any] = {}
-            resources: dict[str, Any] = {"": None, "*": None}
-            results: list[tuple[EvaluationResult, str, int]] = []
-            append = results.append
-            counts = [0, 0, 0, 0]  # by decision code; [0] = unknown principal
-            for index, check in enumerate(checks):
-                action = check.action
-                if known_actions.get(action) is not True:
-                    await decider.require_action(action, f"checks[{index}].action")
-                raw_resource = check.resource_arn
-                owner = check.resource_owner_account or None
-                if owner is not None and not valid_account(owner):
-                    _owner(owner, f"checks[{index}].resource_owner_account")
-                has_context = len(check.context)
-                principal = check.principal_arn or default_principal
-                entry = entries.get(principal, MISSING)
-                if entry is MISSING:
-                    entry = decider.lookup_principal(principal)
-                    if entry is MISSING or not decider.may_authorize_cached(caller, principal):
-                        entry = await self._entry(caller, principal)
-                        waited = True
-                    if principal == caller_arn:
-                        entry = _same_identity(entry, caller)
-                    if caller.session is not None and principal == caller_arn and entry is not None:
-                        entry = await self._own_session(entry, caller)
-                        waited = True
-                    entries[principal] = entry
-                resource = raw_resource or "*"
-                # Fast path: a context-free check decided before with nothing changed since
-                # (inlined Decider.memoized: this loop runs once per check).
-                result: EvaluationResult | None = None
-                if not has_context and entry is not None and entry.memoizable:
-                    known = entry.memo.get((action, resource, owner, explain))
-                    if known is not None and known[0] == generation:
-                        result = known[1]
-                if result is None:
-                    resource_entry = resources.get(raw_resource, MISSING)
-                    if resource_entry is MISSING:
-                        if not _is_resource(raw_resource):  # field name built only on error
-                            _resource(raw_resource, f"checks[{index}].resource_arn")
-                        resource_entry = decider.lookup_resource(raw_resource)
-                        if resource_entry is MISSING:
-                            resource_entry = await decider.resource_policies(raw_resource)
-                            waited = True
-                        resources[raw_resource] = resource_entry
-                    if entry is None:
-                        append((UNKNOWN_PRINCIPAL, principal, _IMPLICIT_DENY))
-                        counts[0] += 1
-                        continue
-                    if waited and not decider.settled_since(generation):
-                        break  # decide every check again from current entries
-                    context = (
-                        request_context(check.context, f"checks[{index}].context")
-                        if has_context
-                        else None
-                    )
-                    try:
-                        result = evaluate_entry(
-                            entry, action, resource, owner, context, resource_entry, explain,
-                            now, generation,
-                        )  # fmt: skip
-                    except OwnerMismatch as exc:
-                        raise InvalidArgument(
-                            f"checks[{index}].resource_owner_account", exc.reason
-                        ) from None
-                    except Unavailable:
-                        waited = True  # stalled past the staleness bound: decide again
-                        break
-                decision = result.decision
-                code = (
-                    _ALLOWED
-                    if decision is Decision.ALLOWED
-                    else _EXPLICIT_DENY
-                    if decision is Decision.EXPLICIT_DENY
-                    else _IMPLICIT_DENY
-                )
-                counts[code] += 1
-                append((result, principal, code))
-            # Also after no load: a long stall (a collection, a starved process) may have
-            # passed while the checks were decided.
-            if decider.settled_since(generation):
-                break
-        else:
-            raise Unavailable("policies kept changing while this batch's entries loaded; retry")
-        for code, count in enumerate(counts):
+        decider = self._decider
+        decided = decider.authorize_batch_now(caller, checks, principal_arn, explain)
+        if decided is None:
+            decided = await decider.authorize_batch(caller, checks, principal_arn, explain)
+        for code, count in enumerate(decided.counts):
             if count:
                 DECISIONS.add(_OUTCOME[code], count)
+        results = decided.results
+        revision = decided.revision
         if self.insight is not None:
             self.insight.batch(
-                caller_arn, checks, results, entries, resources, revision, started, call
-            )
+                caller.arn, checks, results, decided.entries, decided.resources, revision,
+                started, call,
+            )  # fmt: skip
         if explain:
             response = pb.AuthorizeBatchResponse(revision=revision)
             add = response.results.add

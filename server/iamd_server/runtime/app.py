@@ -284,7 +284,7 @@ class IamdServer:
         authorization.insight = insight
         self.decider.on_allowed = self.last_accessed.note
         authorization.end_users = EndUsers(self.authenticator, session_policies)
-        authorization.session_policies = session_policies
+        self.decider.session_entry = session_policies.entry
         credentials = CredentialsServicer(self.store, self.decider, master_key)
         credentials.allow_http_jwks = self.settings.oidc_allow_http
         sts = StsServicer(self.store, self.decider, sessions, session_policies)

@@ -114,7 +114,7 @@ class Sidecar:
             )
 
         authorization = AuthorizationServicer(decider, follower)
-        authorization.session_policies = session_policies
+        decider.session_entry = session_policies.entry
         freshness = Freshness(follower, settings.max_staleness)
         authenticator = ScopedKeyAuthenticator(follower, upstream.audience)
         server.add_generic_rpc_handlers(
