@@ -31,7 +31,8 @@ from iamd_policy import (
     PrincipalKind,
     evaluate,
 )
-from iamd_policy.entries import UNKNOWN_PRINCIPAL, PrincipalEntry, account_of, valid_account
+from iamd_policy import requests as request_checks
+from iamd_policy.entries import UNKNOWN_PRINCIPAL, PrincipalEntry, account_of
 from iamd_policy.simulate import (
     InvalidInputError,
     SimulationInput,
@@ -43,7 +44,7 @@ from iamd_server.api.dispatch import Call
 from iamd_server.authn.authenticator import Caller
 from iamd_server.authn.end_users import EndUsers
 from iamd_server.authz import decisions
-from iamd_server.authz.decisions import Decider, is_resource
+from iamd_server.authz.decisions import Decider
 from iamd_server.authz.requests import (
     CONTEXT_TYPES,
     check_context_sizes,
@@ -159,17 +160,17 @@ def explanation(result: EvaluationResult, principal_arn: str = "") -> pb.Explana
 
 
 def _resource(value: str, field: str) -> str:
-    if not is_resource(value):
-        raise InvalidArgument(field, "must be an ARN or *")
-    return value or "*"
+    try:
+        return request_checks.resource(value, field)
+    except request_checks.RequestFieldError as exc:
+        raise InvalidArgument(exc.field, exc.reason) from None
 
 
 def _owner(value: str, field: str) -> str | None:
-    if not value:
-        return None
-    if not valid_account(value):
-        raise InvalidArgument(field, "must be a 12-digit account id")
-    return value
+    try:
+        return request_checks.owner(value, field)
+    except request_checks.RequestFieldError as exc:
+        raise InvalidArgument(exc.field, exc.reason) from None
 
 
 class AuthorizationServicer:

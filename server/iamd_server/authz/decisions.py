@@ -31,7 +31,6 @@ from iamd_policy import (
     PolicySets,
     Principal,
     PrincipalKind,
-    ServiceDefinitionError,
     ServiceRegistry,
     builtin_registry,
     evaluate,
@@ -50,7 +49,6 @@ from iamd_policy.entries import (
     compile_principal,
     compile_resource,
     compile_trust,
-    definition_from_record,
     dependencies,
     entry_size,
     name_key,
@@ -65,6 +63,7 @@ from iamd_policy.entries import (
 from iamd_policy.entries import (
     resource_owner as owner_of,
 )
+from iamd_policy.requests import declares, is_resource, registry_of, undeclared
 
 from iamd_server.authn.authenticator import Caller
 from iamd_server.authz.cache import MISSING, Built, CacheStats, DependencyCache
@@ -183,15 +182,6 @@ def decision_code(result: EvaluationResult) -> int:
         else EXPLICIT_DENY
         if decision is Decision.EXPLICIT_DENY
         else IMPLICIT_DENY
-    )
-
-
-def is_resource(value: str) -> bool:
-    """An ARN or `*` (empty means `*` too)."""
-    return (
-        not value
-        or value == "*"
-        or (value.startswith("arn:") and value.count(":") >= 5 and len(value) <= 2048)
     )
 
 
@@ -441,15 +431,7 @@ class Decider:
         except Exception as exc:
             log.warning("loading service definitions failed (%s); keeping the registry", exc)
             return
-        registry = builtin_registry()
-        for record in records:
-            try:
-                registry = registry.with_definition(
-                    definition_from_record(record.service_prefix, record.definition)
-                )
-            except (ServiceDefinitionError, KeyError, TypeError, ValueError):
-                log.exception("skipping unreadable service definition %s", record.service_prefix)
-        self.registry = registry
+        self.registry = registry_of((r.service_prefix, r.definition) for r in records)
         self.known_actions = {}
         self.generation += 1
 
@@ -486,17 +468,14 @@ class Decider:
         """Raises InvalidArgument unless ``action`` is declared by a service definition."""
         known = self.known_actions.get(action)
         if known is None:
-            service, _, name = action.lower().partition(":")
-            definition = self.registry.get(service) if name else None
-            known = definition is not None and name in definition.actions
+            known = declares(self.registry, action)
             if known:
                 if len(self.known_actions) >= KNOWN_ACTIONS_LIMIT:
                     self.known_actions.clear()
                 self.known_actions[action] = True
         if not known:
-            raise InvalidArgument(
-                field, f"{action[:256]!r} is not an action declared by a service definition"
-            )
+            refused = undeclared(action, field)
+            raise InvalidArgument(refused.field, refused.reason)
 
     # -- entries -----------------------------------------------------------------------
 
