@@ -13,7 +13,7 @@ from iamd_server.authz.cache import (
     Built,
     DependencyCache,
 )
-from iamd_server.authz.decisions import GrantMemo
+from iamd_server.authz.memos import GrantMemo
 
 
 async def test_single_flight_builds_once() -> None:

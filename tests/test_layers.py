@@ -119,7 +119,8 @@ def test_the_engine_imports_only_itself_and_the_standard_library() -> None:
     assert outside == []
 
 
-# The Decider's entry for Authorize and AuthorizeBatch: api/ parses, asks, encodes.
+# The Decider's entry for Authorize and AuthorizeBatch (authz/authorize_entry.py): api/
+# parses, asks the entry, encodes.
 AUTHORIZE_ENTRY = {
     "authorize_now",
     "authorize",
@@ -147,24 +148,27 @@ DECIDER_INTERNALS = {
     "may_authorize_for",
     "known_actions",
     "require_action",
+    "check_action",
+    "registry_reloading",
     "generation",
     "settled",
     "settled_since",
     "fresh",
+    "feed",
 }
 
 
-def _decider_attributes(function: ast.AST) -> set[str]:
-    """Attribute names read on the servicer's Decider in ``function``: ``self._decider.x``,
-    or ``x`` of a local bound to ``self._decider``."""
+def _attributes_on(function: ast.AST, holder: str) -> set[str]:
+    """Attribute names read on the servicer's ``holder`` in ``function``: ``self.<holder>.x``,
+    or ``x`` of a local bound to ``self.<holder>``."""
 
-    def is_decider(node: ast.expr) -> bool:
-        return isinstance(node, ast.Attribute) and node.attr == "_decider"
+    def is_holder(node: ast.expr) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == holder
 
     aliases = {
         target.id
         for node in ast.walk(function)
-        if isinstance(node, ast.Assign) and is_decider(node.value)
+        if isinstance(node, ast.Assign) and is_holder(node.value)
         for target in node.targets
         if isinstance(target, ast.Name)
     }
@@ -173,8 +177,7 @@ def _decider_attributes(function: ast.AST) -> set[str]:
         for node in ast.walk(function)
         if isinstance(node, ast.Attribute)
         and (
-            is_decider(node.value)
-            or (isinstance(node.value, ast.Name) and node.value.id in aliases)
+            is_holder(node.value) or (isinstance(node.value, ast.Name) and node.value.id in aliases)
         )
     }
 
@@ -186,12 +189,29 @@ def test_authorize_asks_only_the_deciders_entry() -> None:
         for node in ast.walk(tree)
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     }
-    used = {name: _decider_attributes(methods[name]) for name in AUTHORIZE_METHODS}
+    used = {name: _attributes_on(methods[name], "_entry") for name in AUTHORIZE_METHODS}
     # Seen at all: otherwise the parser sees nothing and the checks below pass.
     assert {"authorize_now", "authorize"} <= used["Authorize"]
     assert {"authorize_batch_now", "authorize_batch"} <= used["AuthorizeBatch"]
     assert {name: sorted(attrs - AUTHORIZE_ENTRY) for name, attrs in used.items()} == {
         name: [] for name in AUTHORIZE_METHODS
     }
+    # Authorize and AuthorizeBatch reach the Decider only through its entry.
+    assert {name: sorted(_attributes_on(methods[name], "_decider")) for name in used} == {
+        name: [] for name in AUTHORIZE_METHODS
+    }
     # Nowhere in the module (simulations included) are the Decider's internals reached.
-    assert sorted(_decider_attributes(tree) & DECIDER_INTERNALS) == []
+    assert sorted(_attributes_on(tree, "_decider") & DECIDER_INTERNALS) == []
+
+
+def test_the_entry_offers_only_authorize() -> None:
+    """AuthorizeEntry's public methods are the entry the servicer may ask, no more."""
+    tree = ast.parse((PACKAGE / "authz" / "authorize_entry.py").read_text())
+    (entry,) = (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "AuthorizeEntry")
+    public = {
+        node.name
+        for node in entry.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and not node.name.startswith("_")
+    }
+    assert public == AUTHORIZE_ENTRY

@@ -43,7 +43,8 @@ from iamd_policy.simulate import (
 from iamd_server.api.dispatch import Call
 from iamd_server.authn.authenticator import Caller
 from iamd_server.authn.end_users import EndUsers
-from iamd_server.authz import decisions
+from iamd_server.authz import outcomes
+from iamd_server.authz.authorize_entry import AuthorizeEntry
 from iamd_server.authz.decisions import Decider
 from iamd_server.authz.requests import (
     CONTEXT_TYPES,
@@ -78,14 +79,14 @@ _DECISION = {
     Decision.IMPLICIT_DENY: types_pb2.DECISION_IMPLICIT_DENY,
 }
 _IMPLICIT_DENY: int = types_pb2.DECISION_IMPLICIT_DENY
-# The Decider's decision codes are the wire's: replies are encoded from them as they are.
-assert (decisions.ALLOWED, decisions.EXPLICIT_DENY, decisions.IMPLICIT_DENY) == (
+# The entry's decision codes are the wire's: replies are encoded from them as they are.
+assert (outcomes.ALLOWED, outcomes.EXPLICIT_DENY, outcomes.IMPLICIT_DENY) == (
     types_pb2.DECISION_ALLOWED,
     types_pb2.DECISION_EXPLICIT_DENY,
     types_pb2.DECISION_IMPLICIT_DENY,
 )
 
-# Decision metric outcome by decision code (decisions.UNKNOWN: the principal does not exist).
+# Decision metric outcome by decision code (outcomes.UNKNOWN: the principal does not exist).
 _OUTCOME = ("unknown_principal", "allowed", "explicit_deny", "implicit_deny")
 
 
@@ -177,10 +178,12 @@ class AuthorizationServicer:
     """Authorize, AuthorizeBatch, SimulatePrincipalPolicy and SimulateCustomPolicy.
 
     Authorize and AuthorizeBatch parse the request, ask the Decider's entry (its
-    synchronous path, then on a miss its asynchronous one) and encode the reply."""
+    synchronous path, then on a miss its asynchronous one) and encode the reply; the
+    simulations ask the Decider itself."""
 
-    def __init__(self, decider: Decider, feed: RevisionFeed) -> None:
+    def __init__(self, decider: Decider, entry: AuthorizeEntry, feed: RevisionFeed) -> None:
         self._decider = decider
+        self._entry = entry
         self._feed = feed
         # Set by the app: verifies AuthorizeRequest.end_user proofs; None = refused.
         self.end_users: EndUsers | None = None
@@ -190,8 +193,8 @@ class AuthorizationServicer:
 
     def authorize_cached(self, raw: bytes, caller: Caller) -> bytes | None:
         """The reply Authorize gave these exact request bytes from this caller while it
-        still holds (see Decider.replied); None: decide in full."""
-        known = self._decider.replied(raw, caller)
+        still holds (see AuthorizeEntry.replied); None: decide in full."""
+        known = self._entry.replied(raw, caller)
         if known is None:
             return None
         DECISIONS.add(_OUTCOME[known.code])
@@ -232,12 +235,12 @@ class AuthorizationServicer:
         context = request_context(request.context, "context") if request.context else None
         principal_arn = request.principal_arn or caller.arn
         explain = request.explain
-        decider = self._decider
-        decided = decider.authorize_now(
+        entry = self._entry
+        decided = entry.authorize_now(
             caller, principal_arn, action, resource, owner, context, explain
         )
         if decided is None:
-            decided = await decider.authorize(
+            decided = await entry.authorize(
                 caller, principal_arn, action, resource, owner, context, explain
             )
         code = decided.code
@@ -266,7 +269,7 @@ class AuthorizationServicer:
             + _string_field(b"\x22", principal_arn)
         )
         if context is None and call.request_bytes:
-            decider.remember_reply(
+            entry.remember_reply(
                 call.request_bytes, caller, principal_arn, action, resource, owner, decided, reply
             )
         return reply
@@ -294,7 +297,7 @@ class AuthorizationServicer:
         async def session_entry(base: PrincipalEntry) -> PrincipalEntry:
             return await end_users.entry(base, end_user)
 
-        decided = await self._decider.authorize_end_user(
+        decided = await self._entry.authorize_end_user(
             caller, end_user, session_entry, action, resource, owner, context, request.explain
         )
         result = decided.result
@@ -323,10 +326,10 @@ class AuthorizationServicer:
             await self._await_revision(request.at_least_revision, call)
         principal_arn = request.principal_arn or caller.arn
         explain = request.explain
-        decider = self._decider
-        decided = decider.authorize_batch_now(caller, checks, principal_arn, explain)
+        entry = self._entry
+        decided = entry.authorize_batch_now(caller, checks, principal_arn, explain)
         if decided is None:
-            decided = await decider.authorize_batch(caller, checks, principal_arn, explain)
+            decided = await entry.authorize_batch(caller, checks, principal_arn, explain)
         for code, count in enumerate(decided.counts):
             if count:
                 DECISIONS.add(_OUTCOME[code], count)

@@ -4,10 +4,10 @@ current by change notifications, fed to the pure engine.
 A cache hit touches no database. An entry that cannot be built (database down) raises
 `Unavailable`, so callers fail closed; entries already cached keep serving.
 
-Authorize and AuthorizeBatch enter through one door: `authorize_now` and
-`authorize_batch_now` decide without I/O when everything is in memory (None otherwise), and
-`authorize` and `authorize_batch` take the awaits they could not; `replied` and
-`remember_reply` keep whole replies. The front doors only translate requests and replies.
+The Decider holds the caches and the memos (`memos`), keeps them current, builds and loads
+entries, and decides (`evaluate`, `decide`, `allows`, `require`) once its replica is proven
+current. Authorize and AuthorizeBatch enter through `authorize_entry.AuthorizeEntry`, which
+reads the same caches.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from iamd_policy import (
     AuthorizationRequest,
@@ -55,19 +55,13 @@ from iamd_policy.entries import (
     resource_entry_size,
     session_parts,
     timeless,
-    valid_account,
 )
-from iamd_policy.entries import (
-    OwnerMismatch as EngineOwnerMismatch,
-)
-from iamd_policy.entries import (
-    resource_owner as owner_of,
-)
-from iamd_policy.requests import declares, is_resource, registry_of, undeclared
+from iamd_policy.requests import declares, registry_of, undeclared
 
 from iamd_server.authn.authenticator import Caller
-from iamd_server.authz.cache import MISSING, Built, CacheStats, DependencyCache
-from iamd_server.authz.requests import request_context
+from iamd_server.authz.cache import MISSING, Built, DependencyCache
+from iamd_server.authz.memos import GrantMemo, ReplyMemo, grant_key
+from iamd_server.authz.owners import resource_owner
 from iamd_server.authz.sources import PolicySource, RevisionFeed
 from iamd_server.errors import InvalidArgument, PermissionDenied, Unavailable
 from iamd_server.store.records import PrincipalPolicies
@@ -87,6 +81,9 @@ _monotonic = time.monotonic
 # What a caller of Authorize needs on the principal it asks about.
 AUTHORIZE_ACTION = "iamd:Authorize"
 
+# Actions remembered as declared, at most (then all are forgotten).
+KNOWN_ACTIONS_LIMIT = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -98,217 +95,12 @@ class Outcome:
     timeless: bool = False
 
 
-class OwnerMismatch(InvalidArgument):
-    """The request names a resource owner other than the resource's own (its ARN's account,
-    or the account that claimed an ARN without one)."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "resource_owner_account", "does not match the account that owns the resource"
-        )
-
-
-def resource_owner(
-    entry: PrincipalEntry,
-    resource: str,
-    requested: str | None,
-    resource_entry: ResourceEntry | None,
-) -> str | None:
-    """entries.resource_owner, its refusal as the request's INVALID_ARGUMENT."""
-    try:
-        return owner_of(entry, resource, requested, resource_entry)
-    except EngineOwnerMismatch:
-        raise OwnerMismatch() from None
-
-
 def _drop_memo(entry: PrincipalEntry | None) -> None:
     """An entry leaving the principal cache forgets its remembered decisions (whoever still
     holds the entry, they were charged to the cache)."""
     if entry is not None and entry.memo:
         entry.memo = {}
         entry.memo_bytes = 0
-
-
-# Remembered "may this caller ask about that principal" answers: bytes of one besides its
-# strings, and at most this many (any change clears them all).
-GRANT_BYTES = 250
-GRANTS_LIMIT = 100_000
-KNOWN_ACTIONS_LIMIT = 10_000
-
-
-class GrantMemo(dict[tuple[str, ...], bool]):
-    """(caller ARN or session key id, principal ARN) -> allowed; sized like the caches, for
-    the metrics. Reads are plain dict reads (the hot path)."""
-
-    def __init__(self, max_bytes: int, limit: int = GRANTS_LIMIT) -> None:
-        super().__init__()
-        self.max_bytes = max_bytes
-        self.limit = limit
-        self.bytes = 0
-        self.stats = CacheStats()
-
-    def put(self, key: tuple[str, ...], allowed: bool) -> None:
-        if key in self:
-            self[key] = allowed
-            return
-        size = GRANT_BYTES + sum(len(part) for part in key)
-        if len(self) >= self.limit or self.bytes + size > self.max_bytes:
-            self.stats.evictions += len(self)
-            super().clear()
-            self.bytes = 0
-        self.bytes += size
-        self[key] = allowed
-
-    def clear(self) -> None:
-        self.stats.invalidations += len(self)
-        super().clear()
-        self.bytes = 0
-
-
-# Decision codes, numbered as the wire enum iamd.v1.Decision (api/ checks that they match):
-# a decision is counted and encoded by its code. UNKNOWN: the principal does not exist (it
-# is denied implicitly, and counted apart).
-UNKNOWN = 0
-ALLOWED = 1
-EXPLICIT_DENY = 2
-IMPLICIT_DENY = 3
-
-
-def decision_code(result: EvaluationResult) -> int:
-    decision = result.decision
-    return (
-        ALLOWED
-        if decision is Decision.ALLOWED
-        else EXPLICIT_DENY
-        if decision is Decision.EXPLICIT_DENY
-        else IMPLICIT_DENY
-    )
-
-
-def _same_identity(entry: PrincipalEntry | None, caller: Caller) -> PrincipalEntry | None:
-    """The entry of the ARN a caller speaks for, or None when that ARN now belongs to another
-    user or role than the caller's credentials (a reused name): identity follows unique ids."""
-    if entry is not None and entry.unique_id != caller.principal_id:
-        return None
-    return entry
-
-
-@dataclass(slots=True)
-class Decided:
-    """One Authorize decision and what it rests on: ``code`` (UNKNOWN when the principal
-    does not exist), the entries read (``resource_entry`` None: not looked up) and the
-    revision and generation they are current at."""
-
-    result: EvaluationResult
-    code: int
-    entry: PrincipalEntry | None
-    resource_entry: ResourceEntry | None
-    revision: int
-    generation: int
-
-
-class Check(Protocol):
-    """One check of AuthorizeBatch as received (an iamd.v1.AuthorizeCheck): its fields are
-    read where the decision needs them, so a batch costs no record per check."""
-
-    @property
-    def action(self) -> str: ...
-    @property
-    def resource_arn(self) -> str: ...
-    @property
-    def resource_owner_account(self) -> str: ...
-    @property
-    def principal_arn(self) -> str: ...
-    @property
-    def context(self) -> Sequence[Any]: ...
-
-
-@dataclass(slots=True)
-class BatchDecided:
-    """The decisions of one batch, in the order of its checks: (result, principal ARN,
-    decision code; IMPLICIT_DENY for an unknown principal), their count by code (UNKNOWN
-    apart), and the entries they rest on by principal and resource ARN."""
-
-    results: list[tuple[EvaluationResult, str, int]]
-    counts: list[int]
-    entries: dict[str, PrincipalEntry | None]
-    resources: dict[str, ResourceEntry | None]
-    revision: int
-
-
-class _Missing:
-    """What a batch's decisions wait for: a pending reload for an action, entries to load."""
-
-    __slots__ = ("action", "principals", "resources")
-
-    def __init__(self) -> None:
-        self.action: tuple[str, str] | None = None  # (action, field)
-        self.principals: list[str] = []
-        self.resources: list[str] = []
-
-
-# Marks a principal or resource of a batch whose entry is being loaded.
-_PENDING: Any = object()
-
-
-@dataclass(slots=True)
-class RememberedReply:
-    """Authorize's reply to a request and what it rests on (see Decider.replied)."""
-
-    caller: Caller
-    generation: int
-    revision: int
-    principal_arn: str
-    entry: PrincipalEntry | None
-    code: int
-    reply: bytes
-    action: str
-    resource: str
-    owner: str | None
-    resource_entry: ResourceEntry | None
-    result: EvaluationResult
-
-
-# Bytes a remembered reply costs besides its request and reply (dict slot, record,
-# bytes headers), and the longest request remembered.
-REPLY_BYTES = 360
-MAX_REPLY_REQUEST = 1024
-
-
-class ReplyMemo(dict[bytes, RememberedReply]):
-    """Serialized request -> the reply Authorize gave it with what that reply rests on
-    (see Decider.replied); only replies of the current generation are kept. Bounded by bytes
-    like the caches (all dropped when full); reads are dict reads."""
-
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__()
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self.generation = -1
-        self.stats = CacheStats()
-
-    def put(self, request: bytes, record: RememberedReply, generation: int) -> None:
-        if generation != self.generation:
-            self.clear()
-            self.generation = generation
-        if len(request) > MAX_REPLY_REQUEST:
-            return
-        if request in self:  # same request, newer record (another caller, a later revision)
-            self[request] = record
-            return
-        size = REPLY_BYTES + len(request) + len(record.reply)
-        if self.bytes + size > self.max_bytes:
-            self.stats.evictions += len(self)
-            super().clear()
-            self.bytes = 0
-        self.bytes += size
-        self[request] = record
-        self.stats.builds += 1
-
-    def clear(self) -> None:
-        self.stats.invalidations += len(self)
-        super().clear()
-        self.bytes = 0
 
 
 class Decider:
@@ -347,11 +139,12 @@ class Decider:
         )
         self.registry: ServiceRegistry = builtin_registry()
         # Actions known to be declared (unknown ones are not remembered: any string could be).
+        # Cleared in place, never replaced: AuthorizeEntry holds it.
         self.known_actions: dict[str, bool] = {}
         # (caller ARN or session key id, caller's unique id, principal ARN) -> may the caller
         # ask about that principal.
         self.grants = GrantMemo(max_bytes // 32)
-        # Authorize's replies by request bytes (see `replied`).
+        # Authorize's replies by request bytes (see AuthorizeEntry.replied).
         self.replies = ReplyMemo(max_bytes // 32)
         # Bumped by every change notification, registry reload and resource-ARN reload: a
         # memoized decision or grant taken at generation g is current while it is still g.
@@ -388,6 +181,11 @@ class Decider:
     @property
     def revision(self) -> int:
         return self._feed.applied_revision
+
+    @property
+    def feed(self) -> RevisionFeed:
+        """The change feed the caches follow (its revision, its freshness proof)."""
+        return self._feed
 
     # -- invalidation ------------------------------------------------------------------
 
@@ -432,7 +230,7 @@ class Decider:
             log.warning("loading service definitions failed (%s); keeping the registry", exc)
             return
         self.registry = registry_of((r.service_prefix, r.definition) for r in records)
-        self.known_actions = {}
+        self.known_actions.clear()
         self.generation += 1
 
     async def _reload_resource_arns(self) -> None:
@@ -463,6 +261,12 @@ class Decider:
                 raise
             await asyncio.shield(pending)
             self.check_action(action, field)
+
+    def registry_reloading(self) -> bool:
+        """Whether a reload of service definitions is under way: an action that looks
+        undeclared may be declared by it (see `require_action`)."""
+        pending = self._registry_reload
+        return pending is not None and not pending.done()
 
     def check_action(self, action: str, field: str = "action") -> None:
         """Raises InvalidArgument unless ``action`` is declared by a service definition."""
@@ -768,18 +572,11 @@ class Decider:
         )
         return Outcome(result, True, revision, timeless(entry, resource_entry, context))
 
-    @staticmethod
-    def _grant_key(caller: Caller, principal_arn: str) -> tuple[str, str, str]:
-        # A session's rights are narrowed by its own session policies: key it by its key id.
-        # The unique id: a grant of whoever holds a name now is not one of its former holder.
-        who = caller.access_key_id if caller.session is not None else caller.arn
-        return who, caller.principal_id, principal_arn
-
     def may_authorize_cached(self, caller: Caller, principal_arn: str) -> bool:
         """True when the caller is known (without I/O) to be allowed to ask about the
         principal; False means "check with may_authorize_for"."""
         return caller.arn == principal_arn or self.grants.get(
-            self._grant_key(caller, principal_arn), False
+            grant_key(caller, principal_arn), False
         )
 
     async def may_authorize_for(self, caller: Caller, principal_arn: str) -> bool:
@@ -788,7 +585,7 @@ class Decider:
         included); asking about oneself always is."""
         if caller.arn == principal_arn:
             return True
-        key = self._grant_key(caller, principal_arn)
+        key = grant_key(caller, principal_arn)
         known = self.grants.get(key)
         if known is not None:
             return known
@@ -852,413 +649,3 @@ class Decider:
             )
         if self.on_allowed is not None:
             self.on_allowed(caller.principal_id, action)
-
-    # -- Authorize's entry -------------------------------------------------------------
-    # A front door parses its request, asks `authorize_now` (or `authorize_batch_now`),
-    # which decides without I/O when everything is in memory, and awaits `authorize` (or
-    # `authorize_batch`) on None. `replied` and `remember_reply` keep whole replies.
-
-    def authorize_now(
-        self,
-        caller: Caller,
-        principal_arn: str,
-        action: str,
-        resource: str,
-        owner: str | None,
-        context: Context | None,
-        explain: bool,
-    ) -> Decided | None:
-        """The decision when every entry it rests on is cached, the caller's grant to ask is
-        remembered and the replica is proven current: no I/O, no await. None when a load, a
-        grant check, a session's entry, a reload or a freshness proof is needed first: then
-        await `authorize`."""
-        if self.known_actions.get(action) is not True:
-            return None
-        feed = self._feed
-        if _monotonic() > feed.fresh_until:
-            return None
-        entry: Any = self.principals.lookup(principal_arn)
-        if entry is MISSING:
-            return None
-        if principal_arn == caller.arn:
-            if entry is not None:
-                if entry.unique_id != caller.principal_id:
-                    entry = None  # the name now belongs to another user or role
-                elif caller.session is not None:
-                    return None  # decided as its session, whose entry may need a load
-        elif not self.grants.get(self._grant_key(caller, principal_arn), False):
-            return None
-        revision = feed.applied_revision
-        generation = self.generation
-        if entry is None:
-            return Decided(UNKNOWN_PRINCIPAL, UNKNOWN, None, None, revision, generation)
-        if context is None and entry.memoizable:
-            known = entry.memo.get((action, resource, owner, explain))
-            if known is not None and known[0] == generation:
-                result = known[1]
-                return Decided(result, decision_code(result), entry, None, revision, generation)
-        resource_entry: Any = self.lookup_resource(resource)
-        if resource_entry is MISSING:
-            return None
-        result = self.evaluate(
-            entry, action, resource, owner, context, resource_entry, explain,
-            int(time.time()), generation,
-        )  # fmt: skip
-        return Decided(result, decision_code(result), entry, resource_entry, revision, generation)
-
-    async def authorize(
-        self,
-        caller: Caller,
-        principal_arn: str,
-        action: str,
-        resource: str,
-        owner: str | None,
-        context: Context | None,
-        explain: bool,
-    ) -> Decided:
-        """The decision `authorize_now` could not take without awaiting: the caller must be
-        allowed to ask about the principal (PermissionDenied), a caller with temporary
-        credentials asking about itself is decided as its session, an unknown principal is
-        denied implicitly. The entries are read at one generation and read again when a
-        change arrived while they loaded; past the staleness bound it fails closed."""
-        if self.known_actions.get(action) is not True:
-            await self.require_action(action)
-        feed = self._feed
-        for _ in range(SETTLE_ATTEMPTS):
-            await self.fresh()  # or fail closed: this replica may be missing changes
-            revision = feed.applied_revision
-            generation = self.generation  # the entries read below are current as of it
-            waited = False
-            entry: Any = self.principals.lookup(principal_arn)
-            if entry is MISSING or not self.may_authorize_cached(caller, principal_arn):
-                entry = await self._principal_for(caller, principal_arn)
-                waited = True
-            else:
-                if principal_arn == caller.arn:
-                    entry = _same_identity(entry, caller)
-                if caller.session is not None and principal_arn == caller.arn and entry is not None:
-                    entry = await self._own_session(entry, caller)
-                    waited = True
-            known = None
-            resource_entry: Any = None
-            if entry is not None:
-                if context is None:
-                    known = self.memoized(entry, action, resource, owner, explain, generation)
-                if known is None:
-                    resource_entry = self.lookup_resource(resource)
-                    if resource_entry is MISSING:
-                        resource_entry = await self.resource_policies(resource)
-                        waited = True
-            # Loads let changes (and time) pass: decide only from entries still current.
-            if not waited or self.settled_since(generation):
-                break
-        else:
-            raise Unavailable("policies kept changing while this decision's entries loaded; retry")
-        if entry is None:
-            return Decided(UNKNOWN_PRINCIPAL, UNKNOWN, None, None, revision, generation)
-        if known is None:
-            known = self.evaluate(
-                entry, action, resource, owner, context, resource_entry, explain,
-                int(time.time()), generation,
-            )  # fmt: skip
-        return Decided(known, decision_code(known), entry, resource_entry, revision, generation)
-
-    async def authorize_end_user(
-        self,
-        caller: Caller,
-        end_user: Caller,
-        session_entry: Callable[[PrincipalEntry], Awaitable[PrincipalEntry]],
-        action: str,
-        resource: str,
-        owner: str | None,
-        context: Context | None,
-        explain: bool,
-    ) -> Decided:
-        """The decision for the principal a forwarded end-user credential authenticated
-        (``session_entry``: its entry with its session's policies and keys, if any); the
-        caller must be allowed to ask about it. Nothing is remembered (a session's entry
-        is its own)."""
-        await self.require_action(action)
-
-        async def resolve() -> tuple[PrincipalEntry | None, ResourceEntry | None]:
-            base = _same_identity(await self._entry_for(caller, end_user.arn), end_user)
-            if base is None:
-                return None, None
-            return await session_entry(base), await self.resource_policies(resource)
-
-        (entry, resource_entry), generation = await self.settled(resolve)
-        revision = self._feed.applied_revision
-        if entry is None:
-            return Decided(UNKNOWN_PRINCIPAL, UNKNOWN, None, None, revision, generation)
-        result = self.evaluate(
-            entry, action, resource, owner, context, resource_entry, explain, int(time.time())
-        )
-        return Decided(result, decision_code(result), entry, resource_entry, revision, generation)
-
-    async def _entry_for(self, caller: Caller, principal_arn: str) -> PrincipalEntry | None:
-        """The principal's entry, after checking the caller may ask about it."""
-        if not await self.may_authorize_for(caller, principal_arn):
-            raise PermissionDenied(
-                f"{caller.arn} is not authorized to perform {AUTHORIZE_ACTION}"
-                f" on principal {principal_arn}"
-            )
-        return await self.principal_entry(principal_arn)
-
-    async def _principal_for(self, caller: Caller, principal_arn: str) -> PrincipalEntry | None:
-        """`_entry_for`; for the caller's own ARN, only while it names the caller (not a
-        reused name), and as its session for temporary credentials."""
-        entry = await self._entry_for(caller, principal_arn)
-        if principal_arn == caller.arn:
-            entry = _same_identity(entry, caller)
-            if caller.session is not None and entry is not None:
-                entry = await self._own_session(entry, caller)
-        return entry
-
-    async def _own_session(self, entry: PrincipalEntry, caller: Caller) -> PrincipalEntry:
-        """A caller with temporary credentials asking about itself is decided as the session
-        it is: its session policies, session tags and token keys apply (the entry is the
-        session's own and remembers nothing)."""
-        if self.session_entry is None or caller.session is None:
-            raise Unavailable("session policies cannot be applied by this server")
-        return await self.session_entry(entry, caller.session)
-
-    # -- remembered replies ------------------------------------------------------------
-
-    def replied(self, request: bytes, caller: Caller) -> RememberedReply | None:
-        """The reply Authorize gave these exact request bytes from this caller, while it
-        still holds: nothing changed since (generation and revision), the replica is proven
-        current, and the principal's entry is still the cached one. None: decide in full."""
-        replies = self.replies
-        known = replies.get(request)
-        if known is None:
-            replies.stats.misses += 1
-            return None
-        feed = self._feed
-        if (
-            known.caller is not caller
-            or known.generation != self.generation
-            or known.revision != feed.applied_revision
-            or _monotonic() > feed.fresh_until
-            or self.principals.lookup(known.principal_arn) is not known.entry
-        ):
-            return None
-        replies.stats.hits += 1
-        return known
-
-    def remember_reply(
-        self,
-        request: bytes,
-        caller: Caller,
-        principal_arn: str,
-        action: str,
-        resource: str,
-        owner: str | None,
-        decided: Decided,
-        reply: bytes,
-    ) -> None:
-        """Keeps the reply to a context-free, non-explain Authorize (``request``: its bytes)
-        when it holds until something changes: the caller has long-term keys, and both the
-        decision and the caller's grant to ask were remembered (neither reads the clock), so
-        it is the reply `authorize` would give while the generation stays."""
-        if caller.session is not None or not self.may_authorize_cached(caller, principal_arn):
-            return
-        entry = decided.entry
-        generation = decided.generation
-        if entry is not None and decided.result is not self.memoized(
-            entry, action, resource, owner, False, generation
-        ):
-            return
-        record = RememberedReply(
-            caller, generation, decided.revision, principal_arn, entry, decided.code, reply,
-            action, resource, owner, decided.resource_entry, decided.result,
-        )  # fmt: skip
-        self.replies.put(request, record, generation)
-
-    # -- batches -----------------------------------------------------------------------
-
-    def authorize_batch_now(
-        self, caller: Caller, checks: Sequence[Check], principal_arn: str, explain: bool
-    ) -> BatchDecided | None:
-        """The decisions of a batch (``principal_arn``: for checks that name none) when all
-        can be taken from memory, as `authorize_now`; None: await `authorize_batch`.
-        Raises InvalidArgument naming the check and field of bad input."""
-        feed = self._feed
-        if _monotonic() > feed.fresh_until:
-            return None
-        decided = self._decide_checks(
-            caller, checks, principal_arn, explain, {}, {"": None, "*": None},
-            self.generation, feed.applied_revision, int(time.time()),
-        )  # fmt: skip
-        return decided if isinstance(decided, BatchDecided) else None
-
-    async def authorize_batch(
-        self, caller: Caller, checks: Sequence[Check], principal_arn: str, explain: bool
-    ) -> BatchDecided:
-        """`authorize_batch_now` with the awaits it could not make: the entries it missed
-        are loaded (grants checked, as `authorize`) and the checks decided again, all of
-        them from entries current at one generation."""
-        feed = self._feed
-        for _ in range(SETTLE_ATTEMPTS):
-            await self.fresh()  # or fail closed: this replica may be missing changes
-            revision = feed.applied_revision
-            now = int(time.time())
-            generation = self.generation  # the entries read below are current as of it
-            # Each principal and resource is resolved once per call, against the same cache.
-            entries: dict[str, Any] = {}
-            resources: dict[str, Any] = {"": None, "*": None}
-            # A pass that misses something loads it: a reload for an action, then
-            # principals, then the resources their decisions need.
-            decided: BatchDecided | _Missing | None = None
-            for _pass in range(6):
-                decided = self._decide_checks(
-                    caller, checks, principal_arn, explain, entries, resources, generation,
-                    revision, now,
-                )  # fmt: skip
-                if not isinstance(decided, _Missing):
-                    break
-                await self._load_missing(caller, decided, entries, resources)
-                if not self.settled_since(generation):
-                    break  # decide every check again from current entries
-            # Loads let changes (and time) pass: decide only from entries still current.
-            if isinstance(decided, BatchDecided) and self.settled_since(generation):
-                return decided
-        raise Unavailable("policies kept changing while this batch's entries loaded; retry")
-
-    async def _load_missing(
-        self,
-        caller: Caller,
-        missing: _Missing,
-        entries: dict[str, Any],
-        resources: dict[str, Any],
-    ) -> None:
-        if missing.action is not None:
-            await self.require_action(*missing.action)
-        for principal in missing.principals:
-            entries[principal] = await self._principal_for(caller, principal)
-        for resource in missing.resources:
-            resources[resource] = await self.resource_policies(resource)
-
-    def _decide_checks(
-        self,
-        caller: Caller,
-        checks: Sequence[Check],
-        default_principal: str,
-        explain: bool,
-        entries: dict[str, Any],
-        resources: dict[str, Any],
-        generation: int,
-        revision: int,
-        now: int,
-    ) -> BatchDecided | _Missing | None:
-        """One pass over a batch from memory (``entries`` and ``resources``: those already
-        loaded): its decisions, or what it missed (every principal and resource not cached,
-        or the first action waiting for a reload), or None when the replica could not be
-        proven current. No await: everything read is current at ``generation``."""
-        known_actions = self.known_actions
-        lookup_principal = self.principals.lookup
-        grants = self.grants
-        lookup_resource = self.lookup_resource
-        evaluate_entry = self.evaluate
-        caller_arn = caller.arn
-        absent = MISSING
-        pending = _PENDING
-        allowed, explicit_deny = Decision.ALLOWED, Decision.EXPLICIT_DENY
-        missing: _Missing | None = None
-        results: list[tuple[EvaluationResult, str, int]] = []
-        append = results.append
-        counts = [0, 0, 0, 0]  # by decision code; [UNKNOWN] = unknown principal
-        for index, check in enumerate(checks):
-            action = check.action
-            if known_actions.get(action) is not True:
-                field = f"checks[{index}].action"
-                try:
-                    self.check_action(action, field)
-                except InvalidArgument:
-                    pending = self._registry_reload
-                    if pending is None or pending.done():
-                        raise
-                    missing = missing or _Missing()
-                    missing.action = (action, field)  # the reload may declare it
-                    return missing
-            raw_resource = check.resource_arn
-            owner = check.resource_owner_account or None
-            if owner is not None and not valid_account(owner):
-                raise InvalidArgument(
-                    f"checks[{index}].resource_owner_account", "must be a 12-digit account id"
-                )
-            has_context = len(check.context)
-            principal = check.principal_arn or default_principal
-            entry: Any = entries.get(principal, absent)
-            if entry is absent:
-                entry = lookup_principal(principal)
-                if entry is not absent:
-                    if principal == caller_arn:
-                        if entry is not None:
-                            if entry.unique_id != caller.principal_id:
-                                entry = None  # the name now belongs to another user or role
-                            elif caller.session is not None:
-                                entry = absent  # decided as its session: see authorize
-                    elif not grants.get(self._grant_key(caller, principal), False):
-                        entry = absent
-                if entry is absent:
-                    missing = missing or _Missing()
-                    missing.principals.append(principal)
-                    entry = pending
-                entries[principal] = entry
-            if entry is pending:
-                continue
-            resource = raw_resource or "*"
-            # Fast path: a context-free check decided before with nothing changed since
-            # (inlined `memoized`: this loop runs once per check).
-            result: EvaluationResult | None = None
-            if not has_context and entry is not None and entry.memoizable:
-                known = entry.memo.get((action, resource, owner, explain))
-                if known is not None and known[0] == generation:
-                    result = known[1]
-            if result is None:
-                resource_entry = resources.get(raw_resource, absent)
-                if resource_entry is absent:
-                    if not is_resource(raw_resource):
-                        raise InvalidArgument(
-                            f"checks[{index}].resource_arn", "must be an ARN or *"
-                        )
-                    resource_entry = lookup_resource(raw_resource)
-                    if resource_entry is absent:
-                        missing = missing or _Missing()
-                        missing.resources.append(raw_resource)
-                        resource_entry = pending
-                    resources[raw_resource] = resource_entry
-                if resource_entry is pending:
-                    continue
-                if entry is None:
-                    append((UNKNOWN_PRINCIPAL, principal, IMPLICIT_DENY))
-                    counts[UNKNOWN] += 1
-                    continue
-                context = (
-                    request_context(check.context, f"checks[{index}].context")
-                    if has_context
-                    else None
-                )
-                try:
-                    result = evaluate_entry(
-                        entry, action, resource, owner, context, resource_entry, explain,
-                        now, generation,
-                    )  # fmt: skip
-                except OwnerMismatch as exc:
-                    raise InvalidArgument(
-                        f"checks[{index}].resource_owner_account", exc.reason
-                    ) from None
-                except Unavailable:
-                    return None  # stalled past the staleness bound: decide again
-            decision = result.decision
-            # ALLOWED, EXPLICIT_DENY or IMPLICIT_DENY, as literals: this runs once per check.
-            code = 1 if decision is allowed else 2 if decision is explicit_deny else 3
-            counts[code] += 1
-            append((result, principal, code))
-        if missing is not None:
-            return missing
-        # A long stall (a collection, a starved process) may have passed while the checks
-        # were decided.
-        if _monotonic() > self._feed.fresh_until:
-            return None
-        return BatchDecided(results, counts, entries, resources, revision)

@@ -37,6 +37,7 @@ from iamd_server.authn.key_usage import KeyUsage
 from iamd_server.authn.master_key import load_master_key
 from iamd_server.authn.oidc import JwksRefresher
 from iamd_server.authn.sessions import SessionAuthority, SessionKeys
+from iamd_server.authz.authorize_entry import AuthorizeEntry
 from iamd_server.authz.changes import DEFAULT_MAX_STALENESS, ChangeFeed
 from iamd_server.authz.decisions import Decider
 from iamd_server.authz.session_policies import SessionPolicies
@@ -278,7 +279,7 @@ class IamdServer:
 
         management = ManagementServicer(self.store, self.decider, master_key)
         management.last_accessed = self.last_accessed
-        authorization = AuthorizationServicer(self.decider, self.feed)
+        authorization = AuthorizationServicer(self.decider, AuthorizeEntry(self.decider), self.feed)
         self.decider.session_decide = functools.partial(session_policies.decide, self.decider)
         insight = Insight(self.decider, self.last_accessed, self.decision_log)
         authorization.insight = insight

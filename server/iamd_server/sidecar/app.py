@@ -18,6 +18,7 @@ from iamd_client import credentials
 from iamd_client.credentials import CredentialsError
 
 from iamd_server.api.authorization import AuthorizationServicer
+from iamd_server.authz.authorize_entry import AuthorizeEntry
 from iamd_server.authz.decisions import Decider
 from iamd_server.authz.session_policies import SessionPolicies
 from iamd_server.runtime import metrics
@@ -113,7 +114,7 @@ class Sidecar:
                 "the upstream %s is not reachable yet; refusing calls until it is", upstream.address
             )
 
-        authorization = AuthorizationServicer(decider, follower)
+        authorization = AuthorizationServicer(decider, AuthorizeEntry(decider), follower)
         decider.session_entry = session_policies.entry
         freshness = Freshness(follower, settings.max_staleness)
         authenticator = ScopedKeyAuthenticator(follower, upstream.audience)
