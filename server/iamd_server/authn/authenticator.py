@@ -110,6 +110,22 @@ class _KeyEntry:
     active: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A call whose signature matched: the same bytes and headers need no second HMAC while
+    the clock stays inside [not_before, not_after] (the date's accepted window)."""
+
+    signature: str
+    date: str
+    method: str
+    entry: _KeyEntry
+    not_before: int
+    not_after: int
+
+
+_time = time.time
+
+
 class Authenticator:
     """Verifies request signatures against access keys cached in memory."""
 
@@ -138,10 +154,10 @@ class Authenticator:
         # Key id -> monotonic time until which it is known not to exist (oldest first).
         self._unknown: dict[str, float] = {}
         self._max_unknown = max_unknown
-        # Request bytes -> (signature, date, method, key entry) of the last call with those
-        # bytes whose signature matched: a client repeating a request within the same second
-        # sends the same signature again, which needs no second HMAC.
-        self._verified: dict[bytes, tuple[str, str, str, _KeyEntry]] = {}
+        # Request bytes -> the last call with those bytes whose signature matched: a client
+        # repeating a request within the same second sends the same signature again, which
+        # needs no second HMAC.
+        self._verified: dict[bytes, _Verified] = {}
 
     @property
     def unknown_cached(self) -> int:
@@ -203,42 +219,49 @@ class Authenticator:
         key_id = headers.get(signing.HEADER_KEY_ID)
         date = headers.get(signing.HEADER_DATE)
         signature = headers.get(signing.HEADER_SIGNATURE)
-        if (
-            not isinstance(key_id, str)
-            or not isinstance(date, str)
-            or not isinstance(signature, str)
-            or signing.HEADER_TOKEN in headers
-        ):
+        if signing.HEADER_TOKEN in headers or not isinstance(key_id, str):
             return None
         entry = self._entries.get(key_id)
+        if entry is None or not entry.active:
+            return None
+        seen = self._verified.get(request_bytes)
         if (
-            entry is None
-            or not entry.active
+            seen is not None
+            and seen.entry is entry  # the key's current entry (so also the same key id)
+            and seen.date == date
+            and seen.method == method
+            and isinstance(signature, str)
+            and len(signature) == 64
+            and signature.isascii()
+            and hmac.compare_digest(seen.signature, signature)
+            and seen.not_before <= _time() <= seen.not_after
+        ):
+            # The same signed call as one verified before, still inside its window.
+            if self.usage is not None:
+                self.usage.record(key_id, method)
+            return entry.caller
+        if (
+            not isinstance(date, str)
+            or not isinstance(signature, str)
             or len(signature) != 64
             or not signature.isascii()
             or not signing.timestamp_is_fresh(date)
         ):
             return None
-        seen = self._verified.get(request_bytes)
-        if (
-            seen is None
-            or seen[3] is not entry  # the key's current entry (so also the same key id)
-            or seen[1] != date
-            or seen[2] != method
-            or not hmac.compare_digest(seen[0], signature)
-        ):
-            # Not the same signed call as one verified before: verify this one.
-            digest = hashlib.sha256(request_bytes).hexdigest()
-            message = signing.string_to_sign(method, date, key_id, digest, self.audience)
-            signing_key = entry.keys.for_request(date, self.audience, method)
-            if not hmac.compare_digest(
-                hmac.digest(signing_key, message, "sha256").hex(), signature
-            ):
-                return None
-            verified = self._verified
-            if len(verified) >= MAX_VERIFIED:
-                verified.clear()
-            verified[request_bytes] = (signature, date, method, entry)
+        digest = hashlib.sha256(request_bytes).hexdigest()
+        message = signing.string_to_sign(method, date, key_id, digest, self.audience)
+        signing_key = entry.keys.for_request(date, self.audience, method)
+        if not hmac.compare_digest(hmac.digest(signing_key, message, "sha256").hex(), signature):
+            return None
+        verified = self._verified
+        if len(verified) >= MAX_VERIFIED:
+            verified.clear()
+        # timestamp_is_fresh accepted the date: it is digits, so int() cannot fail.
+        at = int(date)
+        verified[request_bytes] = _Verified(
+            signature, date, method, entry, at - signing.MAX_SKEW_SECONDS,
+            at + signing.MAX_SKEW_SECONDS,
+        )  # fmt: skip
         if self.usage is not None:
             self.usage.record(key_id, method)
         return entry.caller

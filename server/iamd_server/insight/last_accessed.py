@@ -61,17 +61,22 @@ class LastAccessed(PeriodicFlush):
     def __init__(self, pool: asyncpg.Pool, *, interval: float = 5.0) -> None:
         super().__init__(interval=interval)
         self._pool = pool
-        self._pending: dict[tuple[str, str], float] = {}
+        # (principal id, action) -> time of the last allowed decision, not yet written. The
+        # same dict for the whole life of the object: hot paths may keep it and assign to it
+        # as `note` does.
+        self.pending: dict[tuple[str, str], float] = {}
         self.flushes = 0
 
     def note(self, principal_id: str, action: str) -> None:
         """An allowed decision for the user or role ``principal_id`` (hot path)."""
-        self._pending[(principal_id, action)] = _time()
+        self.pending[(principal_id, action)] = _time()
 
     async def flush(self) -> int:
-        if not self._pending:
+        pending = self.pending
+        if not pending:
             return 0
-        batch, self._pending = self._pending, {}
+        batch = pending.copy()
+        pending.clear()
         rows = rows_of(batch)
         if not rows:
             return 0
@@ -90,8 +95,8 @@ class LastAccessed(PeriodicFlush):
             return 0
         except BaseException:
             for key, at in batch.items():  # retried with the next flush; newer notes win
-                if self._pending.get(key, 0.0) < at:
-                    self._pending[key] = at
+                if pending.get(key, 0.0) < at:
+                    pending[key] = at
             raise
         self.flushes += 1
         return len(keys)

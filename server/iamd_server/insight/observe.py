@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from iamd_server.authz.decisions import Decider
 
 _ALLOWED = Decision.ALLOWED
+_time = time.time
 
 
 class Insight:
@@ -36,6 +37,8 @@ class Insight:
         self.last_accessed = last_accessed
         self.decision_log = decision_log
         self._note = last_accessed.note if last_accessed is not None else None
+        # Authorize notes an allowed decision straight into the dict (see LastAccessed.note).
+        self._notes = last_accessed.pending if last_accessed is not None else None
         self._trace, self._trace_batch = tracing.decision_hooks()  # None each: tracing off
 
     def decided(
@@ -57,9 +60,9 @@ class Insight:
         """One decision of Authorize or a gateway (``resource_entry`` None: not looked up)."""
         if self._trace is not None:
             self._trace(principal, action, resource, result, revision)
-        note = self._note
-        if note is not None and entry is not None and result.decision is _ALLOWED:
-            note(entry.unique_id, action)
+        notes = self._notes
+        if notes is not None and entry is not None and result.decision is _ALLOWED:
+            notes[(entry.unique_id, action)] = _time()
         log = self.decision_log
         if log is None:
             return

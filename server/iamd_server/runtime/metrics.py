@@ -49,13 +49,17 @@ class RpcStats:
         self.series: dict[tuple[str, str], _Series] = {}
 
     def observe(self, method: str, code: str, seconds: float) -> None:
-        key = (method, code)
-        series = self.series.get(key)
+        series = self.series.get((method, code))
         if series is None:
-            series = self.series.setdefault(key, _Series(len(self.bucket_bounds)))
+            series = self.series_of(method, code)
         series.buckets[bisect_left(self.bucket_bounds, seconds)] += 1
         series.count += 1
         series.total += seconds
+
+    def series_of(self, method: str, code: str) -> _Series:
+        """The series of (method, code), created empty if new: a caller that records one
+        series per call can keep it and bump it as `observe` does."""
+        return self.series.setdefault((method, code), _Series(len(self.bucket_bounds)))
 
     def collect(self) -> Iterator[Metric]:
         histogram = HistogramMetricFamily(
