@@ -210,3 +210,77 @@ def test_callers_without_the_grant_learn_nothing(pop: Population, server: Server
     expect_error(put(granted, "u0"), denied)
     nobody.close()
     granted.close()
+
+
+def test_another_accounts_principals_and_policies_are_not_previewed(
+    pop: Population, root: Stubs
+) -> None:
+    """A member account's root previews against the management account: listing its principals
+    through an unclaimed ARN's owner_account_id, or reading what its managed policy grants by
+    previewing an attachment. Both are another account's business."""
+    other_user = root.management.CreateUser(
+        mpb.CreateUserRequest(user_name=f"outsider-{pop.prefix}")
+    ).user
+    other_account = other_user.arn.split(":")[4]
+    assert other_account != pop.account
+    unclaimed = f"arn:aws:{pop.prefix}:::unclaimed-{pop.prefix}"
+    grant_all = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": pop.actions[0],
+                    "Resource": unclaimed,
+                }
+            ],
+        }
+    )
+    analysis = pop.analysis()
+    expect_error(
+        lambda: analysis.PreviewPolicyChange(
+            apb.PreviewPolicyChangeRequest(
+                put_resource_policy=mpb.PutResourcePolicyRequest(
+                    resource_arn=unclaimed,
+                    policy_document=grant_all,
+                    owner_account_id=other_account,
+                )
+            )
+        ),
+        grpc.StatusCode.PERMISSION_DENIED,
+    )
+    # The same preview for the caller's own account is answered.
+    own = analysis.PreviewPolicyChange(
+        apb.PreviewPolicyChangeRequest(
+            put_resource_policy=mpb.PutResourcePolicyRequest(
+                resource_arn=unclaimed, policy_document=grant_all
+            )
+        )
+    )
+    assert own.checked > 0
+    assert {c.principal_arn.split(":")[4] for c in own.changes} <= {pop.account}
+
+    foreign = root.management.CreatePolicy(
+        mpb.CreatePolicyRequest(
+            policy_name=f"foreign-{pop.prefix}", policy_document=document(pop.actions[0], "*")
+        )
+    ).policy.arn
+    missing = foreign.replace(f"foreign-{pop.prefix}", f"missing-{pop.prefix}")
+
+    def attach(policy_arn: str) -> Callable[[], Any]:
+        request = apb.PreviewPolicyChangeRequest(
+            attach_user_policy=mpb.AttachUserPolicyRequest(user_name="u0", policy_arn=policy_arn)
+        )
+        return lambda: analysis.PreviewPolicyChange(request)
+
+    # Another account's policy gets a missing policy's answer, as the write refuses it.
+    foreign_answer = expect_error(attach(foreign), grpc.StatusCode.NOT_FOUND).details()
+    missing_answer = expect_error(attach(missing), grpc.StatusCode.NOT_FOUND).details()
+    assert foreign_answer == missing_answer.replace("missing-", "foreign-")
+    boundary = apb.PreviewPolicyChangeRequest(
+        put_user_permissions_boundary=mpb.PutUserPermissionsBoundaryRequest(
+            user_name="u0", permissions_boundary=foreign
+        )
+    )
+    expect_error(lambda: analysis.PreviewPolicyChange(boundary), grpc.StatusCode.NOT_FOUND)

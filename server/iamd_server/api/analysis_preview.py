@@ -34,7 +34,12 @@ from iamd_server.authn.authenticator import Caller
 from iamd_server.authz.decisions import Decider
 from iamd_server.errors import InvalidArgument, NotFound
 from iamd_server.store import Store, reach
-from iamd_server.store.records import SOURCE_BOUNDARY, LoadedPolicy, PrincipalPolicies
+from iamd_server.store.records import (
+    SOURCE_BOUNDARY,
+    SOURCE_MANAGED,
+    LoadedPolicy,
+    PrincipalPolicies,
+)
 
 __all__ = ["PREVIEW_ACTION", "PolicyPreview"]
 
@@ -84,9 +89,16 @@ class PolicyPreview:
             raise NotFound(f"the {kind} with name {name[:128]} cannot be found")
         return found
 
-    async def _managed(self, arn: str, field: str) -> tuple[str, str]:
-        """(policy id, default document) of a managed policy."""
+    async def _managed(
+        self, arn: str, field: str, attachable_in: str | None = None
+    ) -> tuple[str, str]:
+        """(policy id, default document) of a managed policy. With ``attachable_in``, a
+        policy of another account is refused as the write refuses it, with the answer a
+        missing one gets: a preview must not show what another account's policy grants, nor
+        whether it exists."""
         record = await self._store.get_policy(policy_arn=_required(arn, field))
+        if attachable_in is not None and record.account_id != attachable_in:
+            raise NotFound(f"Policy {arn} not found")  # as store.base.find_policy says it
         version = await self._store.get_policy_version(
             policy_arn=arn, version_id=record.default_version_id
         )
@@ -149,7 +161,7 @@ class PolicyPreview:
             caller, kind, account, name, f"{field}.{kind}_name"
         )
         policy_arn: str = request.policy_arn
-        policy_id, document = await self._managed(policy_arn, f"{field}.policy_arn")
+        policy_id, document = await self._managed(policy_arn, f"{field}.policy_arn", account)
         pool = self._store.pool
 
         async def edit(policies: PrincipalPolicies) -> PrincipalPolicies:
@@ -157,7 +169,7 @@ class PolicyPreview:
                 return p.policy_id != policy_arn
 
             if attach:
-                loaded = LoadedPolicy(policy_arn, "user-managed", policy_arn, document)
+                loaded = LoadedPolicy(policy_arn, SOURCE_MANAGED, policy_arn, document)
                 return replace_identity(policies, other, [loaded])
             unique = policies.unique_id or ""
             if await reach.still_attached(pool, unique, policy_id, owner_id):
@@ -177,7 +189,7 @@ class PolicyPreview:
         async def edit(policies: PrincipalPolicies) -> PrincipalPolicies:
             identity = tuple(
                 LoadedPolicy(p.policy_id, p.source_policy_type, p.source_arn, new)
-                if p.source_policy_type == "user-managed" and p.policy_id == arn
+                if p.source_policy_type == SOURCE_MANAGED and p.policy_id == arn
                 else p
                 for p in policies.identity
             )
@@ -202,7 +214,7 @@ class PolicyPreview:
         new: LoadedPolicy | None = None
         if put:
             arn = request.permissions_boundary
-            _, document = await self._managed(arn, f"{field}.permissions_boundary")
+            _, document = await self._managed(arn, f"{field}.permissions_boundary", account)
             new = LoadedPolicy(arn, SOURCE_BOUNDARY, arn, document)
         elif current.boundary is None:
             raise NotFound(f"the user {request.user_name[:128]} has no permissions boundary")
@@ -226,15 +238,16 @@ class PolicyPreview:
         if request.owner_account_id and not valid_account(request.owner_account_id):
             raise InvalidArgument(f"{field}.owner_account_id", "must be a 12-digit account id")
         new = _document(request.policy_document, f"{field}.policy_document", PolicyKind.RESOURCE)
-        await self._decider.require(caller, PREVIEW_ACTION, resource)
-        caller_account = caller.account_id
         loaded = await self._store.load_resource_policy(resource_arn=resource)
         account = (
             account_of(resource)
             or (loaded.account_id if loaded is not None else None)
             or request.owner_account_id
-            or caller_account
+            or caller.account_id
         )
+        # Decided for the account whose principals the preview lists: another account's
+        # (named by owner_account_id for an unclaimed ARN) is a cross-account request.
+        await self._decider.require(caller, PREVIEW_ACTION, resource, resource_account=account)
         compiled: list[CompiledPolicy] = [
             bind_principal_ids(
                 compile_policy(
