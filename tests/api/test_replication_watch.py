@@ -3,12 +3,14 @@ resume, scoped signing keys instead of secrets, and who may follow what."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import grpc
 import pytest
 from iamd.v1 import authorization_pb2 as apb
@@ -450,3 +452,33 @@ def test_a_gap_older_than_the_replicas_log_gets_everything_whole(
             assert not batch[0].snapshot and not principals(batch)
     finally:
         second.stop()
+
+
+def test_a_replica_that_lost_track_of_changes_ends_its_streams(
+    server: ServerProcess, root: Stubs, account: str, module_database_url: str
+) -> None:
+    """While the change feed is down, a stream's own key may be deactivated unseen: when the
+    replica learns only that "everything changed", its streams end (UNAVAILABLE), so that a
+    follower re-opens and is authenticated again rather than kept on revoked credentials."""
+    _, arn = create_user(root, account)
+    with watch(server, server.root, add=rpb.Selection(principal_arns=[arn])) as stream:
+        stream.batch()
+
+        async def drop_listener() -> int:
+            conn = await asyncpg.connect(module_database_url)
+            try:
+                return len(
+                    await conn.fetch(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = current_database()"
+                        " AND application_name = 'iamd-change-feed'"
+                    )
+                )
+            finally:
+                await conn.close()
+
+        assert asyncio.run(drop_listener()) >= 1
+        assert stream.error(timeout=15).code() == grpc.StatusCode.UNAVAILABLE
+    # Re-opened, the stream is served again.
+    with watch(server, server.root, add=rpb.Selection(principal_arns=[arn])) as again:
+        assert principals(again.batch())[arn].exists

@@ -362,9 +362,13 @@ class WatchStream:
         await self._load_items(batch, added, send=lambda _item, _keys: True)
 
     async def _apply_changes(self, batch: _Batch, keys: set[str]) -> None:
-        everything = ALL in keys
-        touched = set(expand(list(keys))) | revocation_keys(keys) if not everything else set()
-        if everything or not touched.isdisjoint(self._caller_keys):
+        if ALL in keys:
+            # "Everything changed" (the feed lost track, e.g. after a reconnect) may hide a
+            # deactivated key or a revoked session of this stream's own caller: the follower
+            # re-opens the stream, which authenticates it again and resumes from its revision.
+            raise Unavailable("this replica lost track of changes; re-open the stream")
+        touched = set(expand(list(keys))) | revocation_keys(keys)
+        if not touched.isdisjoint(self._caller_keys):
             # The caller's own rights (or credentials) may have changed.
             mine = touched & self._caller_keys
             if any(k.startswith(("key:", "sessions:")) for k in mine):
@@ -372,33 +376,25 @@ class WatchStream:
             before = self._caller_record
             self._caller_keys = await self._caller_dependencies()
             session_policies = any(k in self._session_policy_keys for k in mine)
-            if everything or session_policies or not _same_rights(before, self._caller_record):
+            if session_policies or not _same_rights(before, self._caller_record):
                 for item in list(self._items):
                     if not await self._may_follow(item):
                         self._untrack(item)
                         await self._add_state(batch, item, None, denied=True)
-        if everything:
-            affected = set(self._items)
-        else:
-            affected = set()
-            for key in touched:
-                affected.update(self._by_key.get(key, ()))
+        affected: set[Item] = set()
+        for key in touched:
+            affected.update(self._by_key.get(key, ()))
         await self._load_items(batch, sorted(affected), send=lambda _i, _k: True, check=False)
-        if everything or SERVICES_KEY in touched:
+        if SERVICES_KEY in touched:
             await self._add_services(batch)
-        if self._index:
+        if self._index and INDEX_KEY in touched:
             account = self._caller.account_id
-            if everything:
-                index = await self._s.records.resource_index(account)
-                batch.message.resource_index.complete = True
-                batch.message.resource_index.arns.extend(sorted(index))
-            elif INDEX_KEY in touched:
-                for key in sorted(keys):
-                    if key.startswith("resource:"):
-                        arn = key[len("resource:") :]
-                        record = await self._s.records.resource(arn)
-                        if record is not None and record.account_id == account:
-                            batch.message.resource_index.arns.append(arn)
+            for key in sorted(keys):
+                if key.startswith("resource:"):
+                    arn = key[len("resource:") :]
+                    record = await self._s.records.resource(arn)
+                    if record is not None and record.account_id == account:
+                        batch.message.resource_index.arns.append(arn)
 
     async def _resend_keys(self) -> None:
         """A new UTC day: every followed key's signing keys move on by one day."""
