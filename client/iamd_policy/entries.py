@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -467,6 +467,20 @@ def compile_trust(role_arn: str, role: PrincipalPolicies) -> ResourceEntry | Non
 
 def resource_entry_size(loaded: LoadedResourcePolicy) -> int:
     return 256 + len(loaded.document or "") * 8 + 128 * len(loaded.acl)
+
+
+def has_no_resource_policy(
+    resource_arn: str, index: Collection[str] | None, *, lists_account_less: bool
+) -> bool:
+    """Whether ``index`` (ARNs with a resource policy or ACL; None: unknown) proves that
+    ``resource_arn`` has none, so that no lookup is needed. A role's ARN is always looked up
+    (its trust policy). A follower's index lists its own account's resources only
+    (``lists_account_less`` False): an ARN without an account field may then belong to
+    another account, which decides as its owner, so it is looked up rather than presumed
+    to have no policy (the principal's own account would otherwise count as its owner)."""
+    if index is None or resource_arn in index or ROLE_ARN.match(resource_arn) is not None:
+        return False
+    return lists_account_less or account_of(resource_arn) is not None
 
 
 class OwnerMismatch(ValueError):

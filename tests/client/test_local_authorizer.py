@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from iamd.v1 import authorization_pb2 as apb
 from iamd.v1 import management_pb2 as mpb
+from iamd.v1 import sts_pb2 as spb
 from iamd.v1 import types_pb2 as tpb
 from iamd_client import (
     AsyncLocalAuthorizer,
@@ -26,7 +27,7 @@ from iamd_client import (
 )
 from iamd_client.signing import SigningCredentials
 
-from tests.api.management_support import document
+from tests.api.management_support import document, unique
 from tests.harness import ServerProcess, Stubs, start_server, stubs
 from tests.population import (
     World,
@@ -418,3 +419,50 @@ def test_a_process_that_never_closes_it_exits_cleanly(server: ServerProcess, wor
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "True"
+
+
+def test_an_unindexed_resource_of_another_account_is_never_presumed_policy_free(
+    server: ServerProcess, world: World, local: LocalAuthorizer
+) -> None:
+    """Watch's index lists the follower's own account's resources with a policy. An ARN with
+    no account field, claimed by another account, is owned by that account: the server denies
+    the member's identity-only allow as cross-account, and the LocalAuthorizer must not answer
+    from its own account's index as if the resource were the member's and policy-free."""
+    elsewhere = stubs(server.endpoint, server.root)  # the management account
+    upstream = stubs(server.endpoint, world.shop_key)
+    try:
+        claimed = f"arn:aws:orders:eu-west-1::order/{unique('claimed')}"
+        elsewhere.management.PutResourcePolicy(
+            mpb.PutResourcePolicyRequest(
+                resource_arn=claimed,
+                policy_document=policy(
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": elsewhere_root(elsewhere)},
+                        "Action": "orders:GetOrder",
+                        "Resource": claimed,
+                    }
+                ),
+            )
+        )
+        user = new_user(
+            world.admin,
+            inline=policy({"Effect": "Allow", "Action": "orders:GetOrder", "Resource": "*"}),
+        )
+        request = apb.AuthorizeRequest(
+            principal_arn=user, action="orders:GetOrder", resource_arn=claimed
+        )
+        reply = upstream.authorization.Authorize(request)
+        assert reply.decision == IMPLICIT  # cross-account: the owner's policy grants nothing
+        try:
+            answer = ask(local, request, int(reply.revision))
+        except Unavailable:
+            return  # it may not follow another account's resource: failing closed is right
+        assert answer == IMPLICIT
+    finally:
+        elsewhere.close()
+        upstream.close()
+
+
+def elsewhere_root(client: Stubs) -> str:
+    return str(client.sts.GetCallerIdentity(spb.GetCallerIdentityRequest()).arn)

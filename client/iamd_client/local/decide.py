@@ -25,6 +25,7 @@ from iamd_policy.entries import (
     OwnerMismatch,
     PrincipalEntry,
     ResourceEntry,
+    has_no_resource_policy,
     resource_owner,
 )
 from iamd_policy.requests import (
@@ -230,10 +231,9 @@ class Decider:
     def _resource_entry(self, entries: Entries, target: str) -> ResourceEntry | None:
         if target == "*":
             return None
-        index = self.follower.index
+        if has_no_resource_policy(target, self.follower.index, lists_account_less=False):
+            return None  # Watch's index lists this account's resources with a policy
         is_role = ROLE_ARN.match(target) is not None
-        if index is not None and target not in index and not is_role:
-            return None  # no resource policy (the index lists every one of this account)
         found = entries.resources.get(target, _MISSING)
         if found is _MISSING:
             raise Missing((PRINCIPAL if is_role else RESOURCE, target))

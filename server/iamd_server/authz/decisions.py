@@ -51,6 +51,7 @@ from iamd_policy.entries import (
     compile_trust,
     dependencies,
     entry_size,
+    has_no_resource_policy,
     name_key,
     resource_entry_size,
     session_parts,
@@ -114,9 +115,14 @@ class Decider:
         max_entries: int = 100_000,
         max_bytes: int = 512 * 1024 * 1024,
         load_timeout: float = 2.0,
+        index_lists_account_less: bool = True,
     ) -> None:
         self._store = store
         self._feed = feed
+        # Whether the source's resource index also lists ARNs without an account field
+        # (the server's lists every account; a sidecar's only its own): see
+        # entries.has_no_resource_policy.
+        self.index_lists_account_less = index_lists_account_less
         # A cache miss waits for locks and statements at most `load_timeout` (PostgreSQL ends
         # them, see store/loader.py) and fails closed. This process's own timer is only a
         # backstop for a connection that hangs: a pause of this process (a collection, a
@@ -359,8 +365,9 @@ class Decider:
     def lookup_resource(self, resource_arn: str) -> PolicySet | object | None:
         if resource_arn == "*":
             return None
-        known = self._resource_arns
-        if known is not None and resource_arn not in known and not ROLE_ARN.match(resource_arn):
+        if has_no_resource_policy(
+            resource_arn, self._resource_arns, lists_account_less=self.index_lists_account_less
+        ):
             return None
         return self.resources.lookup(resource_arn)
 

@@ -91,7 +91,12 @@ class Sidecar:
 
         follower = self.follower = Follower(upstream.open_watch, max_items=settings.max_entries)
         decider = self.decider = Decider(
-            follower, follower, max_entries=settings.max_entries, max_bytes=256 * 1024 * 1024
+            follower,
+            follower,
+            max_entries=settings.max_entries,
+            max_bytes=256 * 1024 * 1024,
+            # Watch's index lists the sidecar's own account's resources only.
+            index_lists_account_less=False,
         )
         metrics.watch_feed(_FeedMetrics(follower, settings.max_staleness))
         metrics.watch_cache("principals", decider.principals)
