@@ -466,3 +466,23 @@ def test_an_unindexed_resource_of_another_account_is_never_presumed_policy_free(
 
 def elsewhere_root(client: Stubs) -> str:
     return str(client.sts.GetCallerIdentity(spb.GetCallerIdentityRequest()).arn)
+
+
+def test_a_change_being_applied_is_never_read_half_way(
+    world: World, local: LocalAuthorizer
+) -> None:
+    """While the follower replaces entries (the generation odd), a decision on another thread
+    would mix two states; it decides again after the change, and never answers from a change
+    that does not complete."""
+    request = apb.AuthorizeRequest(
+        principal_arn=world.principals[0], action="orders:GetOrder", resource_arn="*"
+    )
+    settled = ask(local, request)
+    entries = local._core.entries
+    entries.generation += 1  # as Entries.changed does before it replaces anything
+    try:
+        with pytest.raises(Unavailable):
+            ask(local, request)
+    finally:
+        entries.generation += 1  # ... and after
+    assert ask(local, request) == settled

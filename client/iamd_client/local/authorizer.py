@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from iamd_client._args import ContextArg
 from iamd_client.credentials import ClientConfig, CredentialsError, resolve
 from iamd_client.errors import ConfigurationError, Unavailable
-from iamd_client.local.decide import Decider, LocalDecision, Missing
+from iamd_client.local.decide import Changed, Decider, LocalDecision, Missing
 from iamd_client.local.entries import Entries
 from iamd_client.local.follower import PRINCIPAL, RESOURCE, Follower
 from iamd_client.local.stream import Item
@@ -185,6 +185,9 @@ class LocalAuthorizer:
                 return self._decide(
                     principal_arn, action, resource_arn, context, resource_owner_account, explain
                 )
+            except Changed:
+                # The follower's loop runs this once the change it is applying is complete.
+                self._run(_settled(), self._options.load_timeout + 1)
             except Missing as missing:
                 self._run(core.load(missing.item), self._options.load_timeout + 1)
         raise Unavailable(f"the policies of {principal_arn[:256]} kept changing; retry")
@@ -281,6 +284,8 @@ class AsyncLocalAuthorizer:
                 return decide(
                     principal_arn, action, resource_arn, context, resource_owner_account, explain
                 )
+            except Changed:
+                await _settled()
             except Missing as missing:
                 await core.load(missing.item)
         raise Unavailable(f"the policies of {principal_arn[:256]} kept changing; retry")
@@ -302,3 +307,7 @@ class AsyncLocalAuthorizer:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+async def _settled() -> None:
+    """Returns on the follower's loop: after the change it was applying (if any)."""

@@ -80,6 +80,11 @@ class LocalDecision(NamedTuple):
     the statement that decided)."""
 
 
+class Changed(Exception):
+    """Entries were being replaced while this decision read them: decide again once the
+    change is complete (a decision must rest on one state, never a mix of two)."""
+
+
 class Missing(Exception):
     """``item`` is not held yet (None: the first batch has not arrived)."""
 
@@ -142,12 +147,16 @@ class Decider:
             raise self.stale()
         revision = follower.applied_revision
         generation = entries.generation  # before any entry is read (see entries.py)
+        if generation & 1:
+            raise Changed()
         entry = entries.principals.get(principal_arn, _MISSING)
         if entry is _MISSING:
             entry = self._static_entry(principal_arn)
         else:
             follower.used[PRINCIPAL].add(principal_arn)
         if entry is None:
+            if entries.generation != generation:
+                raise Changed()
             # Unknown: the implicit deny, with the detail Authorize's explanation gives.
             return LocalDecision(
                 types_pb2.DECISION_IMPLICIT_DENY,
@@ -177,6 +186,8 @@ class Decider:
         result = evaluate(
             request, entry.with_resource(resource_entry), entries.registry, explain=explain
         )
+        if entries.generation != generation:
+            raise Changed()
         if key is not None and (resource_entry is None or not resource_entry.uses_clock):
             memo = entry.memo
             if len(memo) >= MEMO_LIMIT:

@@ -2,8 +2,9 @@
 (iamd_policy.entries): per principal (role sessions share their role's compiled policies),
 per resource (a role's trust policy is the role ARN's resource policy), and the service
 registry. Rebuilt on the follower's loop as states change; read by deciding callers on any
-thread without a lock: a reader takes the generation first, and every change replaces
-entries before it bumps the generation."""
+thread without a lock, as a sequence lock: a change makes the generation odd, replaces
+entries, and makes it even again; a reader takes the generation first and decides again
+when it was odd or has moved since (see decide.Changed)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,9 @@ class Entries:
         """The follower's listener: entries of changed items are rebuilt (or dropped)."""
         follower = self.follower
         assert follower is not None
+        # Odd while entries are being replaced: a decision that read any of them meanwhile
+        # (on another thread) sees the generation move and decides again (decide.Changed).
+        self.generation += 1
         for kind, arn in items:
             value = follower.held[kind].get(arn)
             if kind == PRINCIPAL:
