@@ -137,3 +137,36 @@ async def test_a_stalled_process_proves_itself_again_instead_of_failing(
         feed.check_fresh()
     finally:
         await feed.stop()
+
+
+async def test_a_handler_that_cannot_apply_a_change_fails_closed(database_url: str) -> None:
+    """A cache whose invalidation fails (even the drop-everything fallback) could answer from
+    before the change: the feed stops proving itself current until a reconnect flushed it."""
+    feed = ChangeFeed(database_url, heartbeat_interval=0.05, max_staleness=0.5)
+    broken = True
+    flushed: list[tuple[str, ...]] = []
+
+    def handler(_revision: int, keys: Sequence[str]) -> None:
+        if broken:
+            raise RuntimeError("cannot invalidate")
+        flushed.append(tuple(keys))
+
+    feed.subscribe(handler)
+    await feed.start()
+    conn = await asyncpg.connect(database_url)
+    try:
+        feed.check_fresh()
+        revision = await _write(conn, ["user:a"])
+        assert await feed.wait_for(revision, 2.0)
+        with pytest.raises(Unavailable):
+            feed.check_fresh()
+        broken = False  # the reconnect's flush succeeds: current again
+        for _ in range(200):
+            if flushed:
+                break
+            await asyncio.sleep(0.02)
+        assert ("*",) in flushed
+        await feed.ensure_fresh()
+    finally:
+        await conn.close()
+        await feed.stop()

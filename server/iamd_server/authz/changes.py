@@ -339,8 +339,14 @@ class ChangeFeed:
                 handler(revision, keys)
             except Exception:
                 log.exception("change handler failed; dropping everything to stay correct")
-                with contextlib.suppress(Exception):
+                try:
                     handler(revision, (ALL_KEYS,))
+                except Exception:
+                    # Its cache may still answer from before the change: fail closed until a
+                    # reconnect has flushed everything (and proved this replica current).
+                    log.exception("dropping everything failed too; failing closed")
+                    self.fresh_until = 0.0
+                    self._lost.set()
 
     def _advance(self, revision: int) -> None:
         if revision <= self.applied_revision:
