@@ -30,7 +30,7 @@ import string
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from iamd_policy import Context, Decision, EvaluationResult, ServiceDefinition
 from iamd_policy.entries import UNKNOWN_PRINCIPAL, PrincipalEntry, valid_account
@@ -261,17 +261,24 @@ class Gateway:
         if len(resource) > MAX_RESOURCE_LENGTH:
             return _error(401, "malformed", "MalformedRequest", "the resource ARN is too long")
         decider = self._decider
+
+        async def resolve() -> tuple[PrincipalEntry | None, Any]:
+            entry = await self._entry(caller)
+            if entry is None:
+                return None, None
+            found = decider.lookup_resource(resource)
+            if found is MISSING:
+                found = await decider.resource_policies(resource)
+            return entry, found
+
+        # Entries read at one generation, read again when a change arrived while they
+        # loaded, and the replica proven current (else Unavailable): as Decider.decide.
+        (entry, resource_entry), generation = await decider.settled(resolve)
         revision = self._feed.applied_revision
-        generation = decider.generation  # before any await: see Decider.evaluate
-        entry = await self._entry(caller)
         context: Context | None = None
-        resource_entry = None
         if entry is None:
             result: EvaluationResult = UNKNOWN_PRINCIPAL
         else:
-            resource_entry = decider.lookup_resource(resource)
-            if resource_entry is MISSING:
-                resource_entry = await decider.resource_policies(resource)
             context = self._context(request, source, region)
             result = decider.evaluate(
                 entry,
@@ -279,7 +286,7 @@ class Gateway:
                 resource,
                 None,
                 context,
-                resource_entry,  # type: ignore[arg-type]
+                resource_entry,
                 False,
                 int(time.time()),
                 generation,
