@@ -482,3 +482,31 @@ def test_a_replica_that_lost_track_of_changes_ends_its_streams(
     # Re-opened, the stream is served again.
     with watch(server, server.root, add=rpb.Selection(principal_arns=[arn])) as again:
         assert principals(again.batch())[arn].exists
+
+
+def test_a_key_id_is_not_confirmed_to_a_caller_that_may_not_watch_it(
+    server: ServerProcess, root: Stubs, account: str
+) -> None:
+    """A caller with iamd:Watch on one principal probes access key ids: an unknown id and
+    another user's key get the same answer (denied), so the stream is no key-id oracle."""
+    other_name, _ = create_user(root, account)
+    foreign = root.management.CreateAccessKey(
+        mpb.CreateAccessKeyRequest(user_name=other_name)
+    ).access_key.access_key_id
+    unknown = "AKIA" + "Q" * 16
+    _, target = create_user(root, account)
+    follower_name, _ = create_user(root, account, policy=document("iamd:Watch", target))
+    key = credentials_of(
+        root.management.CreateAccessKey(
+            mpb.CreateAccessKeyRequest(user_name=follower_name)
+        ).access_key
+    )
+    time.sleep(0.2)
+    with watch(server, key, add=rpb.Selection(access_key_ids=[foreign, unknown])) as stream:
+        states = access_keys(stream.batch())
+        assert states[foreign].denied and not states[foreign].exists
+        assert states[unknown].denied and not states[unknown].exists
+    # A caller that may watch every principal of its account learns that it does not exist.
+    with watch(server, server.root, add=rpb.Selection(access_key_ids=[unknown])) as stream:
+        state = access_keys(stream.batch())[unknown]
+        assert not state.exists and not state.denied

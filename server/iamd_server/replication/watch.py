@@ -433,7 +433,10 @@ class WatchStream:
         records = self._s.records
         if kind == AccessKey:
             key = await records.access_key(name)
-            if check and key is not None and not await self._may_watch(key.owner_arn):
+            # A key that does not exist is said so only to a caller that may watch every
+            # principal of its account: to others, an unknown id and a foreign key look alike.
+            owner = key.owner_arn if key is not None else "*"
+            if check and not await self._may_watch(owner):
                 return None, (), True
             return key, key_dependencies(name, key), False
         if kind == Session:
@@ -466,7 +469,7 @@ class WatchStream:
         kind, name = item
         if kind == AccessKey:
             key = await self._s.records.access_key(name)
-            return key is None or await self._may_watch(key.owner_arn)
+            return await self._may_watch(key.owner_arn if key is not None else "*")
         if kind == Session:
             _, _, denied = await self._load_session(name, True)
             return not denied
